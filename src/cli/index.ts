@@ -1,0 +1,240 @@
+// `almostrec` — the command line over the same core as the app (catalog, importers, trainers, evaluator).
+// Results go to stdout (text, or one JSON object per line with --json); progress goes to stderr.
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { importInputSchema, sasrecConfigSchema } from '../shared/api';
+import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
+import { Catalog } from '../core/catalog';
+import { executeJob } from '../core/jobs/execute';
+import { recommendForUser } from '../core/jobs/recommend';
+import type { JobProgress } from '../core/jobs/types';
+import { catalogPath, defaultDataDir } from '../main/app-paths';
+
+const USAGE = `Usage: almostrec <command> [options]
+
+Commands:
+  import <format> <path> --name N   Import a dataset (format: movielens-100k | movielens-latest | microlens | generic)
+        [--items-csv F] [--images DIR] [--delimiter D] [--columns user=COL,item=COL,timestamp=COL,...]
+  datasets                          List datasets
+  train <model> --dataset N         Train sasrec | popularity on a dataset (name or id)
+        [--epochs E] [--seed S] [--max-len L] [--batch-size B] [--lr X] [--patience P] [--eval-every K]
+  eval <run>                        Re-evaluate a finished run (validation + test)
+  recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
+  runs [--dataset N]                List runs with their metrics
+
+Global options: --db <file> (default: the app's catalog), --json (one JSON object per line)`;
+
+class CliError extends Error {}
+
+const options = {
+  db: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  name: { type: 'string' },
+  'items-csv': { type: 'string' },
+  images: { type: 'string' },
+  delimiter: { type: 'string' },
+  columns: { type: 'string' },
+  dataset: { type: 'string' },
+  epochs: { type: 'string' },
+  seed: { type: 'string' },
+  'max-len': { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  patience: { type: 'string' },
+  'eval-every': { type: 'string' },
+  user: { type: 'string' },
+  k: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false }
+} as const;
+
+type Flags = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+}
+
+function num(flags: Flags, key: keyof Flags, label: string): number | undefined {
+  const v = flags[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new CliError(`--${label} must be a number (got "${String(v)}")`);
+  return n;
+}
+
+function out(json: boolean, obj: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+}
+
+function progressPrinter(): (p: JobProgress) => void {
+  let last = 0;
+  let lastPhase = '';
+  return (p) => {
+    const now = Date.now();
+    if (p.phase === lastPhase && now - last < 1000 && p.done !== p.total) return;
+    last = now;
+    lastPhase = p.phase;
+    const m = p.metrics ? ' ' + Object.entries(p.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ') : '';
+    process.stderr.write(`[${p.phase}] ${p.done}/${p.total}${m}\n`);
+  };
+}
+
+function findDataset(catalog: Catalog, ref: string | undefined): DatasetSummary {
+  if (!ref) throw new CliError('--dataset is required');
+  const byName = catalog.findDatasetByName(ref);
+  if (byName) return byName;
+  const id = Number(ref);
+  const byId = Number.isInteger(id) ? catalog.getDataset(id) : null;
+  if (!byId) throw new CliError(`No dataset named or numbered "${ref}" (see "almostrec datasets")`);
+  return byId;
+}
+
+function runId(ref: string | undefined): number {
+  const id = Number(ref);
+  if (!ref || !Number.isInteger(id) || id <= 0) throw new CliError(`Expected a run id, got "${ref ?? ''}"`);
+  return id;
+}
+
+function fmt(m: RunSummary['test']): string {
+  return m ? `HR@10 ${m.hr10.toFixed(4)} NDCG@10 ${m.ndcg10.toFixed(4)} HR@20 ${m.hr20.toFixed(4)} NDCG@20 ${m.ndcg20.toFixed(4)} MRR ${m.mrr.toFixed(4)}` : '—';
+}
+
+function parseColumns(spec: string | undefined): Record<string, string> | undefined {
+  if (!spec) return undefined;
+  const cols: Record<string, string> = {};
+  for (const pair of spec.split(',')) {
+    const [k, v] = pair.split('=');
+    if (!k || !v) throw new CliError(`--columns expects key=column pairs separated by commas (got "${pair}")`);
+    cols[k.trim()] = v.trim();
+  }
+  return cols;
+}
+
+async function runJobInProcess(catalog: Catalog, dataDir: string, request: Parameters<typeof executeJob>[0]) {
+  const controller = new AbortController();
+  const onSigint = () => {
+    process.stderr.write('Cancelling…\n');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    return await executeJob(request, {
+      catalog,
+      dataDir,
+      signal: controller.signal,
+      onProgress: progressPrinter(),
+      onLog: (m) => process.stderr.write(`${m}\n`)
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values: flags, positionals } = parse(argv);
+  const [command, ...rest] = positionals;
+  if (flags.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    if (!command && !flags.help) process.exitCode = 2;
+    return;
+  }
+  const dbPath = resolve(flags.db ?? catalogPath(defaultDataDir()));
+  const dataDir = dirname(dbPath);
+  mkdirSync(dataDir, { recursive: true });
+  const json = flags.json === true;
+  const catalog = Catalog.open(dbPath);
+  try {
+    switch (command) {
+      case 'import': {
+        const [format, path] = rest;
+        if (!format || !path) throw new CliError('Usage: almostrec import <format> <path> --name N');
+        const input = importInputSchema.parse({
+          format,
+          path: resolve(path),
+          name: flags.name ?? '',
+          options: {
+            itemsCsv: flags['items-csv'] ? resolve(flags['items-csv']) : undefined,
+            imagesDir: flags.images ? resolve(flags.images) : undefined,
+            delimiter: flags.delimiter,
+            columns: parseColumns(flags.columns)
+          }
+        });
+        const result = await runJobInProcess(catalog, dataDir, { kind: 'import', input });
+        if (result.kind !== 'import') throw new Error('unexpected job result');
+        const ds = catalog.getDataset(result.datasetId)!;
+        out(json, { dataset: ds }, `Imported "${ds.name}" (id ${ds.id}): ${ds.stats.users} users, ${ds.stats.items} items, ${ds.stats.interactions} interactions, ${result.warnings.length} warnings`);
+        break;
+      }
+      case 'datasets':
+        for (const ds of catalog.listDatasets()) {
+          out(json, ds, `${ds.id}\t${ds.name}\t${ds.format}\t${ds.stats.users} users\t${ds.stats.items} items\t${ds.stats.interactions} interactions`);
+        }
+        break;
+      case 'train': {
+        const model = rest[0] as ModelKind | undefined;
+        if (model !== 'sasrec' && model !== 'popularity') throw new CliError('Usage: almostrec train <sasrec|popularity> --dataset N');
+        const ds = findDataset(catalog, flags.dataset);
+        const partial = Object.fromEntries(
+          Object.entries({
+            epochs: num(flags, 'epochs', 'epochs'),
+            seed: num(flags, 'seed', 'seed'),
+            maxLen: num(flags, 'max-len', 'max-len'),
+            batchSize: num(flags, 'batch-size', 'batch-size'),
+            learningRate: num(flags, 'lr', 'lr'),
+            patience: num(flags, 'patience', 'patience'),
+            evalEvery: num(flags, 'eval-every', 'eval-every')
+          }).filter(([, v]) => v !== undefined)
+        );
+        const config = model === 'sasrec' ? sasrecConfigSchema.parse(partial) : {};
+        const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
+        process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
+        await runJobInProcess(catalog, dataDir, { kind: 'train', runId: id, resume: false });
+        const run = catalog.getRun(id)!;
+        out(json, run, `Run ${id} ${run.status} (best epoch ${run.bestEpoch ?? '—'})\n  valid: ${fmt(run.valid)}\n  test:  ${fmt(run.test)}`);
+        break;
+      }
+      case 'eval': {
+        const id = runId(rest[0]);
+        await runJobInProcess(catalog, dataDir, { kind: 'evaluate', runId: id });
+        const run = catalog.getRun(id)!;
+        out(json, { runId: id, valid: run.valid, test: run.test }, `Run ${id}\n  valid: ${fmt(run.valid)}\n  test:  ${fmt(run.test)}`);
+        break;
+      }
+      case 'recommend': {
+        const id = runId(rest[0]);
+        const run = catalog.getRun(id);
+        if (!run) throw new CliError(`Run ${id} not found`);
+        if (!flags.user) throw new CliError('--user is required');
+        const user = catalog.searchUsers(run.datasetId, flags.user, 500).users.find((u) => u.externalId === flags.user);
+        if (!user) throw new CliError(`User "${flags.user}" not found in dataset ${run.datasetName}`);
+        const k = num(flags, 'k', 'k') ?? 10;
+        if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliError('--k must be an integer between 1 and 1000');
+        const recs = await recommendForUser(catalog, id, user.id, k);
+        for (const r of recs) out(json, { user: user.externalId, ...r }, `${r.rank + 1}\t${r.externalId}\t${r.score.toFixed(4)}\t${r.title}`);
+        break;
+      }
+      case 'runs': {
+        const ds = flags.dataset ? findDataset(catalog, flags.dataset) : null;
+        for (const r of catalog.listRuns(ds?.id)) {
+          out(json, r, `${r.id}\t${r.datasetName}\t${r.model}\t${r.status}\tvalid NDCG@10 ${r.valid ? r.valid.ndcg10.toFixed(4) : '—'}\ttest ${fmt(r.test)}`);
+        }
+        break;
+      }
+      default:
+        throw new CliError(`Unknown command "${command}". Run "almostrec --help".`);
+    }
+  } finally {
+    catalog.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error & { issues?: { path: PropertyKey[]; message: string }[] };
+  const message = e?.issues
+    ? e.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')
+    : e instanceof Error
+      ? e.message
+      : String(err);
+  process.stderr.write(`almostrec: ${message.split('\n')[0]}\n`);
+  process.exit(1);
+});

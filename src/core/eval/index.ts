@@ -1,0 +1,2 @@
+export { metricsFromRanks } from './metrics';
+export { evaluate, rankTarget, type Scorer, type EvaluateOptions, type EvaluationResult } from './evaluator';

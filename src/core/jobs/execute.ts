@@ -1,0 +1,31 @@
+// Runs one job request against a catalog. The same function serves the worker thread (app) and the CLI
+// (in-process), so both behave identically.
+import type { Catalog } from '../catalog';
+import { importDataset } from '../importers';
+import type { JobRequest, JobResult } from './requests';
+import { runEvaluationJob, runTrainingJob } from './run-jobs';
+import type { CancelSignal, ProgressFn } from './types';
+
+export interface JobContext {
+  catalog: Catalog;
+  dataDir: string;
+  onProgress: ProgressFn;
+  onLog: (message: string) => void;
+  signal: CancelSignal;
+}
+
+export async function executeJob(request: JobRequest, ctx: JobContext): Promise<JobResult> {
+  switch (request.kind) {
+    case 'import': {
+      const { datasetId, warnings } = await importDataset(ctx.catalog, request.input, ctx.onProgress, ctx.signal);
+      for (const w of warnings) ctx.onLog(w);
+      return { kind: 'import', datasetId, warnings };
+    }
+    case 'train':
+      await runTrainingJob(ctx.catalog, request.runId, { ...ctx, resume: request.resume });
+      return { kind: 'train', runId: request.runId, status: 'succeeded' };
+    case 'evaluate':
+      await runEvaluationJob(ctx.catalog, request.runId, ctx);
+      return { kind: 'evaluate', runId: request.runId };
+  }
+}

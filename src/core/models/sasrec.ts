@@ -1,0 +1,185 @@
+// SASRec (Kang & McAuley 2018), RecBole-style as the PyTorch reference (DESIGN.md §8): item + position
+// embeddings → LayerNorm → dropout → post-LN Transformer blocks (causal self-attention, GELU FFN of width d)
+// → scores tied to the item-embedding table. Left-padded inputs of length maxLen; item 0 is padding.
+import * as tf from '@tensorflow/tfjs-core';
+import { bmm, dense, embedding, gelu, layerNorm, tiedSoftmaxCrossEntropy, transposeLast2 } from '../tensor/ops';
+import type { Rng } from '../tensor/rng';
+
+export interface SasrecShape {
+  numItems: number;
+  maxLen: number;
+  hiddenSize: number;
+  numBlocks: number;
+  numHeads: number;
+  dropout: number;
+}
+
+/** Parameter names and shapes, in a fixed order (checkpoints and Adam state follow it). */
+export function sasrecParamShapes(s: SasrecShape): [string, number[]][] {
+  const d = s.hiddenSize;
+  const out: [string, number[]][] = [
+    ['item_emb', [s.numItems + 1, d]],
+    ['pos_emb', [s.maxLen, d]],
+    ['emb_ln.gamma', [d]],
+    ['emb_ln.beta', [d]]
+  ];
+  for (let i = 0; i < s.numBlocks; i++) {
+    const p = `block${i}.`;
+    for (const n of ['q', 'k', 'v', 'o']) out.push([`${p}attn.w${n}`, [d, d]], [`${p}attn.b${n}`, [d]]);
+    out.push([`${p}ln1.gamma`, [d]], [`${p}ln1.beta`, [d]]);
+    out.push([`${p}ffn.w1`, [d, d]], [`${p}ffn.b1`, [d]], [`${p}ffn.w2`, [d, d]], [`${p}ffn.b2`, [d]]);
+    out.push([`${p}ln2.gamma`, [d]], [`${p}ln2.beta`, [d]]);
+  }
+  return out;
+}
+
+/**
+ * Initial values as the reference: N(0, 0.02) for embeddings and linear weights, padding row zero, zero
+ * biases, LayerNorm γ = 1, β = 0. The attention q/k/v projections keep PyTorch's nn.MultiheadAttention
+ * xavier-uniform init (the reference's N(0, 0.02) loop only reaches nn.Linear/nn.Embedding modules).
+ */
+export function initSasrecParams(s: SasrecShape, rng: Rng): Map<string, Float32Array> {
+  const d = s.hiddenSize;
+  const xavier = Math.sqrt(6 / (d + 3 * d)); // in_proj_weight is (3d × d)
+  const values = new Map<string, Float32Array>();
+  for (const [name, shape] of sasrecParamShapes(s)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(size);
+    if (name.endsWith('.gamma')) v.fill(1);
+    else if (/attn\.w[qkv]$/.test(name)) for (let i = 0; i < size; i++) v[i] = (rng.next() * 2 - 1) * xavier;
+    else if (shape.length === 2) for (let i = 0; i < size; i++) v[i] = rng.normal() * 0.02;
+    if (name === 'item_emb') v.fill(0, 0, d);
+    values.set(name, v);
+  }
+  return values;
+}
+
+/** Copy the last `maxLen` items of `seq` into out[offset..offset+maxLen), left-padded with 0. */
+export function padLeftInto(seq: ArrayLike<number>, maxLen: number, out: Int32Array, offset: number): void {
+  const n = Math.min(seq.length, maxLen);
+  const pad = maxLen - n;
+  out.fill(0, offset, offset + pad);
+  for (let i = 0; i < n; i++) out[offset + pad + i] = seq[seq.length - n + i];
+}
+
+// Variable names must be unique per engine; several models may coexist (tests, comparisons).
+let modelCounter = 0;
+
+export class SasrecModel {
+  readonly shape: SasrecShape;
+  readonly params: Map<string, tf.Variable>;
+
+  constructor(shape: SasrecShape, values: Map<string, Float32Array>) {
+    this.shape = shape;
+    this.params = new Map();
+    for (const [name, dims] of sasrecParamShapes(shape)) {
+      const v = values.get(name);
+      if (!v) throw new Error(`SASRec: missing parameter "${name}"`);
+      const expected = dims.reduce((a, b) => a * b, 1);
+      if (v.length !== expected) throw new Error(`SASRec: parameter "${name}" has ${v.length} values, expected [${dims}]`);
+      this.params.set(name, tf.variable(tf.tensor(v, dims), true, `sasrec${++modelCounter}/${name}`));
+    }
+  }
+
+  private p(name: string): tf.Variable {
+    return this.params.get(name)!;
+  }
+
+  /**
+   * Hidden states [B, L, d] for left-padded ids (B × L, row-major). With `rng`, dropout is applied using
+   * masks drawn from it (training); without, the model runs in eval mode.
+   */
+  forward(ids: Int32Array, batch: number, rng: Rng | null): tf.Tensor3D {
+    const { maxLen: L, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
+    const dh = d / H;
+    const drop = (x: tf.Tensor): tf.Tensor =>
+      rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
+
+    const idsT = tf.tensor2d(ids, [batch, L], 'int32');
+    let h = tf.add(embedding(this.p('item_emb'), idsT, 0), this.p('pos_emb'));
+    h = drop(layerNorm(h, this.p('emb_ln.gamma'), this.p('emb_ln.beta')));
+    const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
+    const scale = 1 / Math.sqrt(dh);
+    const splitHeads = (x: tf.Tensor): tf.Tensor =>
+      H === 1 ? x : tf.reshape(tf.transpose(tf.reshape(x, [batch, L, H, dh]), [0, 2, 1, 3]), [batch * H, L, dh]);
+    for (let i = 0; i < this.shape.numBlocks; i++) {
+      const p = `block${i}.`;
+      const q = splitHeads(dense(h, this.p(`${p}attn.wq`), this.p(`${p}attn.bq`)));
+      const k = splitHeads(dense(h, this.p(`${p}attn.wk`), this.p(`${p}attn.bk`)));
+      const v = splitHeads(dense(h, this.p(`${p}attn.wv`), this.p(`${p}attn.bv`)));
+      const scores = tf.add(tf.reshape(tf.mul(bmm(q, transposeLast2(k)), scale), [batch, H, L, L]), bias);
+      const probs = drop(tf.reshape(tf.softmax(scores), [batch * H, L, L]));
+      let ctx = bmm(probs, v);
+      if (H > 1) ctx = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, H, L, dh]), [0, 2, 1, 3]), [batch, L, d]);
+      const attnOut = drop(dense(ctx, this.p(`${p}attn.wo`), this.p(`${p}attn.bo`)));
+      h = layerNorm(tf.add(h, attnOut), this.p(`${p}ln1.gamma`), this.p(`${p}ln1.beta`));
+      const inner = drop(gelu(dense(h, this.p(`${p}ffn.w1`), this.p(`${p}ffn.b1`))));
+      const ffnOut = drop(dense(inner, this.p(`${p}ffn.w2`), this.p(`${p}ffn.b2`)));
+      h = layerNorm(tf.add(h, ffnOut), this.p(`${p}ln2.gamma`), this.p(`${p}ln2.beta`));
+    }
+    return h as tf.Tensor3D;
+  }
+
+  /**
+   * Training loss: cross-entropy over all items at every position whose target is not padding.
+   * `inputs`/`targets` are B × L left-padded (targets[t] = next item after inputs[t]).
+   */
+  loss(inputs: Int32Array, targets: Int32Array, batch: number, rng: Rng | null): tf.Scalar {
+    const L = this.shape.maxLen;
+    const positions: number[] = [];
+    for (let i = 0; i < batch * L; i++) if (targets[i] !== 0) positions.push(i);
+    const rowTargets = new Int32Array(positions.length);
+    positions.forEach((pos, j) => (rowTargets[j] = targets[pos]));
+    const h = this.forward(inputs, batch, rng);
+    // Only non-padding positions reach the (expensive) all-item softmax.
+    const rows = embedding(tf.reshape(h, [batch * L, this.shape.hiddenSize]), tf.tensor1d(positions, 'int32'));
+    return tiedSoftmaxCrossEntropy(rows as tf.Tensor2D, this.p('item_emb') as tf.Tensor as tf.Tensor2D, rowTargets);
+  }
+
+  /** Scores (B × (numItems + 1)) for the next item after each history (eval mode). */
+  scoreNext(histories: Int32Array[]): Float32Array {
+    const L = this.shape.maxLen;
+    const B = histories.length;
+    const ids = new Int32Array(B * L);
+    histories.forEach((hist, b) => padLeftInto(hist, L, ids, b * L));
+    const scores = tf.tidy(() => {
+      const h = this.forward(ids, B, null);
+      const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, -1]), [B, this.shape.hiddenSize]) as tf.Tensor2D;
+      return tf.matMul(last, tf.transpose(this.p('item_emb')) as tf.Tensor2D);
+    });
+    const out = scores.dataSync() as Float32Array;
+    scores.dispose();
+    return out;
+  }
+
+  /** Current parameter values, copied out. */
+  snapshot(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [name, v] of this.params) out.set(name, v.dataSync().slice() as Float32Array);
+    return out;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+  }
+}
+
+/**
+ * Additive attention bias [B, L, L]: query i may see key j ≤ i unless j is padding. A query always sees
+ * itself so fully padded rows stay finite (their outputs are never used: no loss, never the last position).
+ */
+export function attentionBias(ids: Int32Array, batch: number, L: number): Float32Array {
+  const out = new Float32Array(batch * L * L);
+  const NEG = -1e9;
+  for (let b = 0; b < batch; b++) {
+    const base = b * L * L;
+    for (let i = 0; i < L; i++) {
+      const row = base + i * L;
+      for (let j = 0; j < L; j++) {
+        out[row + j] = j > i || (j !== i && ids[b * L + j] === 0) ? NEG : 0;
+      }
+    }
+  }
+  return out;
+}

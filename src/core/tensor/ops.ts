@@ -1,0 +1,185 @@
+// Differentiable building blocks whose gradients avoid transposed matmuls: the wasm backend's BatchMatMul is
+// ~10x slower with transpose flags, so every backward pass transposes explicitly (a cheap memory copy) and
+// then multiplies plainly. Each op is checked against tfjs's stock implementation in test/unit/kernels.test.ts.
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Swap the last two axes. */
+export function transposeLast2(x: tf.Tensor): tf.Tensor {
+  const n = x.shape.length;
+  const perm = x.shape.map((_, i) => (i === n - 2 ? n - 1 : i === n - 1 ? n - 2 : i));
+  return tf.transpose(x, perm);
+}
+
+// tfjs types customGrad's callback as variadic (Tensor | GradSaveFunc)[]; these helpers unpack it.
+type CustomArgs = (tf.Tensor | tf.GradSaveFunc)[];
+const tensorArg = (args: CustomArgs, i: number): tf.Tensor => args[i] as tf.Tensor;
+const saveArg = (args: CustomArgs): tf.GradSaveFunc => args[args.length - 1] as tf.GradSaveFunc;
+
+const bmmOp = tf.customGrad((...args: CustomArgs) => {
+  const [a, b, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved;
+      return [tf.matMul(dy as tf.Tensor3D, transposeLast2(sb) as tf.Tensor3D), tf.matMul(transposeLast2(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
+    }
+  };
+});
+
+/** Batched a @ b for rank-3 tensors [B, m, k] × [B, k, n] (or plain 2-D matrices). */
+export function bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return bmmOp(a, b) as tf.Tensor;
+}
+
+const denseOp = tf.customGrad((...args: CustomArgs) => {
+  const [x, w, b, save] = [tensorArg(args, 0), tensorArg(args, 1), tensorArg(args, 2), saveArg(args)];
+  save([x, w]);
+  return {
+    value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved;
+      return [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(sw) as tf.Tensor2D),
+        tf.matMul(tf.transpose(sx) as tf.Tensor2D, dy as tf.Tensor2D),
+        tf.sum(dy, 0)
+      ];
+    }
+  };
+});
+
+/** x[..., in] @ w[in, out] + b[out]. */
+export function dense(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const inDim = x.shape[x.shape.length - 1] as number;
+  const lead = x.shape.slice(0, -1);
+  const y = denseOp(tf.reshape(x, [-1, inDim]), w, b) as tf.Tensor;
+  return tf.reshape(y, [...lead, w.shape[1] as number]);
+}
+
+/**
+ * Row lookup table[ids]. The gradient is a segment sum into the table; rows equal to `paddingIdx` get no
+ * gradient (PyTorch's nn.Embedding padding_idx semantics), pass -1 for none.
+ */
+export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx = -1): tf.Tensor {
+  const flatIds = tf.reshape(ids, [-1]);
+  const op = tf.customGrad((...args: CustomArgs) => {
+    const [t, save] = [tensorArg(args, 0), saveArg(args)];
+    save([flatIds]);
+    return {
+      value: tf.gather(t, flatIds),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const rows = table.shape[0] as number;
+        let g = tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, rows);
+        if (paddingIdx >= 0 && paddingIdx < rows) {
+          const keep = tf.oneHot(tf.tensor1d([paddingIdx], 'int32'), rows, 0, 1);
+          g = tf.mul(g, tf.reshape(keep, [rows, 1]));
+        }
+        return [g];
+      }
+    };
+  });
+  const out = op(table) as tf.Tensor;
+  return tf.reshape(out, [...ids.shape, table.shape[1] as number]);
+}
+
+/** Rows per chunk so one chunk of logits stays around 32 M floats (128 MiB). */
+function chunkRows(numClasses: number, rows: number): number {
+  return Math.max(1, Math.min(rows, Math.floor((32 * 1024 * 1024) / Math.max(1, numClasses))));
+}
+
+/**
+ * Mean softmax cross-entropy of logits = h @ table^T over ALL rows of `table` (tied output embedding), for
+ * every row of h whose target is not `ignoreTarget` (padding). Fused and chunked so the full logits matrix
+ * (positions × items) never exists at once: forward keeps only each row's log-sum-exp; backward recomputes
+ * a chunk of logits and uses softmax − one-hot. Returns a scalar; a batch with no valid target gives 0.
+ */
+export function tiedSoftmaxCrossEntropy(h: tf.Tensor2D, table: tf.Tensor2D, targets: Int32Array, ignoreTarget = 0): tf.Scalar {
+  const n = h.shape[0];
+  const numClasses = table.shape[0];
+  if (targets.length !== n) throw new Error(`tiedSoftmaxCrossEntropy: ${targets.length} targets for ${n} rows`);
+  const weights = new Float32Array(n);
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (targets[i] !== ignoreTarget) {
+      if (targets[i] < 0 || targets[i] >= numClasses) throw new Error(`tiedSoftmaxCrossEntropy: target ${targets[i]} outside [0, ${numClasses})`);
+      weights[i] = 1;
+      count++;
+    }
+  }
+  const step = chunkRows(numClasses, n);
+  const op = tf.customGrad((...args: CustomArgs) => {
+    const [hIn, tIn, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
+    const tableT = tf.transpose(tIn) as tf.Tensor2D;
+    const lseParts: tf.Tensor[] = [];
+    let total: tf.Tensor = tf.scalar(0);
+    for (let start = 0; start < n; start += step) {
+      const rows = Math.min(step, n - start);
+      const next = tf.tidy(() => {
+        const hc = tf.slice(hIn, [start, 0], [rows, -1]) as tf.Tensor2D;
+        const logits = tf.matMul(hc, tableT);
+        const lse = tf.logSumExp(logits, 1);
+        const tgt = tf.tensor1d(targets.subarray(start, start + rows), 'int32');
+        const w = tf.tensor1d(weights.subarray(start, start + rows));
+        // Target logit = <h_i, table[target_i]>, cheaper than gathering from the logits matrix.
+        const tl = tf.sum(tf.mul(hc, tf.gather(tIn, tgt)), 1);
+        return { lse, part: tf.sum(tf.mul(tf.sub(lse, tl), w)) };
+      });
+      lseParts.push(next.lse);
+      const added = tf.add(total, next.part);
+      total.dispose();
+      next.part.dispose();
+      total = added;
+    }
+    const lseAll = lseParts.length === 1 ? lseParts[0] : tf.concat(lseParts);
+    if (lseParts.length > 1) lseParts.forEach((t) => t.dispose());
+    tableT.dispose();
+    save([hIn, tIn, lseAll]);
+    const value = tf.div(total, Math.max(1, count));
+    total.dispose();
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sh, st, slse] = saved;
+        const scale = tf.div(dy, Math.max(1, count));
+        const tableT2 = tf.transpose(st) as tf.Tensor2D;
+        const dhParts: tf.Tensor[] = [];
+        let dTable: tf.Tensor = tf.zerosLike(st);
+        for (let start = 0; start < n; start += step) {
+          const rows = Math.min(step, n - start);
+          const { dh, dt } = tf.tidy(() => {
+            const hc = tf.slice(sh, [start, 0], [rows, -1]) as tf.Tensor2D;
+            const lse = tf.slice(slse, [start], [rows]);
+            const tgt = tf.tensor1d(targets.subarray(start, start + rows), 'int32');
+            const w = tf.reshape(tf.mul(tf.tensor1d(weights.subarray(start, start + rows)), scale), [rows, 1]);
+            const probs = tf.exp(tf.sub(tf.matMul(hc, tableT2), tf.reshape(lse, [rows, 1])));
+            const dLogits = tf.mul(tf.sub(probs, tf.oneHot(tgt, numClasses, 1, 0, 'float32')), w) as tf.Tensor2D;
+            return {
+              dh: tf.matMul(dLogits, st as tf.Tensor2D),
+              dt: tf.add(dTable, tf.matMul(tf.transpose(dLogits) as tf.Tensor2D, hc))
+            };
+          });
+          dhParts.push(dh);
+          dTable.dispose();
+          dTable = dt;
+        }
+        tableT2.dispose();
+        scale.dispose();
+        const dh = dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts);
+        return [dh, dTable];
+      }
+    };
+  });
+  return op(h, table) as tf.Tensor as tf.Scalar;
+}
+
+/** LayerNorm over the last axis (PyTorch default eps 1e-5). */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor {
+  const axis = x.shape.length - 1;
+  const { mean, variance } = tf.moments(x, axis, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/** Exact (erf) GELU, as PyTorch's activation='gelu'. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}

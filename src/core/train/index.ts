@@ -1,0 +1,2 @@
+export { trainSasrec, loadSasrecScorer, CHECKPOINT_FILE, BEST_FILE, type TrainSasrecOptions, type TrainSasrecResult, type TrainTiming } from './sasrec-trainer';
+export { fitPopularity, type PopularityModel } from '../models/popularity';

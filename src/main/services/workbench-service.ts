@@ -1,0 +1,238 @@
+// The API implementation: one method per entry of src/shared/api.ts, whatever the transport. Input is
+// validated here with the contract's schemas; heavy work goes to the job manager's worker threads.
+import { rmSync } from 'node:fs';
+import { Catalog } from '../../core/catalog';
+import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
+import { runCheckpointDir } from '../../core/jobs/run-jobs';
+import { getBackendInfo, initBackend } from '../../core/tensor/backend';
+import {
+  apiInputs,
+  sasrecConfigSchema,
+  type ApiMethod,
+  type ApiOutput,
+  type ApiParsedInput,
+  type Envelope,
+  type JobEvent
+} from '../../shared/api';
+import type { BackendInfo, CaseStudy, JobInfo } from '../../shared/types';
+import { ApiFailure, notFound, toApiError } from './api-errors';
+import { JobManager } from './job-manager';
+
+export interface WorkbenchServiceOptions {
+  dataDir: string;
+  dbPath: string;
+  workerPath: string;
+  transport: 'ipc' | 'http';
+  version: string;
+  /** Import the embedded dataset on first start (default true). */
+  autoImport?: boolean;
+}
+
+type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
+
+export class WorkbenchService {
+  readonly catalog: Catalog;
+  readonly jobs: JobManager;
+  private backend: BackendInfo | null = null;
+  private readonly handlers: Handlers;
+
+  constructor(private readonly opts: WorkbenchServiceOptions) {
+    this.catalog = Catalog.open(opts.dbPath);
+    this.failInterruptedRuns();
+    this.jobs = new JobManager({
+      workerPath: opts.workerPath,
+      dbPath: opts.dbPath,
+      dataDir: opts.dataDir,
+      onJobEnded: (job) => this.onJobEnded(job)
+    });
+    this.handlers = this.createHandlers();
+  }
+
+  /** Backend detection loads tfjs; done once at start-up, off the request path. */
+  async init(): Promise<void> {
+    this.backend = await initBackend();
+    if (this.opts.autoImport !== false) this.ensureDefaultDataset();
+  }
+
+  onEvent(listener: (e: JobEvent) => void): () => void {
+    return this.jobs.onEvent(listener);
+  }
+
+  /** Validates and dispatches one call; never throws — errors come back in the envelope. */
+  async handle(method: string, rawInput: unknown): Promise<Envelope<unknown>> {
+    try {
+      if (!Object.hasOwn(apiInputs, method)) throw new ApiFailure('not_found', `Unknown API method "${method}"`);
+      const m = method as ApiMethod;
+      const input = apiInputs[m].parse(rawInput ?? {});
+      const handler = this.handlers[m] as (i: unknown) => unknown;
+      return { ok: true, result: await handler(input) };
+    } catch (err) {
+      return { ok: false, error: toApiError(err) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.jobs.shutdown();
+    this.catalog.close();
+  }
+
+  ensureDefaultDataset(): JobInfo | null {
+    if (this.catalog.findDatasetByName(EMBEDDED_DATASET.name)) return null;
+    const running = this.jobs.list().find((j) => j.kind === 'import' && j.status === 'running' && j.title.includes(EMBEDDED_DATASET.name));
+    if (running) return running;
+    return this.jobs.start('import', `Importing ${EMBEDDED_DATASET.name}`, {
+      kind: 'import',
+      input: { format: EMBEDDED_DATASET.format, path: resolveEmbeddedDatasetDir(), name: EMBEDDED_DATASET.name, options: {} }
+    });
+  }
+
+  private createHandlers(): Handlers {
+    const c = this.catalog;
+    return {
+      'app.info': () => {
+        const ds = c.findDatasetByName(EMBEDDED_DATASET.name);
+        return {
+          version: this.opts.version,
+          transport: this.opts.transport,
+          dataDir: this.opts.dataDir,
+          dbPath: this.opts.dbPath,
+          backend: this.backend ?? getBackendInfo(),
+          defaultDataset: { name: EMBEDDED_DATASET.name, imported: ds !== null, datasetId: ds?.id ?? null }
+        };
+      },
+      'datasets.list': () => c.listDatasets(),
+      'datasets.import': (input) => {
+        if (c.findDatasetByName(input.name)) throw new ApiFailure('conflict', `A dataset named "${input.name}" already exists`);
+        const job = this.jobs.start('import', `Importing ${input.name}`, { kind: 'import', input });
+        return { jobId: job.jobId };
+      },
+      'datasets.delete': ({ datasetId }) => {
+        this.assertNoRunningJob((j) => j.datasetId === datasetId, 'dataset');
+        const runs = c.listRuns(datasetId);
+        const deleted = c.deleteDataset(datasetId);
+        if (deleted) for (const r of runs) this.removeRunFiles(r.id);
+        return { deleted };
+      },
+      'items.search': ({ datasetId, query, offset, limit }) => {
+        this.requireDataset(datasetId);
+        return c.searchItems(datasetId, query, offset, limit);
+      },
+      'users.search': ({ datasetId, query, limit }) => {
+        this.requireDataset(datasetId);
+        return c.searchUsers(datasetId, query, limit);
+      },
+      'runs.list': ({ datasetId }) => c.listRuns(datasetId),
+      'runs.get': ({ runId }) => {
+        const run = c.getRun(runId);
+        if (!run) throw notFound(`Run ${runId}`);
+        return run;
+      },
+      'runs.delete': ({ runId }) => {
+        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        const deleted = c.deleteRun(runId);
+        if (deleted) this.removeRunFiles(runId);
+        return { deleted };
+      },
+      'train.start': (input) => {
+        const ds = this.requireDataset(input.datasetId);
+        // Store the complete config (defaults filled in) so a run record says exactly what was trained.
+        const config = input.model === 'sasrec' ? sasrecConfigSchema.parse(input.config) : {};
+        const runId = c.createRun({ datasetId: ds.id, model: input.model, config, backend: this.backend });
+        const job = this.jobs.start('train', `Training ${input.model} on ${ds.name} (run ${runId})`, { kind: 'train', runId, resume: false }, { runId, datasetId: ds.id });
+        return { jobId: job.jobId, runId };
+      },
+      'train.resume': ({ runId }) => {
+        const run = c.getRun(runId);
+        if (!run) throw notFound(`Run ${runId}`);
+        if (run.status === 'running' || run.status === 'succeeded') {
+          throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only failed or cancelled runs can be resumed`);
+        }
+        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        const job = this.jobs.start('train', `Resuming ${run.model} run ${runId}`, { kind: 'train', runId, resume: true }, { runId, datasetId: run.datasetId });
+        return { jobId: job.jobId, runId };
+      },
+      'eval.start': ({ runId }) => {
+        const run = c.getRun(runId);
+        if (!run) throw notFound(`Run ${runId}`);
+        if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs can be evaluated`);
+        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
+        return { jobId: job.jobId };
+      },
+      'jobs.list': () => this.jobs.list(),
+      'jobs.cancel': ({ jobId }) => ({ cancelled: this.jobs.cancel(jobId) }),
+      'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k)
+    };
+  }
+
+  private caseStudy(datasetId: number, userId: number, runIds: number[], k: number): CaseStudy {
+    const c = this.catalog;
+    this.requireDataset(datasetId);
+    const user = c.getUser(userId);
+    if (!user) throw notFound(`User ${userId}`);
+    const history = c.getUserHistory(datasetId, userId);
+    const heldOut = history[history.length - 1];
+    if (!heldOut || heldOut.role !== 'test') {
+      throw new ApiFailure('not_found', `User ${user.externalId} has no held-out item (fewer than 5 interactions after filtering)`);
+    }
+    const columns = runIds.map((runId) => {
+      const run = c.getRun(runId);
+      if (!run) throw notFound(`Run ${runId}`);
+      if (run.datasetId !== datasetId) throw new ApiFailure('invalid_input', `Run ${runId} belongs to another dataset`);
+      const recs = c.getRecommendations(runId, userId, k);
+      if (recs.length === 0) throw new ApiFailure('not_found', `Run ${runId} has no stored recommendations (status ${run.status})`);
+      const items = c.getItems(recs.map((r) => r.itemId));
+      return {
+        runId,
+        model: run.model,
+        label: `${run.model} · run ${runId}`,
+        targetRank: c.getUserRank(runId, 'test', userId) ?? -1,
+        recommendations: recs.map((r) => ({
+          rank: r.rank,
+          score: r.score,
+          item: items.get(r.itemId)!,
+          hit: r.itemId === heldOut.item.id
+        }))
+      };
+    });
+    return { datasetId, user, history: history.slice(0, -1), heldOut, columns };
+  }
+
+  private requireDataset(datasetId: number) {
+    const ds = this.catalog.getDataset(datasetId);
+    if (!ds) throw notFound(`Dataset ${datasetId}`);
+    return ds;
+  }
+
+  private assertNoRunningJob(match: (j: JobInfo) => boolean, what: string): void {
+    if (this.jobs.list().some((j) => j.status === 'running' && match(j))) {
+      throw new ApiFailure('conflict', `A job is still running on this ${what}; cancel it first`);
+    }
+  }
+
+  private removeRunFiles(runId: number): void {
+    rmSync(runCheckpointDir(this.opts.dataDir, runId), { recursive: true, force: true });
+  }
+
+  /** A worker that died without reporting leaves its run 'running'; make that visible. */
+  private onJobEnded(job: JobInfo): void {
+    if (job.runId === null || job.kind !== 'train') return;
+    const run = this.catalog.getRun(job.runId);
+    if (run && (run.status === 'running' || run.status === 'queued')) {
+      this.catalog.updateRun(job.runId, {
+        status: job.status === 'cancelled' ? 'cancelled' : 'failed',
+        endedAt: new Date().toISOString(),
+        error: job.error?.message ?? null
+      });
+    }
+  }
+
+  /** Runs left 'running' by a previous process (crash, kill) can be resumed from their checkpoint. */
+  private failInterruptedRuns(): void {
+    for (const run of this.catalog.listRuns()) {
+      if (run.status === 'running' || run.status === 'queued') {
+        this.catalog.updateRun(run.id, { status: 'failed', error: 'Interrupted: the app stopped while this run was in progress. Resume it to continue from its last checkpoint.' });
+      }
+    }
+  }
+}

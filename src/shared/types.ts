@@ -1,0 +1,159 @@
+// Domain types that cross the API boundary. Plain data only: no Node, DOM or library imports.
+
+export type ImportFormat = 'movielens-100k' | 'movielens-latest' | 'microlens' | 'generic';
+
+export type ModelKind = 'sasrec' | 'popularity';
+
+export interface BackendInfo {
+  /** tfjs backend name actually in use, e.g. "wasm", "tensorflow", "cpu". */
+  name: string;
+  threads: number;
+  /** Human-readable device, e.g. "CPU (wasm SIMD)" or "GPU (CUDA)". */
+  device: string;
+  simd: boolean;
+}
+
+export interface AppInfo {
+  version: string;
+  transport: 'ipc' | 'http';
+  dataDir: string;
+  dbPath: string;
+  backend: BackendInfo;
+  /** Name of the embedded default dataset and whether it has been imported. */
+  defaultDataset: { name: string; imported: boolean; datasetId: number | null };
+}
+
+export interface DatasetStats {
+  users: number;
+  items: number;
+  interactions: number;
+  itemsWithImage: number;
+  itemsWithText: number;
+  firstTimestamp: number | null;
+  lastTimestamp: number | null;
+  /** Users/items kept by the 5-core filter used for splits, and what it removed. */
+  filtered: { users: number; items: number; interactions: number; removedUsers: number; removedItems: number; removedInteractions: number } | null;
+}
+
+export interface DatasetSummary {
+  id: number;
+  name: string;
+  format: ImportFormat;
+  sourcePath: string;
+  importedAt: string;
+  stats: DatasetStats;
+  /** Problems found during import that did not stop it (e.g. missing posters). */
+  warnings: string[];
+}
+
+export interface ItemSummary {
+  id: number;
+  externalId: string;
+  title: string;
+  genres: string[];
+  text: string | null;
+  /** data: URL of the image, or null when the item has none. */
+  imageUrl: string | null;
+  interactions: number;
+}
+
+export interface UserSummary {
+  id: number;
+  externalId: string;
+  interactions: number;
+}
+
+export interface HistoryEntry {
+  item: ItemSummary;
+  timestamp: number;
+  rating: number | null;
+  role: 'train' | 'valid' | 'test';
+}
+
+export interface Metrics {
+  hr10: number;
+  ndcg10: number;
+  hr20: number;
+  ndcg20: number;
+  mrr: number;
+}
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  validNdcg10: number | null;
+  seconds: number;
+}
+
+export interface RunSummary {
+  id: number;
+  datasetId: number;
+  datasetName: string;
+  model: ModelKind;
+  status: RunStatus;
+  backend: BackendInfo | null;
+  config: Record<string, unknown>;
+  startedAt: string | null;
+  endedAt: string | null;
+  error: string | null;
+  valid: Metrics | null;
+  test: Metrics | null;
+  bestEpoch: number | null;
+}
+
+export interface RunDetail extends RunSummary {
+  history: EpochRecord[];
+  checkpointPath: string | null;
+}
+
+export interface Recommendation {
+  rank: number;
+  score: number;
+  item: ItemSummary;
+  hit: boolean;
+}
+
+export interface CaseStudyColumn {
+  runId: number;
+  model: ModelKind;
+  label: string;
+  /** Rank (0-based) of the held-out item in this model's full ranking. */
+  targetRank: number;
+  recommendations: Recommendation[];
+}
+
+export interface CaseStudy {
+  datasetId: number;
+  user: UserSummary;
+  history: HistoryEntry[];
+  /** The held-out next item (test item); its input is train + valid history. */
+  heldOut: HistoryEntry;
+  columns: CaseStudyColumn[];
+}
+
+export type JobKind = 'import' | 'train' | 'evaluate';
+
+export type JobStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobInfo {
+  jobId: string;
+  kind: JobKind;
+  title: string;
+  status: JobStatus;
+  runId: number | null;
+  datasetId: number | null;
+  phase: string;
+  done: number;
+  total: number;
+  etaSeconds: number | null;
+  startedAt: string;
+  error: ApiErrorShape | null;
+}
+
+export interface ApiErrorShape {
+  code: string;
+  message: string;
+  details?: unknown;
+}
