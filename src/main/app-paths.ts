@@ -17,8 +17,11 @@ export function catalogPath(dataDir: string): string {
   return join(dataDir, 'catalog.sqlite');
 }
 
-/** Built entries live side by side in out/main; the renderer in out/renderer. */
-export function builtPaths(mainDir: string = __dirname): { workerPath: string; rendererDir: string; preloadPath: string } {
+/**
+ * Built entries live side by side in out/main; the renderer in out/renderer. Entry files pass their own
+ * __dirname: shared modules are bundled into out/main/chunks, where __dirname would be one level too deep.
+ */
+export function builtPaths(mainDir: string): { workerPath: string; rendererDir: string; preloadPath: string } {
   return {
     workerPath: join(mainDir, 'job-worker.js'),
     rendererDir: join(mainDir, '..', 'renderer'),
@@ -26,7 +29,7 @@ export function builtPaths(mainDir: string = __dirname): { workerPath: string; r
   };
 }
 
-export function appVersion(mainDir: string = __dirname): string {
+export function appVersion(mainDir: string): string {
   for (const candidate of [join(mainDir, '..', '..', 'package.json'), join(mainDir, '..', 'package.json')]) {
     if (existsSync(candidate)) {
       const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };

@@ -58,13 +58,13 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const dataDir = defaultDataDir();
   mkdirSync(dataDir, { recursive: true });
-  const paths = builtPaths();
+  const paths = builtPaths(__dirname);
   const service = new WorkbenchService({
     dataDir,
     dbPath: catalogPath(dataDir),
     workerPath: paths.workerPath,
     transport: 'http',
-    version: appVersion(),
+    version: appVersion(__dirname),
     autoImport: args.autoImport
   });
   await service.init();

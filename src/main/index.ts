@@ -13,7 +13,7 @@ const CSP =
 let service: WorkbenchService | null = null;
 
 function createWindow(): BrowserWindow {
-  const paths = builtPaths();
+  const paths = builtPaths(__dirname);
   const win = new BrowserWindow({
     width: 1280,
     height: 800,
@@ -51,9 +51,9 @@ async function start(): Promise<void> {
   service = new WorkbenchService({
     dataDir,
     dbPath: catalogPath(dataDir),
-    workerPath: builtPaths().workerPath,
+    workerPath: builtPaths(__dirname).workerPath,
     transport: 'ipc',
-    version: appVersion()
+    version: appVersion(__dirname)
   });
   await service.init();
   const svc = service;

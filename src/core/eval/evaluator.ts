@@ -25,9 +25,10 @@ export interface EvaluationResult {
 }
 
 /**
- * Rank of `target` among `scores` (length numItems + 1) after masking padding and the history:
- * the number of items with a strictly higher score, so ties never favour the target.
- * Masks `scores` in place.
+ * Rank of `target` among `scores` (length numItems + 1) after masking padding and the history: the number
+ * of items scored strictly higher, plus the other items tied with it — ties never favour the target
+ * (DESIGN §4's stated intent; counting only strictly higher scores would put a tied target first).
+ * Without ties this is exactly the reference's count of strictly higher scores. Masks `scores` in place.
  */
 export function rankTarget(scores: Float32Array, history: ArrayLike<number>, target: number): number {
   scores[0] = -Infinity;
@@ -36,7 +37,7 @@ export function rankTarget(scores: Float32Array, history: ArrayLike<number>, tar
   // A NaN target score must not count as a hit: rank it last.
   if (Number.isNaN(t)) return scores.length - 1;
   let rank = 0;
-  for (let i = 1; i < scores.length; i++) if (scores[i] > t) rank++;
+  for (let i = 1; i < scores.length; i++) if (scores[i] > t || (scores[i] === t && i !== target)) rank++;
   return rank;
 }
 

@@ -77,7 +77,9 @@ export class SasrecModel {
       if (!v) throw new Error(`SASRec: missing parameter "${name}"`);
       const expected = dims.reduce((a, b) => a * b, 1);
       if (v.length !== expected) throw new Error(`SASRec: parameter "${name}" has ${v.length} values, expected [${dims}]`);
-      this.params.set(name, tf.variable(tf.tensor(v, dims), true, `sasrec${++modelCounter}/${name}`));
+      const id = `sasrec${++modelCounter}/${name}`;
+      // tidy frees the initial-value tensor; the variable keeps its own reference to the data.
+      this.params.set(name, tf.tidy(() => tf.variable(tf.tensor(v, dims), true, id)));
     }
   }
 

@@ -5,8 +5,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-// Gradients are registered separately from tfjs-core's ops (the tfjs union package does this for us).
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// Gradients are registered separately from tfjs-core's ops (the tfjs union package would do it). The file
+// exists only as extensionless ESM, which Node cannot load from our CommonJS bundle, so it is imported by
+// relative path: vite then bundles it (the externalize-deps rule matches only bare package names). Its
+// registrations land in tfjs's global registry, shared with the external tfjs-core.
+import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../../shared/types';
 import { registerWasmKernels } from './wasm-kernels';
@@ -77,26 +80,37 @@ export async function initBackend(prefer: BackendPreference = 'auto'): Promise<B
   const start = fromEnv ?? prefer;
   const order = start === 'auto' ? PREFERENCES.slice(1) : PREFERENCES.slice(PREFERENCES.indexOf(start));
   for (const choice of order) {
+    let found: BackendInfo | null = null;
     if (choice === 'tensorflow-gpu' && tryNative('@tensorflow/tfjs-node-gpu') && (await activate('tensorflow'))) {
-      active = describe('tensorflow', 'gpu');
+      found = describe('tensorflow', 'gpu');
     } else if (choice === 'tensorflow' && tryNative('@tensorflow/tfjs-node') && (await activate('tensorflow'))) {
-      active = describe('tensorflow', 'cpu');
+      found = describe('tensorflow', 'cpu');
     } else if (choice === 'wasm' && (await initWasm())) {
-      active = describe('wasm', null);
+      found = describe('wasm', null);
     } else if (choice === 'cpu' && (await activate('cpu'))) {
-      active = describe('cpu', null);
+      found = describe('cpu', null);
     }
-    if (active && tf.getBackend() === active.name) return active;
+    if (found) {
+      active = found;
+      return found;
+    }
   }
   throw new Error('No tfjs backend could be initialised (tried ' + order.join(', ') + ')');
 }
 
-/** The backend in use (null before initBackend); follows a later tf.setBackend switch too. */
-export function getBackendInfo(): BackendInfo | null {
-  if (!active) return null;
+/** Whether initBackend has completed at least once. */
+export function isBackendInitialised(): boolean {
+  return active !== null;
+}
+
+/**
+ * The backend in use; follows a later tf.setBackend switch too. Before initBackend this is whatever tfjs
+ * would use on its own (the cpu backend, since wasm needs the asynchronous init).
+ */
+export function getBackendInfo(): BackendInfo {
   const current = tf.getBackend();
-  if (current === active.name) return active;
-  return describe(current, null);
+  if (active && current === active.name) return active;
+  return describe(current, active?.device.startsWith('GPU') ? 'gpu' : null);
 }
 
 export { tf };

@@ -2,6 +2,7 @@
 // ~10x slower with transpose flags, so every backward pass transposes explicitly (a cheap memory copy) and
 // then multiplies plainly. Each op is checked against tfjs's stock implementation in test/unit/kernels.test.ts.
 import * as tf from '@tensorflow/tfjs-core';
+import { PER_BATCH_MATMUL } from './wasm-kernels';
 
 /** Swap the last two axes. */
 export function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -15,14 +16,22 @@ type CustomArgs = (tf.Tensor | tf.GradSaveFunc)[];
 const tensorArg = (args: CustomArgs, i: number): tf.Tensor => args[i] as tf.Tensor;
 const saveArg = (args: CustomArgs): tf.GradSaveFunc => args[args.length - 1] as tf.GradSaveFunc;
 
+/** Plain batched matmul; on wasm, batches > 1 go through the much faster per-batch kernel. */
+function batchMatMul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.shape.length === 3 && a.shape[0] > 1 && tf.getBackend() === 'wasm' && tf.getKernel(PER_BATCH_MATMUL, 'wasm')) {
+    return tf.engine().runKernel(PER_BATCH_MATMUL, { a, b }, {}) as tf.Tensor;
+  }
+  return tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D);
+}
+
 const bmmOp = tf.customGrad((...args: CustomArgs) => {
   const [a, b, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
   save([a, b]);
   return {
-    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    value: batchMatMul(a, b),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved;
-      return [tf.matMul(dy as tf.Tensor3D, transposeLast2(sb) as tf.Tensor3D), tf.matMul(transposeLast2(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
+      return [batchMatMul(dy, transposeLast2(sb)), batchMatMul(transposeLast2(sa), dy)];
     }
   };
 });
@@ -71,8 +80,9 @@ export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx = -1): tf
         const rows = table.shape[0] as number;
         let g = tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, rows);
         if (paddingIdx >= 0 && paddingIdx < rows) {
-          const keep = tf.oneHot(tf.tensor1d([paddingIdx], 'int32'), rows, 0, 1);
-          g = tf.mul(g, tf.reshape(keep, [rows, 1]));
+          const keep = new Float32Array(rows).fill(1);
+          keep[paddingIdx] = 0;
+          g = tf.mul(g, tf.tensor2d(keep, [rows, 1]));
         }
         return [g];
       }
@@ -82,18 +92,30 @@ export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx = -1): tf
   return tf.reshape(out, [...ids.shape, table.shape[1] as number]);
 }
 
-/** Rows per chunk so one chunk of logits stays around 32 M floats (128 MiB). */
-function chunkRows(numClasses: number, rows: number): number {
-  return Math.max(1, Math.min(rows, Math.floor((32 * 1024 * 1024) / Math.max(1, numClasses))));
+/** Rows per chunk so one chunk of logits stays around 8 M floats (32 MiB): bounds the wasm heap peak. */
+export function defaultChunkRows(numClasses: number): number {
+  return Math.max(1, Math.floor((8 * 1024 * 1024) / Math.max(1, numClasses)));
 }
+
+/** Softmax probabilities are kept for the backward pass when they fit in this many floats (256 MiB). */
+const KEEP_PROBS_MAX_FLOATS = 64 * 1024 * 1024;
 
 /**
  * Mean softmax cross-entropy of logits = h @ table^T over ALL rows of `table` (tied output embedding), for
- * every row of h whose target is not `ignoreTarget` (padding). Fused and chunked so the full logits matrix
- * (positions × items) never exists at once: forward keeps only each row's log-sum-exp; backward recomputes
- * a chunk of logits and uses softmax − one-hot. Returns a scalar; a batch with no valid target gives 0.
+ * every row of h whose target is not `ignoreTarget` (padding). Fused and chunked so at most one chunk of
+ * logits is live at a time; the softmax probabilities are kept for backward when small enough, otherwise
+ * recomputed from the saved log-sum-exp. Backward uses d logits = w·(softmax − one-hot) without forming it:
+ * dh = w·(P @ table − table[target]), dtable = (w·h)ᵀ @ P − segmentSum(w·h, target); the per-row weights w
+ * scale the small (rows × d) side, never the (rows × items) one. Returns a scalar; no valid target gives 0.
  */
-export function tiedSoftmaxCrossEntropy(h: tf.Tensor2D, table: tf.Tensor2D, targets: Int32Array, ignoreTarget = 0): tf.Scalar {
+export function tiedSoftmaxCrossEntropy(
+  h: tf.Tensor2D,
+  table: tf.Tensor2D,
+  targets: Int32Array,
+  ignoreTarget = 0,
+  chunkRows = defaultChunkRows(table.shape[0]),
+  keepProbs = h.shape[0] * table.shape[0] <= KEEP_PROBS_MAX_FLOATS
+): tf.Scalar {
   const n = h.shape[0];
   const numClasses = table.shape[0];
   if (targets.length !== n) throw new Error(`tiedSoftmaxCrossEntropy: ${targets.length} targets for ${n} rows`);
@@ -106,66 +128,73 @@ export function tiedSoftmaxCrossEntropy(h: tf.Tensor2D, table: tf.Tensor2D, targ
       count++;
     }
   }
-  const step = chunkRows(numClasses, n);
+  const step = Math.max(1, Math.min(n, chunkRows));
+  const chunks: { start: number; rows: number }[] = [];
+  for (let start = 0; start < n; start += step) chunks.push({ start, rows: Math.min(step, n - start) });
+
   const op = tf.customGrad((...args: CustomArgs) => {
     const [hIn, tIn, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
     const tableT = tf.transpose(tIn) as tf.Tensor2D;
     const lseParts: tf.Tensor[] = [];
+    const probs: tf.Tensor[] = [];
     let total: tf.Tensor = tf.scalar(0);
-    for (let start = 0; start < n; start += step) {
-      const rows = Math.min(step, n - start);
+    for (const { start, rows } of chunks) {
       const next = tf.tidy(() => {
         const hc = tf.slice(hIn, [start, 0], [rows, -1]) as tf.Tensor2D;
         const logits = tf.matMul(hc, tableT);
-        const lse = tf.logSumExp(logits, 1);
+        const mx = tf.max(logits, 1, true);
+        const e = tf.exp(tf.sub(logits, mx));
+        const sum = tf.sum(e, 1, true);
+        const lse = tf.reshape(tf.add(tf.log(sum), mx), [rows]);
         const tgt = tf.tensor1d(targets.subarray(start, start + rows), 'int32');
         const w = tf.tensor1d(weights.subarray(start, start + rows));
         // Target logit = <h_i, table[target_i]>, cheaper than gathering from the logits matrix.
         const tl = tf.sum(tf.mul(hc, tf.gather(tIn, tgt)), 1);
-        return { lse, part: tf.sum(tf.mul(tf.sub(lse, tl), w)) };
-      });
+        const part = tf.sum(tf.mul(tf.sub(lse, tl), w));
+        return keepProbs ? { lse, part, p: tf.div(e, sum) } : { lse, part };
+      }) as { lse: tf.Tensor; part: tf.Tensor; p?: tf.Tensor };
       lseParts.push(next.lse);
+      if (next.p) probs.push(next.p);
       const added = tf.add(total, next.part);
       total.dispose();
       next.part.dispose();
       total = added;
     }
     const lseAll = lseParts.length === 1 ? lseParts[0] : tf.concat(lseParts);
-    if (lseParts.length > 1) lseParts.forEach((t) => t.dispose());
-    tableT.dispose();
-    save([hIn, tIn, lseAll]);
-    const value = tf.div(total, Math.max(1, count));
-    total.dispose();
+    save([hIn, tIn, lseAll, ...probs]);
     return {
-      value,
+      value: tf.div(total, Math.max(1, count)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sh, st, slse] = saved;
+        const savedProbs = saved.slice(3);
         const scale = tf.div(dy, Math.max(1, count));
-        const tableT2 = tf.transpose(st) as tf.Tensor2D;
+        const tableT2 = keepProbs ? null : (tf.transpose(st) as tf.Tensor2D);
         const dhParts: tf.Tensor[] = [];
-        let dTable: tf.Tensor = tf.zerosLike(st);
-        for (let start = 0; start < n; start += step) {
-          const rows = Math.min(step, n - start);
-          const { dh, dt } = tf.tidy(() => {
+        // Accumulate dtableᵀ (d × items) so the big matrix is never transposed; transpose once at the end.
+        let dTableT: tf.Tensor = tf.zeros([st.shape[1] as number, numClasses]);
+        let dTableTarget: tf.Tensor = tf.zerosLike(st);
+        chunks.forEach(({ start, rows }, c) => {
+          const next = tf.tidy(() => {
             const hc = tf.slice(sh, [start, 0], [rows, -1]) as tf.Tensor2D;
-            const lse = tf.slice(slse, [start], [rows]);
             const tgt = tf.tensor1d(targets.subarray(start, start + rows), 'int32');
             const w = tf.reshape(tf.mul(tf.tensor1d(weights.subarray(start, start + rows)), scale), [rows, 1]);
-            const probs = tf.exp(tf.sub(tf.matMul(hc, tableT2), tf.reshape(lse, [rows, 1])));
-            const dLogits = tf.mul(tf.sub(probs, tf.oneHot(tgt, numClasses, 1, 0, 'float32')), w) as tf.Tensor2D;
+            const p = keepProbs
+              ? (savedProbs[c] as tf.Tensor2D)
+              : (tf.exp(tf.sub(tf.matMul(hc, tableT2!), tf.reshape(tf.slice(slse, [start], [rows]), [rows, 1]))) as tf.Tensor2D);
+            const wh = tf.mul(hc, w);
             return {
-              dh: tf.matMul(dLogits, st as tf.Tensor2D),
-              dt: tf.add(dTable, tf.matMul(tf.transpose(dLogits) as tf.Tensor2D, hc))
+              dh: tf.mul(tf.sub(tf.matMul(p, st as tf.Tensor2D), tf.gather(st, tgt)), w),
+              dtT: tf.add(dTableT, tf.matMul(tf.transpose(wh) as tf.Tensor2D, p)),
+              dtTarget: tf.add(dTableTarget, tf.unsortedSegmentSum(wh, tgt, numClasses))
             };
           });
-          dhParts.push(dh);
-          dTable.dispose();
-          dTable = dt;
-        }
-        tableT2.dispose();
-        scale.dispose();
-        const dh = dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts);
-        return [dh, dTable];
+          dhParts.push(next.dh);
+          dTableT.dispose();
+          dTableTarget.dispose();
+          dTableT = next.dtT;
+          dTableTarget = next.dtTarget;
+        });
+        return [dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts), tf.sub(tf.transpose(dTableT), dTableTarget)];
       }
     };
   });

@@ -67,9 +67,8 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
     if (!(begin >= 0 && end >= begin && end <= dataLen) || end - begin !== count * BYTES[dtype]) {
       throw new SafetensorsError(name, `tensor "${key}" has offsets [${begin}, ${end}] inconsistent with shape [${shape}] ${dtype} or file size`);
     }
-    // Copy so the result is aligned and independent of `buf`.
-    const bytes = buf.slice(dataStart + begin, dataStart + end);
-    const dv = new DataView(bytes.buffer);
+    // Decoded element by element into fresh arrays: independent of `buf`, alignment and host endianness.
+    const dv = new DataView(buf.buffer, buf.byteOffset + dataStart + begin, end - begin);
     let data: TensorEntry['data'];
     if (dtype === 'F32') {
       data = new Float32Array(count);

@@ -1,10 +1,65 @@
-// Kernels the wasm backend lacks. UnsortedSegmentSum is the gradient of gather (embedding lookups); without
-// it the wasm backward pass fails, and the generic cpu kernel is far too slow for embedding tables.
-// Hand-written because no library ships it for wasm: a single pass adding rows into the output on the heap.
+// Kernels the wasm backend lacks or runs slowly, hand-written because no library ships them for wasm:
+// - UnsortedSegmentSum, the gradient of gather (embedding lookups): missing in wasm, and the generic cpu
+//   kernel is far too slow for embedding tables. A single pass adding rows into the output on the heap.
+// - PerBatchMatMul: wasm's BatchMatMul is ~10x slower for batch > 1 (e.g. attention, [128,200,64] ×
+//   [128,64,200]) than for one matrix, which goes through XNNPACK. This kernel runs the stock kernel once per
+//   batch entry on views of the operands' heap memory (no copies).
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
+export const PER_BATCH_MATMUL = 'AlmostrecPerBatchMatMul';
+
 let registered = false;
+
+/** The parts of BackendWasm's (pinned 4.22) internals this file relies on. */
+interface WasmInternals {
+  dataIdMap: { get(id: object): { id: number; memoryOffset: number } };
+  dataIdNextNumber: number;
+  wasm: {
+    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+  };
+}
+
+let wasmBatchMatMul: ((...args: unknown[]) => void) | null = null;
+
+function perBatchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: object }): tf.TensorInfo {
+  const backend = args.backend as unknown as BackendWasm;
+  const internals = args.backend as unknown as WasmInternals;
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new Error(`${PER_BATCH_MATMUL}: float32 only`);
+  const [batch, m, k] = a.shape;
+  const [batchB, kB, n] = b.shape;
+  if (a.shape.length !== 3 || b.shape.length !== 3 || batch !== batchB || k !== kB) {
+    throw new Error(`${PER_BATCH_MATMUL}: incompatible shapes [${a.shape}] × [${b.shape}]`);
+  }
+  wasmBatchMatMul ??= internals.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+  const out = backend.makeOutput([batch, m, n], 'float32');
+  const offA = internals.dataIdMap.get(a.dataId).memoryOffset;
+  const offB = internals.dataIdMap.get(b.dataId).memoryOffset;
+  const offO = internals.dataIdMap.get(out.dataId).memoryOffset;
+  const shapeA = new Uint8Array(new Int32Array([1, m, k]).buffer);
+  const shapeB = new Uint8Array(new Int32Array([1, k, n]).buffer);
+  const tfjs = internals.wasm.tfjs;
+  for (let i = 0; i < batch; i++) {
+    // Register views (ids only; memory stays owned by the parent tensors) and unregister them right after,
+    // which also evicts XNNPACK's operator cache keyed by the operand id.
+    const idA = internals.dataIdNextNumber++;
+    const idB = internals.dataIdNextNumber++;
+    const idO = internals.dataIdNextNumber++;
+    tfjs.registerTensor(idA, m * k, offA + i * m * k * 4);
+    tfjs.registerTensor(idB, k * n, offB + i * k * n * 4);
+    tfjs.registerTensor(idO, m * n, offO + i * m * n * 4);
+    try {
+      wasmBatchMatMul(idA, shapeA, 3, idB, shapeB, 3, false, false, idO);
+    } finally {
+      tfjs.disposeData(idA);
+      tfjs.disposeData(idB);
+      tfjs.disposeData(idO);
+    }
+  }
+  return out;
+}
 
 function unsortedSegmentSum(args: {
   inputs: tf.NamedTensorInfoMap;
@@ -34,7 +89,12 @@ function unsortedSegmentSum(args: {
 }
 
 export function registerWasmKernels(): void {
-  if (registered || tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
-  tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum });
+  if (registered) return;
+  if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
+    tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum });
+  }
+  if (!tf.getKernel(PER_BATCH_MATMUL, 'wasm')) {
+    tf.registerKernel({ kernelName: PER_BATCH_MATMUL, backendName: 'wasm', kernelFunc: perBatchMatMul });
+  }
   registered = true;
 }

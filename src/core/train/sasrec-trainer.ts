@@ -9,7 +9,7 @@ import { trainPart, type SequenceData } from '../data/types';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
 import { evaluate, type Scorer } from '../eval/evaluator';
 import { initSasrecParams, padLeftInto, SasrecModel } from '../models/sasrec';
-import { getBackendInfo, initBackend } from '../tensor/backend';
+import { initBackend, isBackendInitialised } from '../tensor/backend';
 import { Rng } from '../tensor/rng';
 import { Adam } from './adam';
 import { readTrainState, readWeights, shapeOf, writeTrainState, writeWeights, type EarlyStopState } from './checkpoint';
@@ -46,7 +46,7 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const BEST_FILE = 'best.safetensors';
 
 async function ensureBackend(): Promise<void> {
-  if (!getBackendInfo()) await initBackend();
+  if (!isBackendInitialised()) await initBackend();
 }
 
 /** Training sequences: each user's training part, if it has at least one (input, target) pair. */

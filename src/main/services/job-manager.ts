@@ -95,7 +95,8 @@ export class JobManager {
       ended = true;
       info.status = status;
       info.error = error;
-      info.etaSeconds = status === 'running' ? info.etaSeconds : 0;
+      info.etaSeconds = 0;
+      if (result?.kind === 'import') info.datasetId = result.datasetId;
       job.worker = null;
       try {
         this.opts.onJobEnded?.({ ...info }, result);

@@ -1,5 +1,6 @@
 // The training job the Train view follows. Lives outside the component so switching views keeps the
 // live curve, and so the Runs view can hand a resumed run over to it.
+import type { TrainInput } from '../../../shared/api';
 import type { EpochRecord, JobInfo, ModelKind, RunDetail } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 import { MODELS, modelSpec } from './models';
@@ -55,11 +56,12 @@ class TrainSession {
     this.error = null;
     this.busy = true;
     try {
-      const config = this.configs[this.model] ?? {};
-      const res =
-        this.model === 'sasrec'
-          ? await api.call('train.start', { model: 'sasrec', datasetId, config })
-          : await api.call('train.start', { model: 'popularity', datasetId, config: {} });
+      // Only the fields the model declares are sent; the contract validates them per model kind.
+      const values = this.configs[this.model] ?? {};
+      const config = Object.fromEntries((modelSpec(this.model)?.fields ?? []).map((f) => [f.key, values[f.key]]));
+      // TS cannot correlate `model` with its config variant in the union; the main side validates it.
+      const input = { model: this.model, datasetId, config } as TrainInput;
+      const res = await api.call('train.start', input);
       await this.follow(res.jobId, res.runId);
     } catch (err) {
       this.error = toApiError(err);

@@ -1,0 +1,23 @@
+import { test } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Catalog } from '../../src/core/catalog';
+import { importDataset, resolveEmbeddedDatasetDir } from '../../src/core/importers';
+import { initBackend } from '../../src/core/tensor/backend';
+import { trainSasrec } from '../../src/core/train';
+import { evaluate } from '../../src/core/eval';
+import { fitPopularity } from '../../src/core/models/popularity';
+test('dev', async () => {
+  console.log(await initBackend());
+  const dir = mkdtempSync(join(tmpdir(), 'dev-'));
+  const cat = Catalog.open(join(dir, 'c.db'));
+  let t = performance.now();
+  const { datasetId } = await importDataset(cat, { format: 'movielens-latest', path: resolveEmbeddedDatasetDir(), name: 'x', options: {} });
+  const data = cat.loadSequences(datasetId);
+  console.log('import', performance.now() - t, data.users.length, data.numItems, data.users.reduce((a, u) => a + u.items.length, 0));
+  console.log('pop', (await evaluate(fitPopularity(data), data, 'valid')).metrics);
+  t = performance.now();
+  const r = await trainSasrec(data, JSON.parse(process.env.CFG ?? '{}'), { checkpointDir: join(dir, 'ck'), onEpoch: (e, v) => console.log(JSON.stringify(e), v?.ndcg10) });
+  console.log(r.timing, performance.now() - t);
+}, 600000);
