@@ -25,7 +25,9 @@ test('prof', async () => {
   const vars = [...model.params.values()];
   for (let r = 0; r < 2; r++) {
     const t0 = performance.now();
-    const info = await tf.profile(() => { const { value, grads } = tf.variableGrads(() => model.loss(inputs, targets, B, rng), vars); value.dataSync(); tf.dispose(grads); value.dispose(); });
+    let peak = 0;
+    const info = await tf.profile(() => { const { value, grads } = tf.variableGrads(() => { const l = model.loss(inputs, targets, B, rng); peak = tf.memory().numBytes; return l; }, vars); value.dataSync(); tf.dispose(grads); value.dispose(); });
+    console.log('after forward MB', peak / 1e6, 'peakBytes', info.peakBytes / 1e6, 'heap', ((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 1e6), process.memoryUsage());
     console.log('total', performance.now() - t0);
     if (r === 1) {
       const agg = new Map<string, [number, number]>();
