@@ -136,7 +136,8 @@ export function tiedSoftmaxCrossEntropy(
     const [hIn, tIn, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
     const tableT = tf.transpose(tIn) as tf.Tensor2D;
     const lseParts: tf.Tensor[] = [];
-    const probs: tf.Tensor[] = [];
+    const exps: tf.Tensor[] = [];
+    const invs: tf.Tensor[] = [];
     let total: tf.Tensor = tf.scalar(0);
     for (const { start, rows } of chunks) {
       const next = tf.tidy(() => {
@@ -151,22 +152,27 @@ export function tiedSoftmaxCrossEntropy(
         // Target logit = <h_i, table[target_i]>, cheaper than gathering from the logits matrix.
         const tl = tf.sum(tf.mul(hc, tf.gather(tIn, tgt)), 1);
         const part = tf.sum(tf.mul(tf.sub(lse, tl), w));
-        return keepProbs ? { lse, part, p: tf.div(e, sum) } : { lse, part };
-      }) as { lse: tf.Tensor; part: tf.Tensor; p?: tf.Tensor };
+        // Softmax = e · (1/sum) row-wise; the division is folded into the small side in backward.
+        return keepProbs ? { lse, part, e, inv: tf.reciprocal(sum) } : { lse, part };
+      }) as { lse: tf.Tensor; part: tf.Tensor; e?: tf.Tensor; inv?: tf.Tensor };
       lseParts.push(next.lse);
-      if (next.p) probs.push(next.p);
+      if (next.e && next.inv) {
+        exps.push(next.e);
+        invs.push(next.inv);
+      }
       const added = tf.add(total, next.part);
       total.dispose();
       next.part.dispose();
       total = added;
     }
     const lseAll = lseParts.length === 1 ? lseParts[0] : tf.concat(lseParts);
-    save([hIn, tIn, lseAll, ...probs]);
+    save([hIn, tIn, lseAll, ...exps, ...invs]);
     return {
       value: tf.div(total, Math.max(1, count)),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sh, st, slse] = saved;
-        const savedProbs = saved.slice(3);
+        const savedExps = saved.slice(3, 3 + exps.length);
+        const savedInvs = saved.slice(3 + exps.length);
         const scale = tf.div(dy, Math.max(1, count));
         const tableT2 = keepProbs ? null : (tf.transpose(st) as tf.Tensor2D);
         const dhParts: tf.Tensor[] = [];
@@ -178,13 +184,15 @@ export function tiedSoftmaxCrossEntropy(
             const hc = tf.slice(sh, [start, 0], [rows, -1]) as tf.Tensor2D;
             const tgt = tf.tensor1d(targets.subarray(start, start + rows), 'int32');
             const w = tf.reshape(tf.mul(tf.tensor1d(weights.subarray(start, start + rows)), scale), [rows, 1]);
-            const p = keepProbs
-              ? (savedProbs[c] as tf.Tensor2D)
+            // P = e · inv row-wise: kept (e, inv) from forward, or recomputed already normalised (inv = 1).
+            const e = keepProbs
+              ? (savedExps[c] as tf.Tensor2D)
               : (tf.exp(tf.sub(tf.matMul(hc, tableT2!), tf.reshape(tf.slice(slse, [start], [rows]), [rows, 1]))) as tf.Tensor2D);
+            const rowScale = (x: tf.Tensor): tf.Tensor => (keepProbs ? tf.mul(x, savedInvs[c]) : x);
             const wh = tf.mul(hc, w);
             return {
-              dh: tf.mul(tf.sub(tf.matMul(p, st as tf.Tensor2D), tf.gather(st, tgt)), w),
-              dtT: tf.add(dTableT, tf.matMul(tf.transpose(wh) as tf.Tensor2D, p)),
+              dh: tf.mul(tf.sub(rowScale(tf.matMul(e, st as tf.Tensor2D)), tf.gather(st, tgt)), w),
+              dtT: tf.add(dTableT, tf.matMul(tf.transpose(rowScale(wh)) as tf.Tensor2D, e)),
               dtTarget: tf.add(dTableTarget, tf.unsortedSegmentSum(wh, tgt, numClasses))
             };
           });

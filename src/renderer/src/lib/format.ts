@@ -29,6 +29,12 @@ export function dateTime(iso: string | null | undefined): string {
   return `${d.toISOString().slice(0, 10)} ${d.toTimeString().slice(0, 5)}`;
 }
 
+/** Month-day and time, for dense tables where the year is rarely in doubt (full value in a tooltip). */
+export function shortDateTime(iso: string | null | undefined): string {
+  const full = dateTime(iso);
+  return full.length === 16 ? full.slice(5) : full;
+}
+
 export function duration(seconds: number | null | undefined): string {
   if (seconds == null || !Number.isFinite(seconds) || seconds < 0) return '—';
   const s = Math.round(seconds);

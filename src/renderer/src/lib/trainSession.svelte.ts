@@ -28,10 +28,10 @@ class TrainSession {
 
   /** Finished epochs from the catalog (authoritative: mean loss, validation) plus the epoch in progress. */
   curve = $derived.by<EpochPoint[]>(() => {
-    const byEpoch = new Map<number, EpochPoint>();
-    for (const p of this.live) byEpoch.set(p.epoch, p);
-    for (const h of this.run?.history ?? []) byEpoch.set(h.epoch, fromRecord(h));
-    return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+    const byEpoch: Record<number, EpochPoint> = {};
+    for (const p of this.live) byEpoch[p.epoch] = p;
+    for (const h of this.run?.history ?? []) byEpoch[h.epoch] = fromRecord(h);
+    return Object.values(byEpoch).sort((a, b) => a.epoch - b.epoch);
   });
 
   /** Running mean of the step losses seen in each live epoch (events carry the per-step loss). */
