@@ -210,6 +210,7 @@ async function main(argv: string[]): Promise<void> {
         const k = num(flags, 'k', 'k') ?? 10;
         if (!Number.isInteger(k) || k < 1 || k > 1000) throw new CliError('--k must be an integer between 1 and 1000');
         const recs = await recommendForUser(catalog, id, user.id, k);
+        if (recs.length === 0) process.stderr.write(`User ${user.externalId} has no unseen items left to recommend\n`);
         for (const r of recs) out(json, { user: user.externalId, ...r }, `${r.rank + 1}\t${r.externalId}\t${r.score.toFixed(4)}\t${r.title}`);
         break;
       }
