@@ -1,6 +1,6 @@
 // End to end, as an analyst would use it: browser mode of the built app (npm run build) in Debian's
 // Chromium. A fresh data folder, so the embedded dataset imports by itself; then two short training runs
-// from the Train view and the case-study view with decoded posters. Saves test-results/case-study.png.
+// from the Train view and the case-study view with decoded posters. Saves test-results/case-study*.png.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = resolve(__dirname, '..', '..');
 const resultsDir = join(root, 'test-results');
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** The two HTMLImageElement fields we read (this file compiles without the DOM lib). */
+interface DecodedImage {
+  complete: boolean;
+  naturalWidth: number;
+}
 
 let server: ChildProcess;
 let browser: Browser;
@@ -101,10 +107,12 @@ describe('workbench in browser mode', () => {
     await expect.poll(() => posters.count()).toBeGreaterThan(5);
     // Images actually decoded: every rendered poster has a natural width.
     await expect
-      .poll(() => posters.evaluateAll((imgs) => (imgs as HTMLImageElement[]).filter((i) => i.complete && i.naturalWidth > 0).length))
+      .poll(() => posters.evaluateAll((imgs) => (imgs as unknown as DecodedImage[]).filter((i) => i.complete && i.naturalWidth > 0).length))
       .toBeGreaterThan(5);
-    const broken = await posters.evaluateAll((imgs) => (imgs as HTMLImageElement[]).filter((i) => i.complete && i.naturalWidth === 0).length);
+    const broken = await posters.evaluateAll((imgs) => (imgs as unknown as DecodedImage[]).filter((i) => i.complete && i.naturalWidth === 0).length);
     expect(broken).toBe(0);
-    await page.screenshot({ path: join(resultsDir, 'case-study.png'), fullPage: false });
+    await page.screenshot({ path: join(resultsDir, 'case-study.png') });
+    await page.getByTestId('case-column').first().scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(resultsDir, 'case-study-columns.png') });
   });
 });

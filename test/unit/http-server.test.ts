@@ -17,6 +17,8 @@ const api: ApiHandler = {
   }
 };
 
+type ErrorBody = { error: { code: string } };
+
 let server: RunningServer;
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'almostrec-ui-'));
@@ -44,7 +46,7 @@ describe('browser-mode HTTP server', () => {
     expect((await call('app.info', {}, null)).status).toBe(401);
     const wrong = await call('app.info', {}, 'f'.repeat(48));
     expect(wrong.status).toBe(401);
-    expect((await wrong.json()).error.code).toBe('unauthorized');
+    expect(((await wrong.json()) as ErrorBody).error.code).toBe('unauthorized');
   });
 
   it('passes method and JSON input to the handler and returns its envelope', async () => {
@@ -57,7 +59,7 @@ describe('browser-mode HTTP server', () => {
   it('answers malformed JSON with invalid_input', async () => {
     const res = await fetch(`${server.url}api/app.info`, { method: 'POST', headers: { Authorization: `Bearer ${server.token}` }, body: '{nope' });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('invalid_input');
+    expect(((await res.json()) as ErrorBody).error.code).toBe('invalid_input');
   });
 
   it('serves the UI with a Content-Security-Policy and never files outside it', async () => {
