@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import type { SasrecConfig } from '../../src/shared/api';
 import type { SequenceData } from '../../src/core/data/types';
 import { CancelledError } from '../../src/core/jobs/types';
-import { attentionBias, initSasrecParams, SasrecModel } from '../../src/core/models/sasrec';
+import { attentionBias, initSasrecParams, SasrecModel, trimLeftPadding, trimmedLength } from '../../src/core/models/sasrec';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
 import { Rng } from '../../src/core/tensor/rng';
@@ -40,11 +40,35 @@ describe('SASRec model', () => {
   test('outputs at a position do not depend on later items (causality)', () => {
     const shape = { numItems: 10, maxLen: 6, hiddenSize: 8, numBlocks: 2, numHeads: 1, dropout: 0.2 };
     const model = new SasrecModel(shape, initSasrecParams(shape, new Rng(1)));
-    const a = model.forward(Int32Array.from([0, 1, 2, 3, 4, 5]), 1, null);
-    const b = model.forward(Int32Array.from([0, 1, 2, 3, 9, 8]), 1, null);
+    const a = model.forward(Int32Array.from([0, 1, 2, 3, 4, 5]), 1, 6, null);
+    const b = model.forward(Int32Array.from([0, 1, 2, 3, 9, 8]), 1, 6, null);
     const head = (t: tf.Tensor) => [...tf.slice(t, [0, 0, 0], [1, 4, 8]).dataSync()];
     expect(head(a)).toEqual(head(b));
     expect([...a.dataSync()]).not.toEqual([...b.dataSync()]);
+    model.dispose();
+  });
+
+  test('dropping all-padding leading columns changes neither scores nor the loss', () => {
+    const shape = { numItems: 10, maxLen: 8, hiddenSize: 8, numBlocks: 2, numHeads: 2, dropout: 0.2 };
+    const model = new SasrecModel(shape, initSasrecParams(shape, new Rng(2)));
+    const histories = [Int32Array.from([1, 2, 3]), Int32Array.from([4, 5])];
+    // Full-length reference: pad to maxLen and read the last position.
+    const full = Int32Array.from([0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 4, 5]);
+    const h = model.forward(full, 2, 8, null);
+    const last = tf.reshape(tf.slice(h, [0, 7, 0], [2, 1, 8]), [2, 8]) as tf.Tensor2D;
+    const expected = tf.matMul(last, model.params.get('item_emb')!, false, true).dataSync();
+    const got = model.scoreNext(histories);
+    expect(trimmedLength(full, 2, 8)).toBe(3);
+    got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+    // Loss without dropout on the trimmed batch equals the loss over the full-length columns.
+    const targets = Int32Array.from([0, 0, 0, 0, 0, 2, 3, 6, 0, 0, 0, 0, 0, 0, 5, 7]);
+    const trimmed = model.loss(full, targets, 2, null).dataSync()[0];
+    const hFull = tf.reshape(model.forward(full, 2, 8, null), [16, 8]) as tf.Tensor2D;
+    const keep = [5, 6, 7, 14, 15];
+    const logits = tf.matMul(tf.gather(hFull, keep) as tf.Tensor2D, model.params.get('item_emb')!, false, true);
+    const reference = tf.losses.softmaxCrossEntropy(tf.oneHot(keep.map((i) => targets[i]), 11), logits).dataSync()[0];
+    expect(trimmed).toBeCloseTo(reference, 5);
+    expect([...trimLeftPadding(full, 2, 8, 3)]).toEqual([1, 2, 3, 0, 4, 5]);
     model.dispose();
   });
 });

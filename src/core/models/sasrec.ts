@@ -88,17 +88,22 @@ export class SasrecModel {
   }
 
   /**
-   * Hidden states [B, L, d] for left-padded ids (B × L, row-major). With `rng`, dropout is applied using
-   * masks drawn from it (training); without, the model runs in eval mode.
+   * Hidden states [B, len, d] for left-padded ids (B × len, row-major): the last `len` of the maxLen
+   * positions (leading all-padding columns dropped, see trimLeftPadding). With `rng`, dropout is applied
+   * using masks drawn from it (training); without, the model runs in eval mode.
    */
-  forward(ids: Int32Array, batch: number, rng: Rng | null): tf.Tensor3D {
-    const { maxLen: L, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
+  forward(ids: Int32Array, batch: number, len: number, rng: Rng | null): tf.Tensor3D {
+    const { maxLen, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
+    const L = len;
+    if (L < 1 || L > maxLen || ids.length !== batch * L) throw new Error(`SASRec: ${ids.length} ids for batch ${batch} × length ${L} (maxLen ${maxLen})`);
     const dh = d / H;
     const drop = (x: tf.Tensor): tf.Tensor =>
       rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
 
     const idsT = tf.tensor2d(ids, [batch, L], 'int32');
-    let h = tf.add(embedding(this.p('item_emb'), idsT, 0), this.p('pos_emb'));
+    // Positions are counted from the right end (the last item is always position maxLen − 1).
+    const pos = L === maxLen ? this.p('pos_emb') : tf.slice(this.p('pos_emb'), [maxLen - L, 0], [L, d]);
+    let h = tf.add(embedding(this.p('item_emb'), idsT, 0), pos);
     h = drop(layerNorm(h, this.p('emb_ln.gamma'), this.p('emb_ln.beta')));
     const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
     const scale = 1 / Math.sqrt(dh);
@@ -126,13 +131,15 @@ export class SasrecModel {
    * Training loss: cross-entropy over all items at every position whose target is not padding.
    * `inputs`/`targets` are B × L left-padded (targets[t] = next item after inputs[t]).
    */
-  loss(inputs: Int32Array, targets: Int32Array, batch: number, rng: Rng | null): tf.Scalar {
-    const L = this.shape.maxLen;
+  loss(inputsFull: Int32Array, targetsFull: Int32Array, batch: number, rng: Rng | null): tf.Scalar {
+    const L = trimmedLength(inputsFull, batch, this.shape.maxLen);
+    const inputs = trimLeftPadding(inputsFull, batch, this.shape.maxLen, L);
+    const targets = trimLeftPadding(targetsFull, batch, this.shape.maxLen, L);
     const positions: number[] = [];
     for (let i = 0; i < batch * L; i++) if (targets[i] !== 0) positions.push(i);
     const rowTargets = new Int32Array(positions.length);
     positions.forEach((pos, j) => (rowTargets[j] = targets[pos]));
-    const h = this.forward(inputs, batch, rng);
+    const h = this.forward(inputs, batch, L, rng);
     // Only non-padding positions reach the (expensive) all-item softmax.
     const rows = embedding(tf.reshape(h, [batch * L, this.shape.hiddenSize]), tf.tensor1d(positions, 'int32'));
     return tiedSoftmaxCrossEntropy(rows as tf.Tensor2D, this.p('item_emb') as tf.Tensor as tf.Tensor2D, rowTargets);
@@ -140,12 +147,13 @@ export class SasrecModel {
 
   /** Scores (B × (numItems + 1)) for the next item after each history (eval mode). */
   scoreNext(histories: Int32Array[]): Float32Array {
-    const L = this.shape.maxLen;
+    // Pad only to the longest history in the batch (same result as padding to maxLen, see trimLeftPadding).
+    const L = Math.max(1, Math.min(this.shape.maxLen, Math.max(...histories.map((h) => h.length))));
     const B = histories.length;
     const ids = new Int32Array(B * L);
     histories.forEach((hist, b) => padLeftInto(hist, L, ids, b * L));
     const scores = tf.tidy(() => {
-      const h = this.forward(ids, B, null);
+      const h = this.forward(ids, B, L, null);
       const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, -1]), [B, this.shape.hiddenSize]) as tf.Tensor2D;
       return tf.matMul(last, tf.transpose(this.p('item_emb')) as tf.Tensor2D);
     });
@@ -165,6 +173,30 @@ export class SasrecModel {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }
+}
+
+/**
+ * Length after dropping the leading columns that are padding in every row of a B × maxLen left-padded
+ * batch. Dropping them is exact for every non-padding position: padding keys are masked out of attention
+ * (their weights are exactly 0) and positions are counted from the right. Short-sequence datasets then
+ * pay for the longest sequence in the batch, not for maxLen.
+ */
+export function trimmedLength(ids: Int32Array, batch: number, maxLen: number): number {
+  let len = 1;
+  for (let b = 0; b < batch; b++) {
+    let first = 0;
+    while (first < maxLen && ids[b * maxLen + first] === 0) first++;
+    len = Math.max(len, maxLen - first);
+  }
+  return len;
+}
+
+/** The last `len` columns of a B × maxLen matrix. */
+export function trimLeftPadding(ids: Int32Array, batch: number, maxLen: number, len: number): Int32Array {
+  if (len === maxLen) return ids;
+  const out = new Int32Array(batch * len);
+  for (let b = 0; b < batch; b++) out.set(ids.subarray(b * maxLen + maxLen - len, (b + 1) * maxLen), b * len);
+  return out;
 }
 
 /**
