@@ -3,7 +3,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { importInputSchema, sasrecConfigSchema } from '../shared/api';
+import { importInputSchema, parseModelConfig } from '../shared/api';
+import { MODEL_KINDS } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { Catalog } from '../core/catalog';
 import { executeJob } from '../core/jobs/execute';
@@ -17,8 +18,9 @@ Commands:
   import <format> <path> --name N   Import a dataset (format: movielens-100k | movielens-latest | microlens | generic)
         [--items-csv F] [--images DIR] [--delimiter D] [--columns user=COL,item=COL,timestamp=COL,...]
   datasets                          List datasets
-  train <model> --dataset N         Train sasrec | popularity on a dataset (name or id)
+  train <model> --dataset N         Train a model on a dataset (name or id); models: ${MODEL_KINDS.join(', ')}
         [--epochs E] [--seed S] [--max-len L] [--batch-size B] [--lr X] [--patience P] [--eval-every K]
+        [--param key=value ...]       any other hyper-parameter of the model (see the UI's Train view)
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   runs [--dataset N]                List runs with their metrics
@@ -45,6 +47,7 @@ const options = {
   'eval-every': { type: 'string' },
   user: { type: 'string' },
   k: { type: 'string' },
+  param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
 
@@ -172,7 +175,7 @@ async function main(argv: string[]): Promise<void> {
         break;
       case 'train': {
         const model = rest[0] as ModelKind | undefined;
-        if (model !== 'sasrec' && model !== 'popularity') throw new CliError('Usage: almostrec train <sasrec|popularity> --dataset N');
+        if (!model || !MODEL_KINDS.includes(model)) throw new CliError(`Usage: almostrec train <${MODEL_KINDS.join('|')}> --dataset N`);
         const ds = findDataset(catalog, flags.dataset);
         const partial = Object.fromEntries(
           Object.entries({
@@ -185,7 +188,13 @@ async function main(argv: string[]): Promise<void> {
             evalEvery: num(flags, 'eval-every', 'eval-every')
           }).filter(([, v]) => v !== undefined)
         );
-        const config = model === 'sasrec' ? sasrecConfigSchema.parse(partial) : {};
+        for (const kv of flags.param ?? []) {
+          const [key, value] = kv.split('=');
+          const n = Number(value);
+          if (!key || value === undefined || value.trim() === '' || !Number.isFinite(n)) throw new CliError(`--param expects key=number (got "${kv}")`);
+          partial[key.trim()] = n;
+        }
+        const config = parseModelConfig(model, partial);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
         await runJobInProcess(catalog, dataDir, { kind: 'train', runId: id, resume: false });

@@ -1,6 +1,7 @@
 // The one API contract. Each method is declared once: its input schema (validated on the main side for
 // both transports) and its output type. Transports: Electron IPC (preload) and HTTP POST /api/<method>.
 import { z } from 'zod';
+import { MODEL_KINDS, modelDescriptor, type ModelKind } from './models';
 import type {
   AppInfo,
   CaseStudy,
@@ -14,29 +15,52 @@ import type {
 
 const id = z.number().int().positive();
 
-export const sasrecConfigSchema = z
+/** A zod schema for one model's hyper-parameters, built from the catalogue (defaults filled in, unknown keys refused). */
+export function modelConfigSchema(kind: ModelKind): z.ZodType<Record<string, number>, Record<string, number> | undefined> {
+  const shape: Record<string, z.ZodType<number, number | undefined>> = {};
+  for (const p of modelDescriptor(kind).params) {
+    let n = z.number();
+    if (p.integer) n = n.int();
+    shape[p.key] = n.min(p.min).max(p.max).default(p.default);
+  }
+  return z.object(shape).strict() as unknown as z.ZodType<Record<string, number>, Record<string, number> | undefined>;
+}
+
+/** Validates `config` for `kind` and returns it complete (defaults filled in); throws a ZodError. */
+export function parseModelConfig(kind: ModelKind, config: unknown): Record<string, number> {
+  return modelConfigSchema(kind).parse(config ?? {});
+}
+
+/** Hyper-parameters every iterative model trains with. */
+export interface TrainingConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** Evaluate validation NDCG@10 every N epochs; stop after `patience` evaluations without improvement. */
+  evalEvery: number;
+  patience: number;
+}
+
+export interface SasrecConfig extends TrainingConfig {
+  maxLen: number;
+  hiddenSize: number;
+  numBlocks: number;
+  numHeads: number;
+  dropout: number;
+  beta2: number;
+}
+
+export const sasrecConfigSchema = modelConfigSchema('sasrec') as unknown as z.ZodType<SasrecConfig, Partial<SasrecConfig> | undefined>;
+
+export const trainInputSchema = z
   .object({
-    epochs: z.number().int().min(1).max(1000).default(200),
-    batchSize: z.number().int().min(1).max(4096).default(128),
-    maxLen: z.number().int().min(2).max(1000).default(200),
-    hiddenSize: z.number().int().min(4).max(1024).default(64),
-    numBlocks: z.number().int().min(1).max(12).default(2),
-    numHeads: z.number().int().min(1).max(16).default(1),
-    dropout: z.number().min(0).max(0.9).default(0.2),
-    learningRate: z.number().positive().max(1).default(1e-3),
-    beta2: z.number().min(0).max(0.99999).default(0.98),
-    seed: z.number().int().min(0).default(42),
-    /** Evaluate validation NDCG@10 every N epochs; stop after `patience` evaluations without improvement. */
-    evalEvery: z.number().int().min(1).default(1),
-    patience: z.number().int().min(1).default(10)
+    model: z.enum(MODEL_KINDS as unknown as [ModelKind, ...ModelKind[]]),
+    datasetId: id,
+    /** Validated against the model's own schema by parseModelConfig. */
+    config: z.record(z.string(), z.number()).default({})
   })
   .strict();
-export type SasrecConfig = z.infer<typeof sasrecConfigSchema>;
-
-export const trainInputSchema = z.discriminatedUnion('model', [
-  z.object({ model: z.literal('sasrec'), datasetId: id, config: sasrecConfigSchema.partial().default({}) }).strict(),
-  z.object({ model: z.literal('popularity'), datasetId: id, config: z.object({}).strict().default({}) }).strict()
-]);
 export type TrainInput = z.input<typeof trainInputSchema>;
 
 const columnMapping = z

@@ -2,7 +2,8 @@
 
 export type ImportFormat = 'movielens-100k' | 'movielens-latest' | 'microlens' | 'generic';
 
-export type ModelKind = 'sasrec' | 'popularity';
+export type { ModelKind, ModelFamily } from './models';
+import type { ModelKind } from './models';
 
 export interface BackendInfo {
   /** tfjs backend name actually in use, e.g. "wasm", "tensorflow", "cpu". */

@@ -7,7 +7,7 @@ import { runCheckpointDir } from '../../core/jobs/run-jobs';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import {
   apiInputs,
-  sasrecConfigSchema,
+  parseModelConfig,
   type ApiMethod,
   type ApiOutput,
   type ApiParsedInput,
@@ -136,7 +136,7 @@ export class WorkbenchService {
       'train.start': (input) => {
         const ds = this.requireDataset(input.datasetId);
         // Store the complete config (defaults filled in) so a run record says exactly what was trained.
-        const config = input.model === 'sasrec' ? sasrecConfigSchema.parse(input.config) : {};
+        const config = parseModelConfig(input.model, input.config);
         const runId = c.createRun({ datasetId: ds.id, model: input.model, config, backend: this.backend });
         const job = this.jobs.start('train', `Training ${input.model} on ${ds.name} (run ${runId})`, { kind: 'train', runId, resume: false }, { runId, datasetId: ds.id });
         return { jobId: job.jobId, runId };

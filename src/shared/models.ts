@@ -1,0 +1,202 @@
+// The model catalogue: every trainable model, its hyper-parameters with defaults and bounds, as plain
+// data. The API's input schemas are built from it (src/shared/api.ts) and the UI renders its forms from it,
+// so a default lives in exactly one place. No dependencies: the renderer imports this file directly.
+
+export type ModelKind =
+  | 'popularity'
+  | 'sasrec'
+  | 'gru4rec'
+  | 'nextitnet'
+  | 'bpr'
+  | 'ncf'
+  | 'sasrec_id_v'
+  | 'youtube_id_v';
+
+export type ModelFamily = 'non-sequential' | 'sequential' | 'visual-sequential';
+
+export interface HyperParameter {
+  key: string;
+  label: string;
+  integer: boolean;
+  min: number;
+  max: number;
+  default: number;
+  step?: number;
+  hint?: string;
+}
+
+export interface ModelDescriptor {
+  kind: ModelKind;
+  label: string;
+  family: ModelFamily;
+  description: string;
+  /** Where the defaults come from. */
+  reference: string;
+  /** Trained epoch by epoch (progress chart, early stopping, resume). */
+  iterative: boolean;
+  /** Needs frozen per-item image features. */
+  usesImages: boolean;
+  params: HyperParameter[];
+}
+
+const int = (key: string, label: string, def: number, min: number, max: number, hint?: string): HyperParameter => ({
+  key,
+  label,
+  integer: true,
+  min,
+  max,
+  default: def,
+  hint
+});
+const real = (key: string, label: string, def: number, min: number, max: number, step: number, hint?: string): HyperParameter => ({
+  key,
+  label,
+  integer: false,
+  min,
+  max,
+  default: def,
+  step,
+  hint
+});
+
+/** Every iterative model trains with these (Adam, early stopping on validation NDCG@10). */
+function training(epochs: number, batchSize: number, learningRate: number): HyperParameter[] {
+  return [
+    int('epochs', 'Epochs', epochs, 1, 1000),
+    int('batchSize', 'Batch size', batchSize, 1, 65536),
+    real('learningRate', 'Learning rate', learningRate, 1e-6, 1, 0.0001),
+    int('seed', 'Seed', 42, 0, 2 ** 31 - 1),
+    int('evalEvery', 'Eval every', 1, 1, 1000, 'epochs between validations'),
+    int('patience', 'Patience', 10, 1, 1000, 'validations without gain')
+  ];
+}
+
+const sasrecArchitecture: HyperParameter[] = [
+  int('maxLen', 'Max length', 200, 2, 1000, 'history window L'),
+  int('hiddenSize', 'Hidden size', 64, 4, 1024),
+  int('numBlocks', 'Blocks', 2, 1, 12),
+  int('numHeads', 'Heads', 1, 1, 16),
+  real('dropout', 'Dropout', 0.2, 0, 0.9, 0.05),
+  real('beta2', 'Adam β2', 0.98, 0, 0.99999, 0.001)
+];
+
+export const MODEL_CATALOG: readonly ModelDescriptor[] = [
+  {
+    kind: 'popularity',
+    label: 'Popularity',
+    family: 'non-sequential',
+    description: 'Ranks items by their training interactions; the floor every model must beat.',
+    reference: 'most-popular baseline',
+    iterative: false,
+    usesImages: false,
+    params: []
+  },
+  {
+    kind: 'sasrec',
+    label: 'SASRec',
+    family: 'sequential',
+    description: 'Self-attentive sequential recommender, cross-entropy over all items at every position.',
+    reference: 'Kang & McAuley 2018; DESIGN.md §8 (RecBole-style)',
+    iterative: true,
+    usesImages: false,
+    params: [...training(200, 128, 1e-3), ...sasrecArchitecture]
+  },
+  {
+    kind: 'gru4rec',
+    label: 'GRU4Rec',
+    family: 'sequential',
+    description: 'GRU over the item sequence, cross-entropy over all items; its item table can serve as ALMOSTREC\'s M.',
+    reference: 'Hidasi et al. 2016; RecBole gru4rec.yaml (embedding 64, hidden 128, 1 layer, dropout 0.3, CE)',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...training(200, 128, 1e-3),
+      int('maxLen', 'Max length', 50, 2, 1000, 'history window L'),
+      int('embeddingSize', 'Embedding size', 64, 4, 1024),
+      int('hiddenSize', 'Hidden size', 128, 4, 1024),
+      int('numLayers', 'GRU layers', 1, 1, 4),
+      real('dropout', 'Dropout', 0.3, 0, 0.9, 0.05)
+    ]
+  },
+  {
+    kind: 'nextitnet',
+    label: 'NextItNet',
+    family: 'sequential',
+    description: 'Stacked dilated causal convolutions with residual blocks (dilations 1, 4 per block), cross-entropy over all items.',
+    reference: 'Yuan et al. 2019; RecBole nextitnet.yaml (embedding 64, kernel 3, 5 blocks, dilations [1, 4])',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...training(200, 128, 1e-3),
+      int('maxLen', 'Max length', 50, 2, 1000, 'history window L'),
+      int('embeddingSize', 'Embedding size', 64, 4, 1024),
+      int('kernelSize', 'Kernel size', 3, 2, 9),
+      int('numBlocks', 'Residual blocks', 5, 1, 16)
+    ]
+  },
+  {
+    kind: 'bpr',
+    label: 'BPR-MF',
+    family: 'non-sequential',
+    description: 'Matrix factorisation trained with the BPR pairwise loss and one sampled negative per positive.',
+    reference: 'Rendle et al. 2009; RecBole bpr.yaml (embedding 64, batch 2048, lr 1e-3)',
+    iterative: true,
+    usesImages: false,
+    params: [...training(200, 2048, 1e-3), int('embeddingSize', 'Embedding size', 64, 4, 1024)]
+  },
+  {
+    kind: 'ncf',
+    label: 'NCF (NeuMF)',
+    family: 'non-sequential',
+    description: 'GMF and MLP towers fused by a linear layer, binary cross-entropy with sampled negatives.',
+    reference: 'He et al. 2017; RecBole neumf.yaml (MF 64, MLP 64 → [128, 64], dropout 0.1)',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...training(200, 2048, 1e-3),
+      int('mfEmbeddingSize', 'GMF embedding', 64, 4, 1024),
+      int('mlpEmbeddingSize', 'MLP embedding', 64, 4, 1024),
+      real('dropout', 'Dropout', 0.1, 0, 0.9, 0.05),
+      int('negatives', 'Negatives per positive', 4, 1, 64)
+    ]
+  },
+  {
+    kind: 'sasrec_id_v',
+    label: 'SASRec_ID+V',
+    family: 'visual-sequential',
+    description: 'SASRec whose item representation adds a learned projection of frozen image features to the ID embedding.',
+    reference: 'MicroLens benchmark (Ni et al. 2023), ID + visual side information',
+    iterative: true,
+    usesImages: true,
+    params: [...training(200, 128, 1e-3), ...sasrecArchitecture]
+  },
+  {
+    kind: 'youtube_id_v',
+    label: 'YouTube_ID+V',
+    family: 'visual-sequential',
+    description: 'YouTube DNN: mean-pooled history of ID + projected image features → MLP → softmax over items.',
+    reference: 'Covington et al. 2016; MicroLens benchmark ID + V variant',
+    iterative: true,
+    usesImages: true,
+    params: [
+      ...training(200, 128, 1e-3),
+      int('maxLen', 'Max length', 50, 2, 1000, 'history window L'),
+      int('embeddingSize', 'Embedding size', 64, 4, 1024),
+      int('hiddenSize', 'MLP hidden size', 128, 4, 4096),
+      real('dropout', 'Dropout', 0.2, 0, 0.9, 0.05)
+    ]
+  }
+];
+
+export const MODEL_KINDS = MODEL_CATALOG.map((m) => m.kind) as readonly ModelKind[];
+
+export function modelDescriptor(kind: ModelKind): ModelDescriptor {
+  const d = MODEL_CATALOG.find((m) => m.kind === kind);
+  if (!d) throw new Error(`Unknown model "${kind}"`);
+  return d;
+}
+
+/** Defaults of a model's hyper-parameters. */
+export function defaultConfig(kind: ModelKind): Record<string, number> {
+  return Object.fromEntries(modelDescriptor(kind).params.map((p) => [p.key, p.default]));
+}
