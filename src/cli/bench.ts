@@ -1,22 +1,30 @@
-// `npm run bench -- <sasrec|popularity> --dataset <name|path> [--epochs E] [--eval-every K] [--patience P]
-//  [--max-len L] [--seed S] [--backend B]`
-// Imports the dataset into a temporary catalog, trains with the DESIGN §8 hyper-parameters, selects the
-// model on validation NDCG@10, evaluates the test split once, and prints as its LAST stdout line one JSON
-// object with the figures (a timing breakdown line precedes it). Progress goes to stderr.
+// `npm run bench -- <MODEL|baselines> --dataset <name|path> [--epochs E] [--eval-every K] [--patience P]
+//  [--max-len L] [--seed S] [--backend B] [--catalog FILE]`
+// Imports the dataset into a temporary catalog, trains the model (or, for `baselines`, every model of the
+// build in turn) with its catalogue defaults through the one training loop, selects it on validation
+// NDCG@10, evaluates the test split once, and prints per model one JSON line with the figures (preceded by a
+// timing breakdown line; for a single model the JSON line is the LAST stdout line). Progress goes to stderr.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseModelConfig } from '../shared/api';
+import { MODEL_KINDS, modelDescriptor, type ModelKind } from '../shared/models';
 import type { ImportFormat, Metrics } from '../shared/types';
 import type { SequenceData } from '../core/data/types';
 import { Catalog } from '../core/catalog';
 import { importDataset, resolveEmbeddedDatasetDir } from '../core/importers';
 import { evaluate } from '../core/eval';
+import { modelContext } from '../core/jobs/run-jobs';
 import { fitPopularity } from '../core/models/popularity';
+import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
-import { loadSasrecScorer, trainSasrec } from '../core/train';
+import { loadScorer, trainModel } from '../core/train';
 
-const USAGE = 'Usage: bench <sasrec|popularity> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu]';
+/** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
+const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
+
+const USAGE = `Usage: bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
 
 interface DatasetSource {
   name: string;
@@ -73,18 +81,95 @@ function median(xs: number[]): number {
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
 
-async function loadData(source: DatasetSource, workDir: string): Promise<SequenceData> {
-  const catalog = Catalog.open(join(workDir, 'catalog.db'));
-  try {
-    const t0 = performance.now();
-    const { datasetId, warnings } = await importDataset(catalog, { format: source.format, path: source.path, name: source.name, options: {} });
-    const data = catalog.loadSequences(datasetId);
-    const interactions = data.users.reduce((a, u) => a + u.items.length, 0);
-    log(`imported ${source.path} (${source.format}) in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${data.users.length} users, ${data.numItems} items, ${interactions} interactions, ${warnings.length} warnings`);
-    return data;
-  } finally {
-    catalog.close();
+/** Imports the dataset, or reuses it from a kept catalog (--catalog) where it was imported before. */
+async function loadData(catalog: Catalog, source: DatasetSource): Promise<SequenceData> {
+  const t0 = performance.now();
+  const known = catalog.findDatasetByName(source.name);
+  let datasetId: number;
+  let note: string;
+  if (known) {
+    datasetId = known.id;
+    note = 'reused from the catalog';
+  } else {
+    const imported = await importDataset(catalog, { format: source.format, path: source.path, name: source.name, options: {} });
+    datasetId = imported.datasetId;
+    note = `imported, ${imported.warnings.length} warnings`;
   }
+  const data = catalog.loadSequences(datasetId);
+  const interactions = data.users.reduce((a, u) => a + u.items.length, 0);
+  log(`${source.path} (${source.format}) ${note} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${data.users.length} users, ${data.numItems} items, ${interactions} interactions`);
+  return data;
+}
+
+interface BenchSettings {
+  epochs?: number;
+  evalEvery?: number;
+  patience?: number;
+  maxLen?: number;
+  seed?: number;
+}
+
+/**
+ * The catalogue defaults with the benchmark's overrides for the keys the model has. Validation every 10
+ * epochs with patience 5 unless told otherwise (the SASRec reference's schedule, DESIGN §8).
+ */
+function benchConfig(kind: ModelKind, s: BenchSettings): Record<string, number> {
+  const keys = new Set(modelDescriptor(kind).params.map((p) => p.key));
+  const given = Object.entries(s).filter(([, v]) => v !== undefined);
+  const wanted: Record<string, number> = { evalEvery: 10, patience: 5, ...Object.fromEntries(given) };
+  const overrides = Object.fromEntries(Object.entries(wanted).filter(([k]) => keys.has(k)));
+  return parseModelConfig(kind, overrides);
+}
+
+async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData, source: DatasetSource, backend: string, workDir: string, s: BenchSettings): Promise<string> {
+  if (kind === 'popularity') {
+    const pop = fitPopularity(data);
+    const valid = await evaluate(pop, data, 'valid');
+    const test = await evaluate(pop, data, 'test');
+    return JSON.stringify({ dataset: source.name, model: kind, backend, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: round(valid.metrics), test: round(test.metrics) });
+  }
+  const spec = modelSpec(kind);
+  const config = benchConfig(kind, s);
+  log(`${kind} config: ${JSON.stringify(config)}`);
+  const ctx = await modelContext(catalog, spec, data, (p) => {
+    if (p.done === p.total) log(`${p.phase}: ${p.done}/${p.total}`);
+  });
+  if (ctx.itemFeatures) log(`${kind}: image features ${ctx.itemFeatures.encoderId} for ${ctx.itemFeatures.has.reduce((a, b) => a + b, 0)} of ${data.numItems} items`);
+  let lastLog = 0;
+  const result = await trainModel(spec, ctx, config, {
+    checkpointDir: join(workDir, 'checkpoints', kind),
+    onProgress: (p) => {
+      const now = performance.now();
+      if (p.phase === 'train' && now - lastLog > 5000) {
+        lastLog = now;
+        const m = p.metrics!;
+        log(`${kind} step ${p.done}/${p.total} epoch ${m.epoch} loss ${m.loss.toFixed(4)} eta ${Math.round(m.etaSeconds)} s`);
+      }
+    },
+    onEpoch: (rec, valid) => log(`${kind} epoch ${rec.epoch} loss ${rec.loss.toFixed(4)} ${rec.seconds.toFixed(2)} s${valid ? ` valid ndcg@10 ${valid.ndcg10.toFixed(4)} hr@10 ${valid.hr10.toFixed(4)}` : ''}`)
+  });
+  const scorer = await loadScorer(spec, ctx, result.checkpointPath);
+  let test;
+  try {
+    test = await evaluate(scorer, data, 'test');
+  } finally {
+    scorer.dispose();
+  }
+  const t = result.timing;
+  const epochsRun = result.history.length;
+  console.log(
+    `${kind} breakdown (s/epoch): forward ${(t.forward / epochsRun).toFixed(3)} backward ${(t.backward / epochsRun).toFixed(3)} optimizer ${(t.optimizer / epochsRun).toFixed(3)} data ${(t.data / epochsRun).toFixed(3)}; best epoch ${result.bestEpoch}${result.stoppedEarly ? ' (stopped early)' : ''}`
+  );
+  return JSON.stringify({
+    dataset: source.name,
+    model: kind,
+    backend,
+    epochs: epochsRun,
+    sec_per_epoch: Math.round(median(result.history.map((h) => h.seconds)) * 1000) / 1000,
+    peak_rss_mb: peakRssMb(),
+    valid: round(result.valid),
+    test: round(test.metrics)
+  });
 }
 
 async function main(): Promise<void> {
@@ -97,73 +182,55 @@ async function main(): Promise<void> {
       patience: { type: 'string' },
       'max-len': { type: 'string' },
       seed: { type: 'string' },
-      backend: { type: 'string' }
+      backend: { type: 'string' },
+      catalog: { type: 'string' }
     }
   });
-  const model = positionals[0];
-  if ((model !== 'sasrec' && model !== 'popularity') || !values.dataset) throw new Error(USAGE);
-  const int = (v: string | undefined, name: string): number | undefined => {
+  const command = positionals[0];
+  const kinds: ModelKind[] | null =
+    command === 'baselines' ? [...BASELINE_ORDER] : MODEL_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
+  if (!kinds || !values.dataset || positionals.length > 1) throw new Error(USAGE);
+  if (kinds.length === 1 && !isAvailable(kinds[0])) throw new Error(`model ${kinds[0]} is not available in this build`);
+  const int = (v: string | undefined, name: string, min = 1): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got "${v}"`);
     return n;
+  };
+  const settings: BenchSettings = {
+    epochs: int(values.epochs, 'epochs'),
+    evalEvery: int(values['eval-every'], 'eval-every'),
+    patience: int(values.patience, 'patience'),
+    maxLen: int(values['max-len'], 'max-len'),
+    seed: int(values.seed, 'seed', 0)
   };
   const source = resolveDataset(values.dataset);
   const backend = await initBackend((values.backend ?? 'auto') as BackendPreference);
   log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
   const workDir = mkdtempSync(join(tmpdir(), 'almostrec-bench-'));
+  // A kept catalog (--catalog FILE) keeps the imported dataset and the visual models' image features
+  // (computed once per item, minutes on a CPU) between benchmark runs.
+  const catalog = Catalog.open(values.catalog ? resolve(values.catalog) : join(workDir, 'catalog.db'));
   try {
-    const data = await loadData(source, workDir);
-    if (model === 'popularity') {
-      const pop = fitPopularity(data);
-      const valid = await evaluate(pop, data, 'valid');
-      const test = await evaluate(pop, data, 'test');
-      console.log(JSON.stringify({ dataset: source.name, model, backend: backend.name, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: round(valid.metrics), test: round(test.metrics) }));
-      return;
+    const data = await loadData(catalog, source);
+    const failed: string[] = [];
+    for (const kind of kinds) {
+      if (!isAvailable(kind)) {
+        log(`skipping ${kind}: model ${kind} is not available in this build`);
+        continue;
+      }
+      try {
+        console.log(await benchModel(kind, catalog, data, source, backend.name, workDir, settings));
+      } catch (e) {
+        // One broken model must not cost the others' figures; the exit status still reports it.
+        if (kinds.length === 1) throw e;
+        log(`bench: ${kind} failed: ${e instanceof Error ? e.message : String(e)}`);
+        failed.push(kind);
+      }
     }
-    // DESIGN §8 hyper-parameters (the schema's defaults), evaluated every 10 epochs like the reference.
-    const config = {
-      epochs: int(values.epochs, 'epochs') ?? 200,
-      evalEvery: int(values['eval-every'], 'eval-every') ?? 10,
-      patience: int(values.patience, 'patience') ?? 5,
-      maxLen: int(values['max-len'], 'max-len') ?? 200,
-      seed: values.seed === undefined ? 42 : Number(values.seed)
-    };
-    log(`config: ${JSON.stringify(config)}`);
-    let lastLog = 0;
-    const result = await trainSasrec(data, config, {
-      checkpointDir: join(workDir, 'checkpoints'),
-      onProgress: (p) => {
-        const now = performance.now();
-        if (p.phase === 'train' && now - lastLog > 5000) {
-          lastLog = now;
-          const m = p.metrics!;
-          log(`step ${p.done}/${p.total} epoch ${m.epoch} loss ${m.loss.toFixed(4)} eta ${Math.round(m.etaSeconds)} s`);
-        }
-      },
-      onEpoch: (rec, valid) => log(`epoch ${rec.epoch} loss ${rec.loss.toFixed(4)} ${rec.seconds.toFixed(2)} s${valid ? ` valid ndcg@10 ${valid.ndcg10.toFixed(4)} hr@10 ${valid.hr10.toFixed(4)}` : ''}`)
-    });
-    const scorer = await loadSasrecScorer(result.checkpointPath, data);
-    const test = await evaluate(scorer, data, 'test');
-    scorer.dispose();
-    const t = result.timing;
-    const epochsRun = result.history.length;
-    console.log(
-      `breakdown (s/epoch): forward ${(t.forward / epochsRun).toFixed(3)} backward ${(t.backward / epochsRun).toFixed(3)} optimizer ${(t.optimizer / epochsRun).toFixed(3)} data ${(t.data / epochsRun).toFixed(3)}; best epoch ${result.bestEpoch}${result.stoppedEarly ? ' (stopped early)' : ''}`
-    );
-    console.log(
-      JSON.stringify({
-        dataset: source.name,
-        model,
-        backend: backend.name,
-        epochs: epochsRun,
-        sec_per_epoch: Math.round(median(result.history.map((h) => h.seconds)) * 1000) / 1000,
-        peak_rss_mb: peakRssMb(),
-        valid: round(result.valid),
-        test: round(test.metrics)
-      })
-    );
+    if (failed.length) throw new Error(`${failed.length} model(s) failed: ${failed.join(', ')}`);
   } finally {
+    catalog.close();
     rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { Catalog } from '../core/catalog';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
+import { isAvailable } from '../core/models/registry';
 import type { JobProgress } from '../core/jobs/types';
 import { catalogPath, defaultDataDir } from '../main/app-paths';
 
@@ -176,6 +177,7 @@ async function main(argv: string[]): Promise<void> {
       case 'train': {
         const model = rest[0] as ModelKind | undefined;
         if (!model || !MODEL_KINDS.includes(model)) throw new CliError(`Usage: almostrec train <${MODEL_KINDS.join('|')}> --dataset N`);
+        if (!isAvailable(model)) throw new CliError(`Model ${model} is not available in this build`);
         const ds = findDataset(catalog, flags.dataset);
         const partial = Object.fromEntries(
           Object.entries({

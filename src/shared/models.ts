@@ -122,7 +122,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     kind: 'nextitnet',
     label: 'NextItNet',
     family: 'sequential',
-    description: 'Stacked dilated causal convolutions with residual blocks (dilations 1, 4 per block), cross-entropy over all items.',
+    description: 'Stacked dilated causal convolutions in residual blocks (each convolving at d and 2d), cross-entropy over all items.',
     reference: 'Yuan et al. 2019; RecBole nextitnet.yaml (embedding 64, kernel 3, 5 blocks, dilations [1, 4])',
     iterative: true,
     usesImages: false,
@@ -131,7 +131,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       int('maxLen', 'Max length', 50, 2, 1000, 'history window L'),
       int('embeddingSize', 'Embedding size', 64, 4, 1024),
       int('kernelSize', 'Kernel size', 3, 2, 9),
-      int('numBlocks', 'Residual blocks', 5, 1, 16)
+      int('numBlocks', 'Block repetitions', 5, 1, 16, 'dilations [1, 4] repeated: 2 residual blocks each')
     ]
   },
   {

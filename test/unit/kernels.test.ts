@@ -162,3 +162,129 @@ describe('wasm UnsortedSegmentSum kernel', () => {
     expect(relErr(got, tf.tensor(expectedData, [12, 3, 2]))).toBeLessThanOrEqual(1e-6);
   });
 });
+
+describe('wasm GatherV2 kernel', () => {
+  type Case = { x: tf.Tensor; ids: tf.Tensor; axis?: number; batchDims?: number };
+  /** Runs `build` on `backend` from plain copies of the data, returning shape and raw bits of the result. */
+  async function gatherOn(backend: string, c: Case): Promise<{ shape: number[]; bits: number[]; dtype: string }> {
+    const xData = c.x.dataSync().slice();
+    const idData = c.ids.dataSync().slice();
+    await tf.setBackend(backend);
+    const out = tf.tidy(() =>
+      tf.gather(tf.tensor(xData, c.x.shape, c.x.dtype), tf.tensor(idData, c.ids.shape, 'int32'), c.axis ?? 0, c.batchDims ?? 0),
+    );
+    const data = out.dataSync();
+    const bits = Array.from(new Int32Array(data.buffer, data.byteOffset, data.length));
+    const result = { shape: out.shape, bits, dtype: out.dtype };
+    out.dispose();
+    return result;
+  }
+  const ints = (shape: number[], mod: number, mul = 7919) =>
+    tf.tensor(Int32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i * mul + 3) % mod), shape, 'int32');
+
+  test('replaces the stock kernel and keeps a reference to it', async () => {
+    await tf.setBackend('wasm');
+    const config = tf.getKernel('GatherV2', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
+    const stock = config[Symbol.for('almostrec.wasm.stockGatherV2')];
+    expect(stock).toBeDefined();
+    expect(stock?.kernelFunc).not.toBe(config.kernelFunc);
+    expect(config.setupFunc).toBe(stock?.setupFunc);
+  });
+
+  test.each<[string, () => Case]>([
+    ['1-D indices into a 2-D table', () => ({ x: rand([300, 16]), ids: ints([257], 300) })],
+    ['2-D indices (batch × sequence)', () => ({ x: rand([50, 8]), ids: ints([6, 9], 50) })],
+    ['3-D indices into a 3-D table', () => ({ x: rand([12, 3, 2]), ids: ints([2, 3, 4], 12) })],
+    ['1-D table (scalar rows)', () => ({ x: rand([40]), ids: ints([5, 7], 40) })],
+    ['scalar index', () => ({ x: rand([9, 5]), ids: tf.scalar(4, 'int32') })],
+    ['empty indices', () => ({ x: rand([9, 5]), ids: tf.tensor1d([], 'int32') })],
+    ['int32 params', () => ({ x: ints([30, 4], 1_000_003, 104729), ids: ints([3, 11], 30) })],
+    ['NaN, ±Infinity and −0 are copied bit for bit', () => ({ x: tf.tensor2d([[NaN, -0], [Infinity, -Infinity], [1.5, -2]]), ids: tf.tensor1d([2, 0, 1, 0], 'int32') })],
+    ['negative axis that means 0', () => ({ x: rand([20, 6]), ids: ints([9], 20), axis: -2 })],
+    ['axis 1 (stock fallback)', () => ({ x: rand([7, 20, 3]), ids: ints([4, 5], 20), axis: 1 })],
+    ['axis −1 on int32 params (stock fallback)', () => ({ x: ints([5, 6], 977), ids: ints([8], 6), axis: -1 })],
+  ])('matches the cpu kernel exactly: %s', async (_name, make) => {
+    await tf.setBackend('wasm');
+    const c = make();
+    const expected = await gatherOn('cpu', c);
+    const got = await gatherOn('wasm', c);
+    expect(got.shape).toEqual(expected.shape);
+    expect(got.dtype).toBe(expected.dtype);
+    expect(got.bits).toEqual(expected.bits);
+  });
+
+  test('batchDims 1 goes to the stock kernel unchanged', async () => {
+    // Not compared with cpu: the stock wasm kernel is wrong for batchDims > 0 in tfjs 4.22
+    // (tensorflow/tfjs#8658); we only promise to delegate.
+    await tf.setBackend('wasm');
+    const x = rand([4, 10, 3]);
+    const ids = ints([4, 6], 10);
+    const config = tf.getKernel('GatherV2', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
+    const stock = config[Symbol.for('almostrec.wasm.stockGatherV2')] as tf.KernelConfig;
+    const info = stock.kernelFunc({ inputs: { x, indices: ids }, backend: tf.backend(), attrs: { axis: 1, batchDims: 1 } }) as tf.TensorInfo;
+    const direct = tf.engine().makeTensorFromTensorInfo(info);
+    const viaOp = tf.gather(x, ids, 1, 1);
+    expect(viaOp.shape).toEqual(direct.shape);
+    expect(Array.from(viaOp.dataSync())).toEqual(Array.from(direct.dataSync()));
+    tf.dispose([direct, viaOp]);
+  });
+
+  test('an out-of-range index throws the stock message and leaks nothing', async () => {
+    await tf.setBackend('wasm');
+    const x = rand([10, 4]);
+    for (const bad of [10, -1]) {
+      const ids = tf.tensor2d([[0, 3], [bad, 1]], [2, 2], 'int32');
+      const before = tf.memory().numTensors;
+      expect(() => tf.gather(x, ids)).toThrow(`GatherV2: the index value ${bad} is not in [0, 9]`);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
+  test('copies rows of tensors that live above 2 GiB in the heap (no signed offset arithmetic)', () => {
+    // A stand-in for the wasm backend whose heap is a 2 GiB + 64 KiB buffer (zero pages are mapped lazily, so
+    // this costs almost no memory) with every tensor placed past 2^31: training runs reach such heaps.
+    const heap = new ArrayBuffer(2 ** 31 + 2 ** 16);
+    const offsets = new Map<object, { id: number; memoryOffset: number }>();
+    let next = 2 ** 31;
+    const place = (shape: number[], dtype: tf.DataType): tf.TensorInfo => {
+      const dataId = {};
+      offsets.set(dataId, { id: 0, memoryOffset: next });
+      next += Math.ceil((tf.util.sizeFromShape(shape) * 4) / 16) * 16;
+      return { dataId, shape, dtype };
+    };
+    const view = (t: tf.TensorInfo) => new Int32Array(heap, offsets.get(t.dataId)!.memoryOffset, tf.util.sizeFromShape(t.shape));
+    const fake = {
+      wasm: { HEAPU8: new Uint8Array(heap) },
+      dataIdMap: { get: (id: object) => offsets.get(id)! },
+      makeOutput: place,
+      typedArrayFromHeap: view,
+    };
+    const x = place([6, 3], 'int32');
+    view(x).set(Int32Array.from({ length: 18 }, (_, i) => 100 + i));
+    const indices = place([4], 'int32');
+    view(indices).set([5, 0, 2, 5]);
+    const kernel = tf.getKernel('GatherV2', 'wasm').kernelFunc;
+    const out = kernel({ inputs: { x, indices }, backend: fake, attrs: { axis: 0, batchDims: 0 } }) as tf.TensorInfo;
+    expect(out.shape).toEqual([4, 3]);
+    expect(Array.from(view(out))).toEqual([115, 116, 117, 100, 101, 102, 106, 107, 108, 115, 116, 117]);
+  });
+
+  test.each([0, 1])('gradients through tf.gather (axis %i) match the cpu backend', async (axis) => {
+    await tf.setBackend('wasm');
+    const x = rand([11, 6, 2]);
+    const ids = tf.tensor2d([[0, 3, 3, 5], [5, 1, 0, axis === 0 ? 10 : 4]], [2, 4], 'int32');
+    const upShape = axis === 0 ? [2, 4, 6, 2] : [11, 2, 4, 2];
+    const up = rand(upShape);
+    const raw = [x.dataSync().slice(), ids.dataSync().slice(), up.dataSync().slice()] as const;
+    const gradOn = async (backend: string) => {
+      await tf.setBackend(backend);
+      const [xx, ii, uu] = [tf.tensor(raw[0], x.shape), tf.tensor(raw[1], ids.shape, 'int32'), tf.tensor(raw[2], upShape)];
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ii, axis), uu)))(xx);
+      return { shape: g.shape, data: g.dataSync().slice() };
+    };
+    const expected = await gradOn('cpu');
+    const got = await gradOn('wasm');
+    expect(got.shape).toEqual(expected.shape);
+    expect(relErr(tf.tensor(got.data, got.shape), tf.tensor(expected.data, expected.shape))).toBeLessThanOrEqual(1e-6);
+  });
+});

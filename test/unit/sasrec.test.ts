@@ -7,7 +7,7 @@ import type { SequenceData } from '../../src/core/data/types';
 import { CancelledError } from '../../src/core/jobs/types';
 import { attentionBias, initSasrecParams, SasrecModel, trimLeftPadding, trimmedLength } from '../../src/core/models/sasrec';
 import { initBackend, tf } from '../../src/core/tensor/backend';
-import { readSafetensors } from '../../src/core/tensor/safetensors';
+import { readSafetensors, writeSafetensors } from '../../src/core/tensor/safetensors';
 import { Rng } from '../../src/core/tensor/rng';
 import { BEST_FILE, CHECKPOINT_FILE, loadSasrecScorer, trainSasrec } from '../../src/core/train';
 
@@ -132,8 +132,8 @@ describe('trainSasrec', () => {
   });
 
   test('early stopping after `patience` evaluations without improvement', async () => {
-    // lr 0 never improves after the first evaluation.
-    const r = await trainSasrec(data, { ...small, epochs: 10, learningRate: 1e-12, patience: 2 }, { checkpointDir: tempDir() });
+    // lr 1e-6 (the smallest allowed) does not move NDCG@10 after the first evaluation.
+    const r = await trainSasrec(data, { ...small, epochs: 10, learningRate: 1e-6, patience: 2 }, { checkpointDir: tempDir() });
     expect(r.stoppedEarly).toBe(true);
     expect(r.bestEpoch).toBe(1);
     expect(r.history.length).toBe(3);
@@ -147,6 +147,15 @@ describe('trainSasrec', () => {
     const scores = await scorer.scoreBatch([Int32Array.from([1, 2, 3]), Int32Array.from([5])]);
     expect(scores.length).toBe(2 * 21);
     scorer.dispose();
+
+    // Checkpoints written before the generic loop (SASRec-only format name, same tensors) still load.
+    const legacy = join(dir, 'legacy.safetensors');
+    const file = readSafetensors(r.checkpointPath);
+    const tensors = Object.fromEntries([...file.tensors].map(([n, t]) => [n, { dtype: 'F32' as const, shape: t.shape, data: t.data }]));
+    writeSafetensors(legacy, tensors, { ...file.metadata, format: 'almostrec-sasrec-weights/1' });
+    const old = await loadSasrecScorer(legacy, data);
+    expect(await old.scoreBatch([Int32Array.from([1, 2, 3])])).toEqual((scores as Float32Array).subarray(0, 21));
+    old.dispose();
 
     const other = syntheticData(24, 25);
     await expect(loadSasrecScorer(r.checkpointPath, other)).rejects.toThrow(`${r.checkpointPath}: checkpoint has 20 items, dataset 7 has 25`);

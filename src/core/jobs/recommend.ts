@@ -1,10 +1,8 @@
 // Live recommendations from a finished run for one user, given the user's whole sequence (what the model
 // would suggest next today). History items are excluded, as in evaluation.
 import type { Catalog } from '../catalog';
-import type { Scorer } from '../eval';
-import { fitPopularity } from '../models/popularity';
 import { initBackend } from '../tensor/backend';
-import { loadSasrecScorer } from '../train';
+import { loadRunScorer } from './run-jobs';
 
 export interface LiveRecommendation {
   rank: number;
@@ -22,13 +20,13 @@ export async function recommendForUser(catalog: Catalog, runId: number, userId: 
   const user = data.users.find((u) => u.userId === userId);
   if (!user) throw new Error(`User ${userId} is not in run ${runId}'s dataset after filtering`);
   await initBackend();
-  let scorer: Scorer;
-  if (run.model === 'popularity') scorer = fitPopularity(data);
-  else {
-    if (!run.checkpointPath) throw new Error(`Run ${runId} has no checkpoint`);
-    scorer = await loadSasrecScorer(run.checkpointPath, data);
+  const scorer = await loadRunScorer(catalog, run, data);
+  let scores: Float32Array;
+  try {
+    scores = await scorer.scoreBatch([user.items]);
+  } finally {
+    scorer.dispose?.();
   }
-  const scores = await scorer.scoreBatch([user.items]);
   const seen = new Set(user.items);
   const candidates: { index: number; score: number }[] = [];
   for (let i = 1; i <= data.numItems; i++) if (!seen.has(i)) candidates.push({ index: i, score: scores[i] });

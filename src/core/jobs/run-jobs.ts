@@ -3,13 +3,16 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { sasrecConfigSchema } from '../../shared/api';
+import { parseModelConfig } from '../../shared/api';
+import type { ModelKind } from '../../shared/models';
+import type { RunDetail } from '../../shared/types';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
 import { evaluate, type Scorer } from '../eval';
 import { fitPopularity } from '../models/popularity';
+import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
-import { loadSasrecScorer, trainSasrec } from '../train';
+import { exportItemEmbeddings, loadScorer, trainModel, type ModelContext, type ModelSpec } from '../train';
 import { CancelledError, type CancelSignal, type ProgressFn } from './types';
 
 export interface RunJobContext {
@@ -21,6 +24,42 @@ export interface RunJobContext {
 
 /** How many recommendations per user are stored for the case-study view. */
 export const STORED_TOP_K = 20;
+
+/** Run-config key recording which image encoder a visual model's features came from (not a hyper-parameter). */
+export const IMAGE_ENCODER_KEY = 'imageEncoder';
+
+/** The model's hyper-parameters from a stored run config (bookkeeping keys such as the encoder id dropped). */
+export function runModelConfig(kind: ModelKind, config: Record<string, unknown>): Record<string, number> {
+  const { [IMAGE_ENCODER_KEY]: _encoder, ...params } = config;
+  return parseModelConfig(kind, params);
+}
+
+/** What a model of `spec` is built on: the data and, for visual models, the catalog's item image features. */
+export async function modelContext(
+  catalog: Catalog,
+  spec: Pick<ModelSpec, 'needsItemFeatures'>,
+  data: SequenceData,
+  onProgress?: ProgressFn,
+  signal?: CancelSignal
+): Promise<ModelContext> {
+  if (!spec.needsItemFeatures) return { data };
+  // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need.
+  const { loadItemFeatures } = await import('../vision');
+  return { data, itemFeatures: await loadItemFeatures(catalog, data, onProgress, signal) };
+}
+
+/** A scorer for a finished run: popularity refitted, a trained model from its stored weights. */
+export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: SequenceData, ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>): Promise<Scorer & { dispose?(): void }> {
+  if (run.model === 'popularity') return fitPopularity(data);
+  if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint (status ${run.status})`);
+  const spec = modelSpec(run.model);
+  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal);
+  const stored = run.config[IMAGE_ENCODER_KEY];
+  if (mctx.itemFeatures && stored !== undefined && stored !== mctx.itemFeatures.encoderId) {
+    throw new Error(`Run ${run.id} was trained on image features "${String(stored)}"; this build computes "${mctx.itemFeatures.encoderId}"`);
+  }
+  return loadScorer(spec, mctx, run.checkpointPath);
+}
 
 export function runCheckpointDir(dataDir: string, runId: number): string {
   return join(dataDir, 'runs', String(runId));
@@ -44,13 +83,22 @@ export async function runTrainingJob(
     ctx.onProgress({ phase: 'loading data', done: 0, total: 1 });
     const data = catalog.loadSequences(run.datasetId);
     ctx.onLog(`Run ${runId}: ${run.model} on ${data.users.length} users × ${data.numItems} items, backend ${backend.name}`);
-    let scorer: Scorer;
+    let scorer: Scorer & { dispose?(): void };
     if (run.model === 'popularity') {
       scorer = fitPopularity(data);
     } else {
-      const config = sasrecConfigSchema.parse(run.config);
-      const result = await trainSasrec(data, config, {
-        checkpointDir: runCheckpointDir(ctx.dataDir, runId),
+      const spec = modelSpec(run.model);
+      const config = runModelConfig(run.model, run.config);
+      const mctx = await modelContext(catalog, spec, data, ctx.onProgress, ctx.signal);
+      if (mctx.itemFeatures) {
+        const f = mctx.itemFeatures;
+        const withImage = f.has.reduce((a, b) => a + b, 0);
+        ctx.onLog(`Run ${runId}: image features ${f.encoderId} (${f.dim}-d) for ${withImage} of ${data.numItems} items`);
+        catalog.updateRun(runId, { config: { ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
+      }
+      const dir = runCheckpointDir(ctx.dataDir, runId);
+      const result = await trainModel(spec, mctx, config, {
+        checkpointDir: dir,
         resume: ctx.resume,
         onProgress: ctx.onProgress,
         onEpoch: (rec) => catalog.appendEpoch(runId, rec),
@@ -61,9 +109,17 @@ export async function runTrainingJob(
       catalog.clearEpochsAfter(runId, last);
       catalog.updateRun(runId, { checkpointPath: result.checkpointPath, bestEpoch: result.bestEpoch });
       catalog.addArtifact(runId, 'checkpoint', result.checkpointPath, await sha256File(result.checkpointPath));
-      scorer = await loadSasrecScorer(result.checkpointPath, data);
+      if (spec.itemEmbeddings) {
+        const path = exportItemEmbeddings(spec, result.checkpointPath, mctx);
+        catalog.addArtifact(runId, 'item_embeddings', path, await sha256File(path));
+      }
+      scorer = await loadScorer(spec, mctx, result.checkpointPath);
     }
-    await evaluateAndStore(catalog, runId, data, scorer, ctx);
+    try {
+      await evaluateAndStore(catalog, runId, data, scorer, ctx);
+    } finally {
+      scorer.dispose?.();
+    }
     catalog.updateRun(runId, { status: 'succeeded', endedAt: new Date().toISOString() });
   } catch (err) {
     markEnded(catalog, runId, err);
@@ -80,8 +136,12 @@ export async function runEvaluationJob(catalog: Catalog, runId: number, ctx: Run
   }
   await initBackend();
   const data = catalog.loadSequences(run.datasetId);
-  const scorer = run.model === 'popularity' ? fitPopularity(data) : await loadSasrecScorer(run.checkpointPath!, data);
-  await evaluateAndStore(catalog, runId, data, scorer, ctx);
+  const scorer = await loadRunScorer(catalog, run, data, ctx);
+  try {
+    await evaluateAndStore(catalog, runId, data, scorer, ctx);
+  } finally {
+    scorer.dispose?.();
+  }
 }
 
 async function evaluateAndStore(

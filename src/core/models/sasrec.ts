@@ -2,6 +2,9 @@
 // embeddings → LayerNorm → dropout → post-LN Transformer blocks (causal self-attention, GELU FFN of width d)
 // → scores tied to the item-embedding table. Left-padded inputs of length maxLen; item 0 is padding.
 import * as tf from '@tensorflow/tfjs-core';
+import type { SasrecConfig } from '../../shared/api';
+import { trainPart, type SequenceData } from '../data/types';
+import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
 import { bmm, dense, embedding, gelu, layerNorm, tiedSoftmaxCrossEntropy, transposeLast2 } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 
@@ -12,6 +15,18 @@ export interface SasrecShape {
   numBlocks: number;
   numHeads: number;
   dropout: number;
+}
+
+export function sasrecShape(config: SasrecConfig, numItems: number): SasrecShape {
+  if (config.hiddenSize % config.numHeads !== 0) throw new Error(`hiddenSize ${config.hiddenSize} is not divisible by numHeads ${config.numHeads}`);
+  return {
+    numItems,
+    maxLen: config.maxLen,
+    hiddenSize: config.hiddenSize,
+    numBlocks: config.numBlocks,
+    numHeads: config.numHeads,
+    dropout: config.dropout
+  };
 }
 
 /** Parameter names and shapes, in a fixed order (checkpoints and Adam state follow it). */
@@ -217,3 +232,67 @@ export function attentionBias(ids: Int32Array, batch: number, L: number): Float3
   }
   return out;
 }
+
+/** Training sequences: each user's training part, if it has at least one (input, target) pair. */
+export function trainingSequences(data: SequenceData): Int32Array[] {
+  return data.users.map(trainPart).filter((s) => s.length >= 2);
+}
+
+/**
+ * SASRec as a trainable model: an epoch is a seeded shuffle of the users' training sequences in batches;
+ * each step predicts, at every position, the next item (inputs = seq[0..n-1), targets = seq[1..n)).
+ */
+class SasrecTrainable implements TrainableModel {
+  private order = new Int32Array(0);
+  private readonly seqs: Int32Array[];
+
+  constructor(
+    private readonly model: SasrecModel,
+    data: SequenceData,
+    private readonly batchSize: number
+  ) {
+    this.seqs = trainingSequences(data);
+  }
+
+  get params(): Map<string, tf.Variable> {
+    return this.model.params;
+  }
+
+  beginEpoch(rng: Rng): number {
+    if (this.seqs.length === 0) throw new Error('No user has enough training interactions to train SASRec');
+    this.order = Int32Array.from(this.seqs.keys());
+    rng.shuffle(this.order);
+    return Math.ceil(this.seqs.length / this.batchSize);
+  }
+
+  stepLoss(step: number, rng: Rng): tf.Scalar {
+    const L = this.model.shape.maxLen;
+    const members = this.order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
+    const B = members.length;
+    const inputs = new Int32Array(B * L);
+    const targets = new Int32Array(B * L);
+    members.forEach((u, b) => {
+      const seq = this.seqs[u];
+      padLeftInto(seq.subarray(0, seq.length - 1), L, inputs, b * L);
+      padLeftInto(seq.subarray(1), L, targets, b * L);
+    });
+    return this.model.loss(inputs, targets, B, rng);
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return this.model.scoreNext(histories);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+export const sasrecSpec: ModelSpec<SasrecConfig> = {
+  kind: 'sasrec',
+  paramShapes: (config: SasrecConfig, ctx: ModelContext) => sasrecParamShapes(sasrecShape(config, ctx.data.numItems)),
+  init: (config, ctx, rng) => initSasrecParams(sasrecShape(config, ctx.data.numItems), rng),
+  build: (config, ctx, values) => new SasrecTrainable(new SasrecModel(sasrecShape(config, ctx.data.numItems), values), ctx.data, config.batchSize),
+  optimizer: (config) => ({ learningRate: config.learningRate, beta1: 0.9, beta2: config.beta2 }),
+  itemEmbeddings: (values, config) => ({ table: values.get('item_emb')!, dim: config.hiddenSize })
+};

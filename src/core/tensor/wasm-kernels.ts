@@ -4,6 +4,11 @@
 // - PerBatchMatMul: wasm's BatchMatMul is ~10x slower for batch > 1 (e.g. attention, [128,200,64] ×
 //   [128,64,200]) than for one matrix, which goes through XNNPACK. This kernel runs the stock kernel once per
 //   batch entry on views of the operands' heap memory (no copies).
+// - GatherV2 (embedding lookups): the stock wasm kernel is ~60x slower than copying rows on the heap. The
+//   common case (axis 0, batchDims 0, float32/int32 params, int32 indices) copies whole rows with
+//   copyWithin on one Int32Array view of the heap (a byte copy, so bit-identical, NaN payloads included);
+//   everything else goes to the stock kernel, saved before we override it. Its gradient (registered per
+//   kernel name, not per backend) is unchanged.
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
@@ -88,8 +93,78 @@ function unsortedSegmentSum(args: {
   return out;
 }
 
+type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
+
+/** Marks our GatherV2 config with the stock one, so a second copy of this module never wraps our own kernel. */
+const STOCK_CONFIG = Symbol.for('almostrec.wasm.stockGatherV2');
+type MarkedConfig = tf.KernelConfig & { [STOCK_CONFIG]?: tf.KernelConfig };
+
+let stockGatherV2: KernelFunc | null = null;
+
+function gatherV2(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): tf.TensorInfo | tf.TensorInfo[] {
+  const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+  const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+  const fast =
+    (x.dtype === 'float32' || x.dtype === 'int32') &&
+    indices.dtype === 'int32' &&
+    x.shape.length >= 1 &&
+    (batchDims ?? 0) === 0 &&
+    tf.util.parseAxisParam(axis, x.shape)[0] === 0;
+  if (!fast) {
+    if (!stockGatherV2) throw new Error('GatherV2: the stock wasm kernel was not found');
+    return stockGatherV2(args);
+  }
+  const backend = args.backend as unknown as BackendWasm;
+  const internals = args.backend as unknown as WasmInternals & { wasm: { HEAPU8: Uint8Array } };
+  const rows = x.shape[0];
+  const inner = tf.util.sizeFromShape(x.shape.slice(1));
+  const count = tf.util.sizeFromShape(indices.shape);
+  // Check every index before allocating the output, with the stock kernel's message.
+  const ids = backend.typedArrayFromHeap(indices) as Int32Array;
+  for (let i = 0; i < count; i++) {
+    const index = ids[i];
+    if (index < 0 || index >= rows) throw new Error(`GatherV2: the index value ${index} is not in [0, ${rows - 1}]`);
+  }
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  if (count === 0 || inner === 0) return out;
+  // The heap view is taken after makeOutput, which may grow (and so replace) the heap's buffer. Offsets are
+  // divided, not shifted: the heap outgrows 2 GiB in real training, and `>> 2` would turn them negative.
+  const heap = new Int32Array(internals.wasm.HEAPU8.buffer);
+  const src = internals.dataIdMap.get(x.dataId).memoryOffset / 4;
+  const dst = internals.dataIdMap.get(out.dataId).memoryOffset / 4;
+  const at = internals.dataIdMap.get(indices.dataId).memoryOffset / 4;
+  if (inner === 1) {
+    for (let i = 0; i < count; i++) heap[dst + i] = heap[src + heap[at + i]];
+  } else {
+    for (let i = 0; i < count; i++) {
+      const s = src + heap[at + i] * inner;
+      heap.copyWithin(dst + i * inner, s, s + inner);
+    }
+  }
+  return out;
+}
+
+function registerGatherV2(): void {
+  const current = tf.getKernel('GatherV2', 'wasm') as MarkedConfig | undefined;
+  if (!current) return; // nothing to delegate to: leave tfjs alone
+  const stock = current[STOCK_CONFIG] ?? current;
+  stockGatherV2 = stock.kernelFunc as KernelFunc;
+  const config: MarkedConfig = {
+    kernelName: 'GatherV2',
+    backendName: 'wasm',
+    kernelFunc: gatherV2 as tf.KernelFunc,
+    // Keep the stock setup/dispose so a re-created wasm backend still initialises the stock kernel we delegate to.
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    [STOCK_CONFIG]: stock,
+  };
+  tf.unregisterKernel('GatherV2', 'wasm'); // avoids tfjs's "already registered" warning
+  tf.registerKernel(config);
+}
+
 export function registerWasmKernels(): void {
   if (registered) return;
+  registerGatherV2();
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
     tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum });
   }

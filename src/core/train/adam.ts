@@ -7,6 +7,8 @@ export interface AdamOptions {
   beta1?: number;
   beta2?: number;
   eps?: number;
+  /** L2 penalty added to the gradient before the moments (torch.optim.Adam's weight_decay, not AdamW). */
+  weightDecay?: number;
 }
 
 export class Adam {
@@ -17,12 +19,14 @@ export class Adam {
   private readonly b1: number;
   private readonly b2: number;
   private readonly eps: number;
+  private readonly wd: number;
 
   constructor(params: Map<string, tf.Variable>, opts: AdamOptions) {
     this.lr = opts.learningRate;
     this.b1 = opts.beta1 ?? 0.9;
     this.b2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
+    this.wd = opts.weightDecay ?? 0;
     for (const [name, p] of params) {
       this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
       this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
@@ -38,8 +42,9 @@ export class Adam {
     const sqrtBc2 = Math.sqrt(bc2);
     tf.tidy(() => {
       for (const [name, p] of params) {
-        const g = grads[name];
-        if (!g) continue;
+        const raw = grads[name];
+        if (!raw) continue;
+        const g = this.wd > 0 ? tf.add(raw, tf.mul(p, this.wd)) : raw;
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         m.assign(tf.add(tf.mul(m, this.b1), tf.mul(g, 1 - this.b1)));

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { Catalog } from '../../core/catalog';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
 import { runCheckpointDir } from '../../core/jobs/run-jobs';
+import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import {
   apiInputs,
@@ -135,6 +136,7 @@ export class WorkbenchService {
       },
       'train.start': (input) => {
         const ds = this.requireDataset(input.datasetId);
+        if (!isAvailable(input.model)) throw new ApiFailure('invalid_input', `Model ${input.model} is not available in this build`);
         // Store the complete config (defaults filled in) so a run record says exactly what was trained.
         const config = parseModelConfig(input.model, input.config);
         const runId = c.createRun({ datasetId: ds.id, model: input.model, config, backend: this.backend });

@@ -4,7 +4,7 @@ import type { JobEvent } from '../../../shared/api';
 import type { AppInfo, DatasetSummary, JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 
-export type ViewName = 'datasets' | 'train' | 'runs' | 'case-study';
+export type ViewName = 'datasets' | 'train' | 'runs' | 'table2' | 'case-study';
 
 const SELECTED_KEY = 'almostrec.datasetId';
 

@@ -1,0 +1,165 @@
+// SASRec_ID+V (MicroLens benchmark, ID + visual side information): SASRec (sasrec.ts, RecBole-style) where
+// every item's representation — at the input and as the tied output table — is its ID embedding plus a
+// learned linear projection W_v of its frozen image feature (zero for items without an image, which then
+// fall back to ID only). The Transformer below repeats SasrecModel.forward with the item table as an
+// argument: SasrecModel reads its own item_emb variable and offers no hook for a fused table.
+import * as tf from '@tensorflow/tfjs-core';
+import type { SasrecConfig } from '../../shared/api';
+import { trainPart } from '../data/types';
+import { bmm, dense, embedding, gelu, layerNorm, tiedSoftmaxCrossEntropy, transposeLast2 } from '../tensor/ops';
+import type { Rng } from '../tensor/rng';
+import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
+import { FrozenFeatures, fusedItemTable } from '../vision/projection';
+import { makeVariables, normalValues } from './cf/tables';
+import { attentionBias, initSasrecParams, padLeftInto, sasrecParamShapes, trimLeftPadding, trimmedLength, type SasrecShape } from './sasrec';
+
+export type SasrecIdVConfig = SasrecConfig;
+
+const MODEL = 'SASRec_ID+V';
+
+function shapeOf(config: SasrecIdVConfig, ctx: ModelContext): SasrecShape {
+  if (config.hiddenSize % config.numHeads !== 0) throw new Error(`${MODEL}: hiddenSize ${config.hiddenSize} is not divisible by numHeads ${config.numHeads}`);
+  return { numItems: ctx.data.numItems, maxLen: config.maxLen, hiddenSize: config.hiddenSize, numBlocks: config.numBlocks, numHeads: config.numHeads, dropout: config.dropout };
+}
+
+function featuresOf(ctx: ModelContext): NonNullable<ModelContext['itemFeatures']> {
+  if (!ctx.itemFeatures) throw new Error(`${MODEL} needs item image features (ModelContext.itemFeatures)`);
+  return ctx.itemFeatures;
+}
+
+function idVShapes(config: SasrecIdVConfig, ctx: ModelContext): [string, number[]][] {
+  return [...sasrecParamShapes(shapeOf(config, ctx)), ['vis_proj.w', [featuresOf(ctx).dim, config.hiddenSize]]];
+}
+
+export class SasrecIdVModel implements TrainableModel {
+  readonly params: Map<string, tf.Variable>;
+  readonly shape: SasrecShape;
+  private readonly features: FrozenFeatures;
+  private readonly seqs: Int32Array[];
+  private readonly batchSize: number;
+  private order: Int32Array | null = null;
+
+  constructor(config: SasrecIdVConfig, ctx: ModelContext, values: Map<string, Float32Array>) {
+    this.shape = shapeOf(config, ctx);
+    this.params = makeVariables('sasrec_id_v', idVShapes(config, ctx), values);
+    this.features = new FrozenFeatures(featuresOf(ctx), ctx.data.numItems, MODEL);
+    // As SASRec: each user's training part with at least one (input, target) pair.
+    this.seqs = ctx.data.users.map(trainPart).filter((s) => s.length >= 2);
+    this.batchSize = config.batchSize;
+  }
+
+  private p(name: string): tf.Variable {
+    return this.params.get(name)!;
+  }
+
+  /** ID embedding + W_v · feature for every item ((numItems + 1) × d). */
+  itemTable(): tf.Tensor2D {
+    return fusedItemTable(this.p('item_emb'), this.features, this.p('vis_proj.w'));
+  }
+
+  /** Hidden states [B, L, d] for left-padded ids (SasrecModel.forward with `table` as the item embedding). */
+  forward(table: tf.Tensor2D, ids: Int32Array, batch: number, L: number, rng: Rng | null): tf.Tensor3D {
+    const { maxLen, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
+    if (L < 1 || L > maxLen || ids.length !== batch * L) throw new Error(`${MODEL}: ${ids.length} ids for batch ${batch} × length ${L} (maxLen ${maxLen})`);
+    const dh = d / H;
+    const drop = (x: tf.Tensor): tf.Tensor =>
+      rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
+    const idsT = tf.tensor2d(ids, [batch, L], 'int32');
+    const pos = L === maxLen ? this.p('pos_emb') : tf.slice(this.p('pos_emb'), [maxLen - L, 0], [L, d]);
+    let h = tf.add(embedding(table, idsT, 0), pos);
+    h = drop(layerNorm(h, this.p('emb_ln.gamma'), this.p('emb_ln.beta')));
+    const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
+    const scale = 1 / Math.sqrt(dh);
+    const splitHeads = (x: tf.Tensor): tf.Tensor =>
+      H === 1 ? x : tf.reshape(tf.transpose(tf.reshape(x, [batch, L, H, dh]), [0, 2, 1, 3]), [batch * H, L, dh]);
+    for (let i = 0; i < this.shape.numBlocks; i++) {
+      const p = `block${i}.`;
+      const q = splitHeads(dense(h, this.p(`${p}attn.wq`), this.p(`${p}attn.bq`)));
+      const k = splitHeads(dense(h, this.p(`${p}attn.wk`), this.p(`${p}attn.bk`)));
+      const v = splitHeads(dense(h, this.p(`${p}attn.wv`), this.p(`${p}attn.bv`)));
+      const scores = tf.add(tf.reshape(tf.mul(bmm(q, transposeLast2(k)), scale), [batch, H, L, L]), bias);
+      const probs = drop(tf.reshape(tf.softmax(scores), [batch * H, L, L]));
+      let ctx = bmm(probs, v);
+      if (H > 1) ctx = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, H, L, dh]), [0, 2, 1, 3]), [batch, L, d]);
+      const attnOut = drop(dense(ctx, this.p(`${p}attn.wo`), this.p(`${p}attn.bo`)));
+      h = layerNorm(tf.add(h, attnOut), this.p(`${p}ln1.gamma`), this.p(`${p}ln1.beta`));
+      const inner = drop(gelu(dense(h, this.p(`${p}ffn.w1`), this.p(`${p}ffn.b1`))));
+      const ffnOut = drop(dense(inner, this.p(`${p}ffn.w2`), this.p(`${p}ffn.b2`)));
+      h = layerNorm(tf.add(h, ffnOut), this.p(`${p}ln2.gamma`), this.p(`${p}ln2.beta`));
+    }
+    return h as tf.Tensor3D;
+  }
+
+  /** Users in a seeded shuffled order, `batchSize` per step (as the SASRec trainer). */
+  beginEpoch(rng: Rng): number {
+    if (this.seqs.length === 0) throw new Error(`${MODEL}: no user has enough training interactions`);
+    this.order = Int32Array.from(this.seqs.keys());
+    rng.shuffle(this.order);
+    return Math.ceil(this.seqs.length / this.batchSize);
+  }
+
+  /** Cross-entropy over all items at every non-padding position of the step's users. */
+  stepLoss(step: number, rng: Rng): tf.Scalar {
+    if (!this.order) throw new Error(`${MODEL}: stepLoss before beginEpoch`);
+    const members = this.order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
+    if (members.length === 0) throw new Error(`${MODEL}: step ${step} outside this epoch`);
+    const B = members.length;
+    const M = this.shape.maxLen;
+    const inputsFull = new Int32Array(B * M);
+    const targetsFull = new Int32Array(B * M);
+    members.forEach((u, b) => {
+      const seq = this.seqs[u];
+      padLeftInto(seq.subarray(0, seq.length - 1), M, inputsFull, b * M);
+      padLeftInto(seq.subarray(1), M, targetsFull, b * M);
+    });
+    const L = trimmedLength(inputsFull, B, M);
+    const inputs = trimLeftPadding(inputsFull, B, M, L);
+    const targets = trimLeftPadding(targetsFull, B, M, L);
+    const positions: number[] = [];
+    for (let i = 0; i < B * L; i++) if (targets[i] !== 0) positions.push(i);
+    const rowTargets = Int32Array.from(positions, (pos) => targets[pos]);
+    const table = this.itemTable();
+    const h = this.forward(table, inputs, B, L, rng);
+    const rows = embedding(tf.reshape(h, [B * L, this.shape.hiddenSize]), tf.tensor1d(positions, 'int32'));
+    return tiedSoftmaxCrossEntropy(rows as tf.Tensor2D, table, rowTargets);
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    const L = Math.max(1, Math.min(this.shape.maxLen, Math.max(...histories.map((h) => h.length))));
+    const B = histories.length;
+    const ids = new Int32Array(B * L);
+    histories.forEach((hist, b) => padLeftInto(hist, L, ids, b * L));
+    const out = tf.tidy(() => {
+      const table = this.itemTable();
+      const h = this.forward(table, ids, B, L, null);
+      const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, -1]), [B, this.shape.hiddenSize]) as tf.Tensor2D;
+      return tf.matMul(last, tf.transpose(table) as tf.Tensor2D);
+    });
+    const scores = out.dataSync() as Float32Array;
+    out.dispose();
+    const width = this.shape.numItems + 1;
+    for (let b = 0; b < B; b++) scores[b * width] = -Infinity;
+    return scores;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.features.dispose();
+  }
+}
+
+export const sasrecIdVSpec: ModelSpec<SasrecIdVConfig> = {
+  kind: 'sasrec_id_v',
+  needsItemFeatures: true,
+  paramShapes: idVShapes,
+  /** SASRec's initialisation, then W_v ~ N(0, 0.02) as the reference's other linear weights. */
+  init(config, ctx, rng) {
+    const values = initSasrecParams(shapeOf(config, ctx), rng);
+    const [, [dim, d]] = idVShapes(config, ctx).at(-1)!;
+    values.set('vis_proj.w', normalValues(dim * d, 0.02, rng));
+    return values;
+  },
+  build: (config, ctx, values) => new SasrecIdVModel(config, ctx, values),
+  optimizer: (config) => ({ learningRate: config.learningRate, beta1: 0.9, beta2: config.beta2 })
+};

@@ -1,0 +1,77 @@
+// Batching shared by the next-item models trained like SASRec (GRU4Rec, NextItNet): each user's training
+// part is one example, inputs = seq[:-1], targets = seq[1:], the last maxLen pairs, cross-entropy at every
+// non-padding target. Batches are only as long as their longest member (never more than maxLen).
+import { trainPart, type SequenceData } from '../../data/types';
+import type { Rng } from '../../tensor/rng';
+
+/**
+ * 'left': padding first, the last item in the last column (the GRU's final state is the last column).
+ * 'right': items from column 0, padding after (a causal model never sees the trailing padding).
+ */
+export type Alignment = 'left' | 'right';
+
+/** Training examples: each user's training part, if it has at least one (input, target) pair. */
+export function trainingSequences(data: SequenceData): Int32Array[] {
+  return data.users.map(trainPart).filter((s) => s.length >= 2);
+}
+
+/** A fresh random order of n examples and the number of batches it makes. */
+export function shuffledBatches(n: number, batchSize: number, rng: Rng): { order: Int32Array; steps: number } {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  rng.shuffle(order);
+  return { order, steps: Math.ceil(n / batchSize) };
+}
+
+/** Batch step `step` of `order` (the last one may be short). */
+export function batchMembers(order: Int32Array, batchSize: number, step: number): Int32Array {
+  const members = order.subarray(step * batchSize, (step + 1) * batchSize);
+  if (members.length === 0) throw new Error(`Batch ${step} is past the end of the epoch (${order.length} examples, batch size ${batchSize})`);
+  return members;
+}
+
+/** Copy the last min(len, width) items of `seq` into row `row` of a B × width matrix. */
+function placeRow(seq: ArrayLike<number>, width: number, out: Int32Array, row: number, align: Alignment): void {
+  const n = Math.min(seq.length, width);
+  const offset = row * width + (align === 'left' ? width - n : 0);
+  for (let i = 0; i < n; i++) out[offset + i] = seq[seq.length - n + i];
+}
+
+/** B × len id matrices (row-major, 0 = padding) for the next-item loss; len = the longest input, ≤ maxLen. */
+export function nextItemBatch(
+  seqs: Int32Array[],
+  members: ArrayLike<number>,
+  maxLen: number,
+  align: Alignment
+): { inputs: Int32Array; targets: Int32Array; batch: number; len: number } {
+  const batch = members.length;
+  let len = 1;
+  for (let b = 0; b < batch; b++) len = Math.max(len, Math.min(maxLen, seqs[members[b]].length - 1));
+  const inputs = new Int32Array(batch * len);
+  const targets = new Int32Array(batch * len);
+  for (let b = 0; b < batch; b++) {
+    const seq = seqs[members[b]];
+    placeRow(seq.subarray(0, seq.length - 1), len, inputs, b, align);
+    placeRow(seq.subarray(1), len, targets, b, align);
+  }
+  return { inputs, targets, batch, len };
+}
+
+/**
+ * Histories to score, B × len (len = the longest kept history, ≤ maxLen), with each row's number of kept
+ * items. An empty history becomes a row of padding (the model then scores from its initial state).
+ */
+export function historyBatch(histories: Int32Array[], maxLen: number, align: Alignment): { ids: Int32Array; lengths: Int32Array; batch: number; len: number } {
+  const batch = histories.length;
+  const lengths = Int32Array.from(histories, (h) => Math.min(h.length, maxLen));
+  const len = Math.max(1, ...lengths);
+  const ids = new Int32Array(batch * len);
+  histories.forEach((h, b) => placeRow(h, len, ids, b, align));
+  return { ids, lengths, batch, len };
+}
+
+/** Row-major B × L → time-major L × B. */
+export function toTimeMajor(ids: Int32Array, batch: number, len: number): Int32Array {
+  const out = new Int32Array(batch * len);
+  for (let b = 0; b < batch; b++) for (let t = 0; t < len; t++) out[t * batch + b] = ids[b * len + t];
+  return out;
+}

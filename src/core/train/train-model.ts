@@ -1,0 +1,244 @@
+// The one training loop every trainable model runs in (model-spec.ts): a seeded Rng as the single source of
+// randomness, Adam, validation every `evalEvery` epochs with early stopping on NDCG@10, an atomic resumable
+// checkpoint after every epoch (resume is bit-exact) and the best weights kept apart, progress, cancel.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseModelConfig, type TrainingConfig } from '../../shared/api';
+import type { EpochRecord, Metrics } from '../../shared/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { evaluate, type Scorer } from '../eval/evaluator';
+import { initBackend, isBackendInitialised } from '../tensor/backend';
+import { Rng } from '../tensor/rng';
+import { Adam } from './adam';
+import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
+import type { ModelContext, ModelSpec, TrainableKind, TrainableModel } from './model-spec';
+
+/** What the checks below need to know of a spec, whatever its config type. */
+type SpecId = { kind: TrainableKind; needsItemFeatures?: boolean };
+
+export interface TrainModelOptions {
+  checkpointDir: string;
+  /** Continue from `checkpointDir`'s training checkpoint when there is one. */
+  resume?: boolean;
+  /** phase 'train': done/total steps over the whole run, metrics {epoch, step, loss, etaSeconds}; phase 'validate'. */
+  onProgress?: ProgressFn;
+  onEpoch?: (rec: EpochRecord, valid: Metrics | null) => void;
+  /** Checked every step; a cancelled run throws CancelledError and the last epoch checkpoint stays resumable. */
+  signal?: CancelSignal;
+}
+
+/** Cumulative seconds spent in each part of the training steps (data = beginEpoch's preparation). */
+export interface TrainTiming {
+  forward: number;
+  backward: number;
+  optimizer: number;
+  data: number;
+}
+
+export interface TrainModelResult {
+  bestEpoch: number;
+  valid: Metrics;
+  /** Best weights (by validation NDCG@10). */
+  checkpointPath: string;
+  history: EpochRecord[];
+  stoppedEarly: boolean;
+  timing: TrainTiming;
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const BEST_FILE = 'best.safetensors';
+
+/** Config keys a resumed run may change: how long to train, not what is trained. */
+const RESUMABLE_CHANGES = new Set(['epochs', 'patience']);
+
+async function ensureBackend(): Promise<void> {
+  if (!isBackendInitialised()) await initBackend();
+}
+
+/** The item features a visual model needs, checked against the dataset (clear error instead of a shape crash). */
+function checkContext(spec: SpecId, ctx: ModelContext): void {
+  const f = ctx.itemFeatures;
+  if (spec.needsItemFeatures && !f) throw new Error(`model ${spec.kind} needs item image features, none were given`);
+  if (f && f.values.length !== (ctx.data.numItems + 1) * f.dim) {
+    throw new Error(`item features (${f.encoderId}) have ${f.values.length} values, expected ${ctx.data.numItems + 1} × ${f.dim}`);
+  }
+}
+
+const encoderOf = (spec: SpecId, ctx: ModelContext): string | null => (spec.needsItemFeatures ? (ctx.itemFeatures?.encoderId ?? null) : null);
+
+/** Checks a stored header against the model and dataset it is loaded for; every message names the file. */
+function checkHeader(file: string, h: CheckpointHeader, spec: SpecId, ctx: ModelContext, resume: boolean): void {
+  if (h.kind !== spec.kind) throw new Error(`${file}: checkpoint is a ${h.kind} model, expected ${spec.kind}`);
+  if (h.numItems !== ctx.data.numItems) {
+    throw new Error(resume ? `${file}: checkpoint has ${h.numItems} items, dataset has ${ctx.data.numItems}` : `${file}: checkpoint has ${h.numItems} items, dataset ${ctx.data.datasetId} has ${ctx.data.numItems}`);
+  }
+  const enc = encoderOf(spec, ctx);
+  if (h.encoderId !== enc) throw new Error(`${file}: checkpoint was trained on image features "${h.encoderId}", these are "${enc}"`);
+}
+
+/** The spec's shapes for a stored config; a config the spec rejects is reported against the file. */
+function shapesFor<C extends TrainingConfig>(file: string, spec: ModelSpec<C>, ctx: ModelContext) {
+  return (h: CheckpointHeader): ParamShapes => {
+    try {
+      return spec.paramShapes(h.config as unknown as C, ctx);
+    } catch (e) {
+      throw new Error(`${file}: stored config does not fit ${spec.kind} (${(e as Error).message})`);
+    }
+  };
+}
+
+function snapshot(vars: Map<string, tf.Variable>): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, v] of vars) out.set(name, v.dataSync().slice() as Float32Array);
+  return out;
+}
+
+export async function trainModel<C extends TrainingConfig>(
+  spec: ModelSpec<C>,
+  ctx: ModelContext,
+  config: Partial<C> | Record<string, number>,
+  opts: TrainModelOptions
+): Promise<TrainModelResult> {
+  const cfg = parseModelConfig(spec.kind, config) as unknown as C;
+  const { data } = ctx;
+  checkContext(spec, ctx);
+  const shapes = spec.paramShapes(cfg, ctx);
+  await ensureBackend();
+  mkdirSync(opts.checkpointDir, { recursive: true });
+  const ckptPath = join(opts.checkpointDir, CHECKPOINT_FILE);
+  const bestPath = join(opts.checkpointDir, BEST_FILE);
+  const encoderId = encoderOf(spec, ctx);
+  const header = (epoch: number): CheckpointHeader => ({ kind: spec.kind, config: cfg as unknown as Record<string, number>, numItems: data.numItems, datasetId: data.datasetId, encoderId, epoch });
+
+  let rng = new Rng(cfg.seed);
+  let startEpoch = 0;
+  let history: EpochRecord[] = [];
+  let early: EarlyStopState = { bestNdcg10: -1, bestEpoch: 0, bestValid: null, badEvals: 0, stoppedEarly: false };
+  let resumed: TrainState | null = null;
+  if (opts.resume && existsSync(ckptPath)) {
+    resumed = readTrainState(ckptPath, (h) => {
+      checkHeader(ckptPath, h, spec, ctx, true);
+      const changed = Object.keys({ ...h.config, ...cfg }).filter(
+        (k) => !RESUMABLE_CHANGES.has(k) && h.config[k] !== (cfg as unknown as Record<string, number>)[k]
+      );
+      if (changed.length) throw new Error(`${ckptPath}: checkpoint was trained with a different configuration (${changed.join(', ')})`);
+      return shapes;
+    });
+    rng = new Rng(resumed.rng);
+    startEpoch = resumed.epoch;
+    history = resumed.history;
+    early = resumed.early;
+  }
+  const initial = resumed ? resumed.params : spec.init(cfg, ctx, rng);
+
+  const model: TrainableModel = spec.build(cfg, ctx, initial);
+  let adam: Adam | null = null;
+  try {
+    const names = shapes.map(([n]) => n);
+    if (names.join('\n') !== [...model.params.keys()].join('\n')) {
+      throw new Error(`model ${spec.kind}: built parameters [${[...model.params.keys()]}] differ from paramShapes [${names}]`);
+    }
+    const o = spec.optimizer(cfg);
+    adam = new Adam(model.params, { learningRate: o.learningRate, beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
+    if (resumed) adam.load(resumed.adamStep, resumed.adamM, resumed.adamV);
+    const timing: TrainTiming = { forward: 0, backward: 0, optimizer: 0, data: 0 };
+    const varList = names.map((n) => model.params.get(n)!);
+    const runStart = performance.now();
+    let stepsThisRun = 0;
+    let stepsPerEpoch = 0;
+    const scorer: Scorer = { scoreBatch: (h) => model.scoreBatch(h) };
+
+    for (let epoch = startEpoch + 1; epoch <= cfg.epochs && !early.stoppedEarly; epoch++) {
+      throwIfCancelled(opts.signal);
+      const epochStart = performance.now();
+      stepsPerEpoch = model.beginEpoch(rng);
+      if (!(stepsPerEpoch >= 1)) throw new Error(`model ${spec.kind}: no training examples (does any user have enough training interactions?)`);
+      timing.data += (performance.now() - epochStart) / 1000;
+      const totalSteps = stepsPerEpoch * cfg.epochs;
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        throwIfCancelled(opts.signal);
+        const t0 = performance.now();
+        let forwardEnd = t0;
+        const { value, grads } = tf.variableGrads(() => {
+          const l = model.stepLoss(s, rng);
+          forwardEnd = performance.now();
+          return l;
+        }, varList);
+        const loss = value.dataSync()[0];
+        const t1 = performance.now();
+        timing.forward += (forwardEnd - t0) / 1000;
+        timing.backward += (t1 - forwardEnd) / 1000;
+        const named: tf.NamedTensorMap = {};
+        varList.forEach((v, i) => {
+          if (grads[v.name]) named[names[i]] = grads[v.name];
+        });
+        adam.apply(model.params, named);
+        value.dispose();
+        tf.dispose(grads);
+        timing.optimizer += (performance.now() - t1) / 1000;
+        if (!Number.isFinite(loss)) throw new Error(`Training diverged: loss ${loss} at epoch ${epoch}, step ${s + 1}`);
+        lossSum += loss;
+
+        stepsThisRun++;
+        const done = (epoch - 1) * stepsPerEpoch + s + 1;
+        const perStep = (performance.now() - runStart) / 1000 / stepsThisRun;
+        opts.onProgress?.({
+          phase: 'train',
+          done,
+          total: totalSteps,
+          metrics: { epoch, step: s + 1, loss, etaSeconds: perStep * (totalSteps - done) }
+        });
+      }
+      const seconds = (performance.now() - epochStart) / 1000;
+
+      let valid: Metrics | null = null;
+      if (epoch % cfg.evalEvery === 0 || epoch === cfg.epochs) {
+        valid = (await evaluate(scorer, data, 'valid', { onProgress: opts.onProgress, signal: opts.signal })).metrics;
+        if (valid.ndcg10 > early.bestNdcg10) {
+          early = { ...early, bestNdcg10: valid.ndcg10, bestEpoch: epoch, bestValid: valid, badEvals: 0 };
+          writeWeights(bestPath, { ...header(epoch), valid, params: snapshot(model.params) }, shapes);
+        } else {
+          early = { ...early, badEvals: early.badEvals + 1, stoppedEarly: early.badEvals + 1 >= cfg.patience };
+        }
+      }
+      const rec: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, validNdcg10: valid ? valid.ndcg10 : null, seconds };
+      history = [...history, rec];
+      writeTrainState(
+        ckptPath,
+        {
+          ...header(epoch),
+          adamStep: adam.step,
+          rng: rng.state(),
+          early,
+          history,
+          params: snapshot(model.params),
+          adamM: snapshot(adam.m),
+          adamV: snapshot(adam.v)
+        },
+        shapes
+      );
+      opts.onEpoch?.(rec, valid);
+    }
+    if (!early.bestValid) throw new Error(`${ckptPath}: run finished without a validation result`);
+    return { bestEpoch: early.bestEpoch, valid: early.bestValid, checkpointPath: bestPath, history, stoppedEarly: early.stoppedEarly, timing };
+  } finally {
+    model.dispose();
+    adam?.dispose();
+  }
+}
+
+/** A scorer backed by saved weights (best or training checkpoint) of `spec`'s kind. Call dispose() when done. */
+export async function loadScorer<C extends TrainingConfig>(spec: ModelSpec<C>, ctx: ModelContext, checkpointPath: string): Promise<Scorer & { dispose(): void }> {
+  await ensureBackend();
+  checkContext(spec, ctx);
+  let config: C | null = null;
+  const w = readWeights(checkpointPath, (h) => {
+    checkHeader(checkpointPath, h, spec, ctx, false);
+    config = h.config as unknown as C;
+    return shapesFor(checkpointPath, spec, ctx)(h);
+  });
+  const model = spec.build(config!, ctx, w.params);
+  return { scoreBatch: (h) => model.scoreBatch(h), dispose: () => model.dispose() };
+}
