@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { SequenceData } from '../../src/core/data/types';
+import { trainPart, type SequenceData } from '../../src/core/data/types';
 import { evaluate } from '../../src/core/eval/evaluator';
 import { gru4recParamShapes, gru4recSpec, Gru4recModel, type Gru4recConfig } from '../../src/core/models/gru4rec';
-import { toTimeMajor } from '../../src/core/models/seq/batches';
+import { toTimeMajor, trainingWindows } from '../../src/core/models/seq/batches';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { Adam } from '../../src/core/train/adam';
@@ -123,6 +123,32 @@ describe('GRU4Rec', () => {
     model.dispose();
   });
 
+  test('an epoch trains on every target of a history longer than maxLen, once, after its own preceding items', () => {
+    // Regression: an epoch used to hold one window per user (its last maxLen targets), so a long history's
+    // earlier targets were never trained on (74 % of ml-latest-small's training pairs at maxLen 50).
+    const items = Int32Array.from({ length: 25 }, (_, i) => i + 1); // distinct, so a target names its index
+    const long: SequenceData = { ...data, numItems: 25, itemIds: Int32Array.from({ length: 26 }, (_, i) => i), users: [{ userId: 1, items, timestamps: Float64Array.from(items, (_, i) => i) }] };
+    const cfg = { ...config, maxLen: 4, batchSize: 1 };
+    const model = gru4recSpec.build(cfg, { data: long }, gru4recSpec.init(cfg, { data: long }, new Rng(1))) as Gru4recModel;
+    const seen: number[] = [];
+    const loss = model.loss.bind(model);
+    model.loss = (inputs, targets, batch, len, ...rest) => {
+      for (let j = 0; j < targets.length; j++) {
+        if (targets[j] === 0) continue;
+        const t = items.indexOf(targets[j]);
+        expect(inputs[j]).toBe(items[t - 1]); // the target's own predecessor, same position
+        seen.push(t);
+      }
+      return loss(inputs, targets, batch, len, ...rest);
+    };
+    const rng = new Rng(2);
+    const steps = model.beginEpoch(rng);
+    expect(steps).toBe(6); // training part: 23 items, 22 targets in windows of ≤ 4
+    for (let s = 0; s < steps; s++) tf.tidy(() => model.stepLoss(s, rng));
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    model.dispose();
+  });
+
   test('seeded training: the loss falls, the run is reproducible, NDCG beats chance, no tensors leak', async () => {
     const cfg = { ...config, learningRate: 0.02 };
     const run = (seed: number) => {
@@ -135,7 +161,7 @@ describe('GRU4Rec', () => {
       const tensors: number[] = [];
       for (let epoch = 0; epoch < 15; epoch++) {
         const steps = model.beginEpoch(rng);
-        expect(steps).toBe(4); // 32 users / 8
+        expect(steps).toBe(Math.ceil(trainingWindows(data.users.map(trainPart).filter((x) => x.length >= 2), cfg.maxLen).length / 8));
         for (let s = 0; s < steps; s++) {
           const { value, grads } = tf.variableGrads(() => model.stepLoss(s, rng), vars);
           losses.push(value.dataSync()[0]);

@@ -2,10 +2,11 @@
 // dropout → GRU (numLayers, hiddenSize, no biases) → dense to embeddingSize → scores tied to the item table.
 //
 // Training differs from RecBole in one deliberate way: RecBole makes one example per prefix of each user's
-// sequence and a loss only at its end; we train like SASRec — one example per user, inputs = seq[:-1],
-// targets = seq[1:] (the last maxLen pairs), CE at every non-padding position. For a causal model this is
-// the same set of (history, next item) pairs (histories truncated to the batch window), computed in one
-// pass instead of one pass per prefix.
+// sequence and a loss only at its end; we train like SASRec on windows of a user's training part — inputs =
+// seq[a..e−1), targets = seq[a+1..e), at most maxLen pairs, CE at every counted non-padding position — and
+// the windows of an epoch cover every training target once (seq/batches.ts). For a causal model this is
+// the same set of (history, next item) pairs (histories truncated to the window), computed in one pass
+// instead of one pass per prefix.
 //
 // Inputs are left-padded (the last item in the last column, so the final state is the last step); padding
 // steps keep the hidden state (gruSequence's mask), so the leading all-padding columns of a batch are
@@ -16,7 +17,7 @@ import { bmm, dense, embedding, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { gruSequence } from '../tensor/seq-ops';
 import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
-import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, toTimeMajor, trainingSequences } from './seq/batches';
+import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, trainingWindows, type TrainingWindow, toTimeMajor, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, dropout, itemTable, normalValues, uniformValues } from './seq/params';
 
 export interface Gru4recConfig extends TrainingConfig {
@@ -63,6 +64,7 @@ export function initGru4recParams(config: Gru4recConfig, numItems: number, rng: 
 export class Gru4recModel implements TrainableModel {
   readonly params: Map<string, tf.Variable>;
   private readonly seqs: Int32Array[];
+  private readonly windows: TrainingWindow[];
   private order: Int32Array = new Int32Array(0);
 
   constructor(
@@ -74,6 +76,7 @@ export class Gru4recModel implements TrainableModel {
     if (config.numLayers < 1) throw new Error(`GRU4Rec: numLayers must be ≥ 1, got ${config.numLayers}`);
     this.params = createVariables('GRU4Rec', gru4recParamShapes(config, numItems), values);
     this.seqs = ctx ? trainingSequences(ctx.data) : [];
+    this.windows = trainingWindows(this.seqs, config.maxLen, Number(process.env.SEQ_STRIDE ?? config.maxLen)).filter((w) => !process.env.SEQ_OLD || w.end === this.seqs[w.seq].length); // TMPHACK
   }
 
   private p(name: string): tf.Tensor {
@@ -110,14 +113,14 @@ export class Gru4recModel implements TrainableModel {
 
   beginEpoch(rng: Rng): number {
     if (this.seqs.length === 0) throw new Error('GRU4Rec: no user has at least two training interactions');
-    const { order, steps } = shuffledBatches(this.seqs.length, this.config.batchSize, rng);
+    const { order, steps } = shuffledBatches(this.windows.length, this.config.batchSize, rng);
     this.order = order;
     return steps;
   }
 
   stepLoss(step: number, rng: Rng): tf.Scalar {
     const members = batchMembers(this.order, this.config.batchSize, step);
-    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, members, this.config.maxLen, 'left');
+    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'left');
     return this.loss(inputs, targets, batch, len, rng);
   }
 

@@ -1,7 +1,7 @@
 // NextItNet (Yuan et al. 2019) as RecBole's NextItNet: item embedding (padding row 0) → residual blocks of
 // dilated causal convolutions → final dense → scores tied to the item table (RecBole: final_layer, then
-// seq_output · item_embeddingᵀ), cross-entropy over all items at every non-padding position (trained like
-// SASRec: inputs = seq[:-1], targets = seq[1:]).
+// seq_output · item_embeddingᵀ), cross-entropy over all items at every non-padding position, trained on
+// windows of each user's training part that cover every training target once per epoch (seq/batches.ts).
 //
 // Blocks follow RecBole exactly: `numBlocks` is RecBole's block_num, the dilation list [1, 4] is repeated
 // block_num times, and each residual block (ResidualBlock_b) for dilation d holds two causal convolutions
@@ -18,7 +18,7 @@ import { dense, embedding, layerNorm, tiedSoftmaxCrossEntropy } from '../tensor/
 import type { Rng } from '../tensor/rng';
 import { causalConv1d } from '../tensor/seq-ops';
 import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
-import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, trainingSequences } from './seq/batches';
+import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, trainingWindows, type TrainingWindow, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, itemTable, normalValues, uniformValues } from './seq/params';
 
 export interface NextitnetConfig extends TrainingConfig {
@@ -84,6 +84,7 @@ export class NextitnetModel implements TrainableModel {
   readonly params: Map<string, tf.Variable>;
   private readonly seqs: Int32Array[];
   private readonly dilations: number[];
+  private readonly windows: TrainingWindow[];
   private order: Int32Array = new Int32Array(0);
 
   constructor(
@@ -95,6 +96,7 @@ export class NextitnetModel implements TrainableModel {
     this.params = createVariables('NextItNet', nextitnetParamShapes(config, numItems), values);
     this.dilations = residualDilations(config.numBlocks);
     this.seqs = ctx ? trainingSequences(ctx.data) : [];
+    this.windows = trainingWindows(this.seqs, config.maxLen, Number(process.env.SEQ_STRIDE ?? config.maxLen)).filter((w) => !process.env.SEQ_OLD || w.end === this.seqs[w.seq].length); // TMPHACK
   }
 
   private p(name: string): tf.Tensor {
@@ -139,14 +141,14 @@ export class NextitnetModel implements TrainableModel {
 
   beginEpoch(rng: Rng): number {
     if (this.seqs.length === 0) throw new Error('NextItNet: no user has at least two training interactions');
-    const { order, steps } = shuffledBatches(this.seqs.length, this.config.batchSize, rng);
+    const { order, steps } = shuffledBatches(this.windows.length, this.config.batchSize, rng);
     this.order = order;
     return steps;
   }
 
   stepLoss(step: number): tf.Scalar {
     const members = batchMembers(this.order, this.config.batchSize, step);
-    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, members, this.config.maxLen, 'right');
+    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'right');
     return this.loss(inputs, targets, batch, len);
   }
 
