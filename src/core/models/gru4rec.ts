@@ -76,7 +76,7 @@ export class Gru4recModel implements TrainableModel {
     if (config.numLayers < 1) throw new Error(`GRU4Rec: numLayers must be ≥ 1, got ${config.numLayers}`);
     this.params = createVariables('GRU4Rec', gru4recParamShapes(config, numItems), values);
     this.seqs = ctx ? trainingSequences(ctx.data) : [];
-    this.windows = trainingWindows(this.seqs, config.maxLen, Number(process.env.SEQ_STRIDE ?? config.maxLen)).filter((w) => !process.env.SEQ_OLD || w.end === this.seqs[w.seq].length); // TMPHACK
+    this.windows = trainingWindows(this.seqs, config.maxLen);
   }
 
   private p(name: string): tf.Tensor {

@@ -96,7 +96,7 @@ export class NextitnetModel implements TrainableModel {
     this.params = createVariables('NextItNet', nextitnetParamShapes(config, numItems), values);
     this.dilations = residualDilations(config.numBlocks);
     this.seqs = ctx ? trainingSequences(ctx.data) : [];
-    this.windows = trainingWindows(this.seqs, config.maxLen, Number(process.env.SEQ_STRIDE ?? config.maxLen)).filter((w) => !process.env.SEQ_OLD || w.end === this.seqs[w.seq].length); // TMPHACK
+    this.windows = trainingWindows(this.seqs, config.maxLen);
   }
 
   private p(name: string): tf.Tensor {
