@@ -1,17 +1,16 @@
 // SASRec_ID+V (MicroLens benchmark, ID + visual side information): SASRec (sasrec.ts, RecBole-style) where
 // every item's representation — at the input and as the tied output table — is its ID embedding plus a
 // learned linear projection W_v of its frozen image feature (zero for items without an image, which then
-// fall back to ID only). The Transformer below repeats SasrecModel.forward with the item table as an
-// argument: SasrecModel reads its own item_emb variable and offers no hook for a fused table.
+// fall back to ID only). The Transformer is SASRec's own encoder (sasrecEncoder) given the fused table.
 import * as tf from '@tensorflow/tfjs-core';
 import type { SasrecConfig } from '../../shared/api';
 import { trainPart } from '../data/types';
-import { bmm, dense, embedding, gelu, layerNorm, tiedSoftmaxCrossEntropy, transposeLast2 } from '../tensor/ops';
+import { embedding, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
 import { FrozenFeatures, fusedItemTable } from '../vision/projection';
 import { makeVariables, normalValues } from './cf/tables';
-import { attentionBias, initSasrecParams, padLeftInto, sasrecParamShapes, trimLeftPadding, trimmedLength, type SasrecShape } from './sasrec';
+import { initSasrecParams, sasrecEncoder, padLeftInto, sasrecParamShapes, trimLeftPadding, trimmedLength, type SasrecShape } from './sasrec';
 
 export type SasrecIdVConfig = SasrecConfig;
 
@@ -57,37 +56,9 @@ export class SasrecIdVModel implements TrainableModel {
     return fusedItemTable(this.p('item_emb'), this.features, this.p('vis_proj.w'));
   }
 
-  /** Hidden states [B, L, d] for left-padded ids (SasrecModel.forward with `table` as the item embedding). */
+  /** Hidden states [B, L, d] for left-padded ids: SASRec's encoder with the fused table as item embedding. */
   forward(table: tf.Tensor2D, ids: Int32Array, batch: number, L: number, rng: Rng | null): tf.Tensor3D {
-    const { maxLen, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
-    if (L < 1 || L > maxLen || ids.length !== batch * L) throw new Error(`${MODEL}: ${ids.length} ids for batch ${batch} × length ${L} (maxLen ${maxLen})`);
-    const dh = d / H;
-    const drop = (x: tf.Tensor): tf.Tensor =>
-      rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
-    const idsT = tf.tensor2d(ids, [batch, L], 'int32');
-    const pos = L === maxLen ? this.p('pos_emb') : tf.slice(this.p('pos_emb'), [maxLen - L, 0], [L, d]);
-    let h = tf.add(embedding(table, idsT, 0), pos);
-    h = drop(layerNorm(h, this.p('emb_ln.gamma'), this.p('emb_ln.beta')));
-    const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
-    const scale = 1 / Math.sqrt(dh);
-    const splitHeads = (x: tf.Tensor): tf.Tensor =>
-      H === 1 ? x : tf.reshape(tf.transpose(tf.reshape(x, [batch, L, H, dh]), [0, 2, 1, 3]), [batch * H, L, dh]);
-    for (let i = 0; i < this.shape.numBlocks; i++) {
-      const p = `block${i}.`;
-      const q = splitHeads(dense(h, this.p(`${p}attn.wq`), this.p(`${p}attn.bq`)));
-      const k = splitHeads(dense(h, this.p(`${p}attn.wk`), this.p(`${p}attn.bk`)));
-      const v = splitHeads(dense(h, this.p(`${p}attn.wv`), this.p(`${p}attn.bv`)));
-      const scores = tf.add(tf.reshape(tf.mul(bmm(q, transposeLast2(k)), scale), [batch, H, L, L]), bias);
-      const probs = drop(tf.reshape(tf.softmax(scores), [batch * H, L, L]));
-      let ctx = bmm(probs, v);
-      if (H > 1) ctx = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, H, L, dh]), [0, 2, 1, 3]), [batch, L, d]);
-      const attnOut = drop(dense(ctx, this.p(`${p}attn.wo`), this.p(`${p}attn.bo`)));
-      h = layerNorm(tf.add(h, attnOut), this.p(`${p}ln1.gamma`), this.p(`${p}ln1.beta`));
-      const inner = drop(gelu(dense(h, this.p(`${p}ffn.w1`), this.p(`${p}ffn.b1`))));
-      const ffnOut = drop(dense(inner, this.p(`${p}ffn.w2`), this.p(`${p}ffn.b2`)));
-      h = layerNorm(tf.add(h, ffnOut), this.p(`${p}ln2.gamma`), this.p(`${p}ln2.beta`));
-    }
-    return h as tf.Tensor3D;
+    return sasrecEncoder((name) => this.p(name), this.shape, table, ids, batch, L, rng);
   }
 
   /** Users in a seeded shuffled order, `batchSize` per step (as the SASRec trainer). */

@@ -108,38 +108,7 @@ export class SasrecModel {
    * using masks drawn from it (training); without, the model runs in eval mode.
    */
   forward(ids: Int32Array, batch: number, len: number, rng: Rng | null): tf.Tensor3D {
-    const { maxLen, hiddenSize: d, numHeads: H, dropout: pDrop } = this.shape;
-    const L = len;
-    if (L < 1 || L > maxLen || ids.length !== batch * L) throw new Error(`SASRec: ${ids.length} ids for batch ${batch} × length ${L} (maxLen ${maxLen})`);
-    const dh = d / H;
-    const drop = (x: tf.Tensor): tf.Tensor =>
-      rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
-
-    const idsT = tf.tensor2d(ids, [batch, L], 'int32');
-    // Positions are counted from the right end (the last item is always position maxLen − 1).
-    const pos = L === maxLen ? this.p('pos_emb') : tf.slice(this.p('pos_emb'), [maxLen - L, 0], [L, d]);
-    let h = tf.add(embedding(this.p('item_emb'), idsT, 0), pos);
-    h = drop(layerNorm(h, this.p('emb_ln.gamma'), this.p('emb_ln.beta')));
-    const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
-    const scale = 1 / Math.sqrt(dh);
-    const splitHeads = (x: tf.Tensor): tf.Tensor =>
-      H === 1 ? x : tf.reshape(tf.transpose(tf.reshape(x, [batch, L, H, dh]), [0, 2, 1, 3]), [batch * H, L, dh]);
-    for (let i = 0; i < this.shape.numBlocks; i++) {
-      const p = `block${i}.`;
-      const q = splitHeads(dense(h, this.p(`${p}attn.wq`), this.p(`${p}attn.bq`)));
-      const k = splitHeads(dense(h, this.p(`${p}attn.wk`), this.p(`${p}attn.bk`)));
-      const v = splitHeads(dense(h, this.p(`${p}attn.wv`), this.p(`${p}attn.bv`)));
-      const scores = tf.add(tf.reshape(tf.mul(bmm(q, transposeLast2(k)), scale), [batch, H, L, L]), bias);
-      const probs = drop(tf.reshape(tf.softmax(scores), [batch * H, L, L]));
-      let ctx = bmm(probs, v);
-      if (H > 1) ctx = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, H, L, dh]), [0, 2, 1, 3]), [batch, L, d]);
-      const attnOut = drop(dense(ctx, this.p(`${p}attn.wo`), this.p(`${p}attn.bo`)));
-      h = layerNorm(tf.add(h, attnOut), this.p(`${p}ln1.gamma`), this.p(`${p}ln1.beta`));
-      const inner = drop(gelu(dense(h, this.p(`${p}ffn.w1`), this.p(`${p}ffn.b1`))));
-      const ffnOut = drop(dense(inner, this.p(`${p}ffn.w2`), this.p(`${p}ffn.b2`)));
-      h = layerNorm(tf.add(h, ffnOut), this.p(`${p}ln2.gamma`), this.p(`${p}ln2.beta`));
-    }
-    return h as tf.Tensor3D;
+    return sasrecEncoder((name) => this.p(name), this.shape, this.p('item_emb') as tf.Tensor as tf.Tensor2D, ids, batch, len, rng);
   }
 
   /**
@@ -188,6 +157,54 @@ export class SasrecModel {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }
+}
+
+/**
+ * The SASRec encoder: hidden states [B, L, d] for left-padded ids, with `table` as the item-embedding
+ * table (SASRec's own item_emb, or SASRec_ID+V's ID + visual table) and the other weights from `param`.
+ * With `rng`, dropout masks are drawn from it (training); without, eval mode.
+ */
+export function sasrecEncoder(
+  param: (name: string) => tf.Tensor,
+  shape: SasrecShape,
+  table: tf.Tensor2D,
+  ids: Int32Array,
+  batch: number,
+  len: number,
+  rng: Rng | null
+): tf.Tensor3D {
+  const { maxLen, hiddenSize: d, numHeads: H, dropout: pDrop } = shape;
+  const L = len;
+  if (L < 1 || L > maxLen || ids.length !== batch * L) throw new Error(`SASRec: ${ids.length} ids for batch ${batch} × length ${L} (maxLen ${maxLen})`);
+  const dh = d / H;
+  const drop = (x: tf.Tensor): tf.Tensor =>
+    rng && pDrop > 0 ? tf.mul(x, tf.tensor(rng.dropoutMask(tf.util.sizeFromShape(x.shape), pDrop), x.shape)) : x;
+
+  const idsT = tf.tensor2d(ids, [batch, L], 'int32');
+  // Positions are counted from the right end (the last item is always position maxLen − 1).
+  const pos = L === maxLen ? param('pos_emb') : tf.slice(param('pos_emb'), [maxLen - L, 0], [L, d]);
+  let h = tf.add(embedding(table, idsT, 0), pos);
+  h = drop(layerNorm(h, param('emb_ln.gamma'), param('emb_ln.beta')));
+  const bias = tf.tensor4d(attentionBias(ids, batch, L), [batch, 1, L, L]);
+  const scale = 1 / Math.sqrt(dh);
+  const splitHeads = (x: tf.Tensor): tf.Tensor =>
+    H === 1 ? x : tf.reshape(tf.transpose(tf.reshape(x, [batch, L, H, dh]), [0, 2, 1, 3]), [batch * H, L, dh]);
+  for (let i = 0; i < shape.numBlocks; i++) {
+    const p = `block${i}.`;
+    const q = splitHeads(dense(h, param(`${p}attn.wq`), param(`${p}attn.bq`)));
+    const k = splitHeads(dense(h, param(`${p}attn.wk`), param(`${p}attn.bk`)));
+    const v = splitHeads(dense(h, param(`${p}attn.wv`), param(`${p}attn.bv`)));
+    const scores = tf.add(tf.reshape(tf.mul(bmm(q, transposeLast2(k)), scale), [batch, H, L, L]), bias);
+    const probs = drop(tf.reshape(tf.softmax(scores), [batch * H, L, L]));
+    let ctx = bmm(probs, v);
+    if (H > 1) ctx = tf.reshape(tf.transpose(tf.reshape(ctx, [batch, H, L, dh]), [0, 2, 1, 3]), [batch, L, d]);
+    const attnOut = drop(dense(ctx, param(`${p}attn.wo`), param(`${p}attn.bo`)));
+    h = layerNorm(tf.add(h, attnOut), param(`${p}ln1.gamma`), param(`${p}ln1.beta`));
+    const inner = drop(gelu(dense(h, param(`${p}ffn.w1`), param(`${p}ffn.b1`))));
+    const ffnOut = drop(dense(inner, param(`${p}ffn.w2`), param(`${p}ffn.b2`)));
+    h = layerNorm(tf.add(h, ffnOut), param(`${p}ln2.gamma`), param(`${p}ln2.beta`));
+  }
+  return h as tf.Tensor3D;
 }
 
 /**
