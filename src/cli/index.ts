@@ -1,11 +1,13 @@
 // `almostrec` — the command line over the same core as the app (catalog, importers, trainers, evaluator).
 // Results go to stdout (text, or one JSON object per line with --json); progress goes to stderr.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { importInputSchema, parseModelConfig } from '../shared/api';
+import { importInputSchema, parseModelConfig, parsePretrainConfig } from '../shared/api';
+import { defaultBackboneName, VISUAL_TOKEN_COUNTS, type BackboneSummary, type VisualTokenCount } from '../shared/backbones';
 import { MODEL_KINDS } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
+import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
 import { Catalog } from '../core/catalog';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
@@ -25,6 +27,14 @@ Commands:
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   runs [--dataset N]                List runs with their metrics
+  pretrain --dataset N [--name B]   Pretrain a compact LLaVA backbone on a dataset's posters and captions
+        [--param key=value ...]       pretraining hyper-parameters (see the UI's Backbones view), e.g. --param stage1Steps=50
+  backbone list                     List backbones (pretrained here or registered)
+  backbone register <path> --name B Register a Hugging Face llava-hf checkpoint folder (validated, never copied)
+  backbone features --backbone B --dataset N [--k 1|4|9|all]
+                                    Cache the backbone's visual tokens (k per image) for the dataset's items
+  backbone resume <backbone>        Resume a failed or cancelled pretraining from its last checkpoint
+  backbone delete <backbone>        Delete a backbone (the folder too if it was pretrained here)
 
 Global options: --db <file> (default: the app's catalog), --json (one JSON object per line)`;
 
@@ -48,6 +58,7 @@ const options = {
   'eval-every': { type: 'string' },
   user: { type: 'string' },
   k: { type: 'string' },
+  backbone: { type: 'string' },
   param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
@@ -91,6 +102,107 @@ function findDataset(catalog: Catalog, ref: string | undefined): DatasetSummary 
   const byId = Number.isInteger(id) ? catalog.getDataset(id) : null;
   if (!byId) throw new CliError(`No dataset named or numbered "${ref}" (see "almostrec datasets")`);
   return byId;
+}
+
+/** `--param key=value` flags as numbers; the schema of the command checks keys and ranges. */
+function params(flags: Flags): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kv of flags.param ?? []) {
+    const [key, value] = kv.split('=');
+    const n = Number(value);
+    if (!key || value === undefined || value.trim() === '' || !Number.isFinite(n)) throw new CliError(`--param expects key=number (got "${kv}")`);
+    out[key.trim()] = n;
+  }
+  return out;
+}
+
+function findBackbone(catalog: Catalog, ref: string | undefined): BackboneSummary {
+  if (!ref) throw new CliError('Expected a backbone name or id');
+  const byName = catalog.findBackboneByName(ref);
+  if (byName) return byName;
+  const id = Number(ref);
+  const byId = Number.isInteger(id) && id > 0 ? catalog.getBackbone(id) : null;
+  if (!byId) throw new CliError(`No backbone named or numbered "${ref}" (see "almostrec backbone list")`);
+  return byId;
+}
+
+function describeBackbone(b: BackboneSummary): string {
+  const size = b.parameters != null ? `${b.parameters.toLocaleString('en-US')} parameters` : '—';
+  return `${b.id}\t${b.name}\t${b.source}\t${b.status}\t${b.datasetName ?? '—'}\t${b.architecture ?? '—'}\t${size}\t${b.path}`;
+}
+
+/** The row without its step history: one short JSON line, whatever the number of steps. */
+function summary(catalog: Catalog, backboneId: number): BackboneSummary {
+  const { history: _history, ...rest } = catalog.getBackbone(backboneId)!;
+  return rest;
+}
+
+async function pretrainInProcess(catalog: Catalog, dataDir: string, backboneId: number, resume: boolean): Promise<void> {
+  try {
+    await runJobInProcess(catalog, dataDir, { kind: 'pretrain', backboneId, resume });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliError(`Backbone ${backboneId}: ${message} (continue with "almostrec backbone resume ${backboneId}")`);
+  }
+}
+
+async function backboneCommand(catalog: Catalog, dataDir: string, flags: Flags, args: string[]): Promise<void> {
+  const json = flags.json === true;
+  const [sub, arg] = args;
+  switch (sub) {
+    case 'list':
+      for (const b of catalog.listBackbones()) out(json, b, describeBackbone(b));
+      return;
+    case 'register': {
+      if (!arg || !flags.name) throw new CliError('Usage: almostrec backbone register <path> --name B');
+      const name = flags.name.trim();
+      if (catalog.findBackboneByName(name)) throw new CliError(`A backbone named "${name}" already exists`);
+      const folder = resolve(arg);
+      if (!existsSync(folder)) throw new CliError(`Folder ${folder} not found`);
+      const { registerHfBackbone } = await import('../core/backbone/backbone-jobs');
+      const b = summary(catalog, registerHfBackbone(catalog, folder, name));
+      out(json, b, `Registered "${b.name}" (id ${b.id}): ${b.architecture ?? 'architecture unknown'}`);
+      return;
+    }
+    case 'features': {
+      const b = findBackbone(catalog, flags.backbone);
+      const ds = findDataset(catalog, flags.dataset);
+      const k = tokenCount(flags.k);
+      if (b.status !== 'succeeded') throw new CliError(`Backbone "${b.name}" is ${b.status}; visual tokens need a finished backbone`);
+      const result = await runJobInProcess(catalog, dataDir, { kind: 'backbone-features', backboneId: b.id, datasetId: ds.id, k });
+      if (result.kind !== 'backbone-features') throw new Error('unexpected job result');
+      const { encoded, cached, withoutImage } = result;
+      out(json, { backboneId: b.id, datasetId: ds.id, k, encoded, cached, withoutImage }, `Visual tokens (k = ${k}) of "${b.name}" for ${ds.name}: ${encoded} encoded, ${cached} already cached, ${withoutImage} items without an image`);
+      return;
+    }
+    case 'resume': {
+      const b = findBackbone(catalog, arg);
+      if (b.source !== 'pretrained' || (b.status !== 'failed' && b.status !== 'cancelled')) {
+        throw new CliError(`Backbone "${b.name}" is ${b.source === 'pretrained' ? b.status : 'a registered checkpoint'}; only failed or cancelled pretraining can be resumed`);
+      }
+      if (b.datasetId === null) throw new CliError(`Backbone "${b.name}" cannot be resumed: the dataset it was pretrained on has been deleted`);
+      await pretrainInProcess(catalog, dataDir, b.id, true);
+      const done = summary(catalog, b.id);
+      out(json, done, describeBackbone(done));
+      return;
+    }
+    case 'delete': {
+      const b = findBackbone(catalog, arg);
+      catalog.deleteBackbone(b.id);
+      const removed = removeBackboneFiles(dataDir, b);
+      out(json, { deleted: true, backboneId: b.id, removedFolder: removed }, `Deleted backbone "${b.name}"${removed ? ` and ${removed}` : ''}`);
+      return;
+    }
+    default:
+      throw new CliError(`Usage: almostrec backbone <list | register | features | resume | delete> (got "${sub ?? ''}")`);
+  }
+}
+
+function tokenCount(v: string | undefined): VisualTokenCount {
+  if (v === undefined) return 1;
+  const k = VISUAL_TOKEN_COUNTS.find((c) => String(c) === v.trim());
+  if (k === undefined) throw new CliError(`--k must be one of ${VISUAL_TOKEN_COUNTS.join(', ')} (got "${v}")`);
+  return k;
 }
 
 function runId(ref: string | undefined): number {
@@ -190,12 +302,7 @@ async function main(argv: string[]): Promise<void> {
             evalEvery: num(flags, 'eval-every', 'eval-every')
           }).filter(([, v]) => v !== undefined)
         );
-        for (const kv of flags.param ?? []) {
-          const [key, value] = kv.split('=');
-          const n = Number(value);
-          if (!key || value === undefined || value.trim() === '' || !Number.isFinite(n)) throw new CliError(`--param expects key=number (got "${kv}")`);
-          partial[key.trim()] = n;
-        }
+        Object.assign(partial, params(flags));
         const config = parseModelConfig(model, partial);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
@@ -232,6 +339,21 @@ async function main(argv: string[]): Promise<void> {
         }
         break;
       }
+      case 'pretrain': {
+        const ds = findDataset(catalog, flags.dataset);
+        const config = parsePretrainConfig(params(flags));
+        const name = flags.name?.trim() || defaultBackboneName(ds.name, catalog.listBackbones().map((b) => b.name));
+        if (catalog.findBackboneByName(name)) throw new CliError(`A backbone named "${name}" already exists (choose another with --name)`);
+        const id = createPretrainedBackbone(catalog, dataDir, { name, datasetId: ds.id, config });
+        process.stderr.write(`Backbone ${id}: pretraining "${name}" on ${ds.name}\n`);
+        await pretrainInProcess(catalog, dataDir, id, false);
+        const b = summary(catalog, id);
+        out(json, b, `Backbone ${id} "${b.name}" ${b.status}: ${b.architecture ?? '—'}${b.parameters != null ? `, ${b.parameters.toLocaleString('en-US')} parameters` : ''}\n  ${b.path}`);
+        break;
+      }
+      case 'backbone':
+        await backboneCommand(catalog, dataDir, flags, rest);
+        break;
       default:
         throw new CliError(`Unknown command "${command}". Run "almostrec --help".`);
     }

@@ -1,7 +1,8 @@
 // The one API contract. Each method is declared once: its input schema (validated on the main side for
 // both transports) and its output type. Transports: Electron IPC (preload) and HTTP POST /api/<method>.
 import { z } from 'zod';
-import { MODEL_KINDS, modelDescriptor, type ModelKind } from './models';
+import { PRETRAIN_PARAMS, VISUAL_TOKEN_COUNTS, type BackboneDetail, type BackboneSummary } from './backbones';
+import { MODEL_KINDS, modelDescriptor, type HyperParameter, type ModelKind } from './models';
 import type {
   AppInfo,
   CaseStudy,
@@ -15,21 +16,66 @@ import type {
 
 const id = z.number().int().positive();
 
-/** A zod schema for one model's hyper-parameters, built from the catalogue (defaults filled in, unknown keys refused). */
-export function modelConfigSchema(kind: ModelKind): z.ZodType<Record<string, number>, Record<string, number> | undefined> {
-  const shape: Record<string, z.ZodType<number, number | undefined>> = {};
-  for (const p of modelDescriptor(kind).params) {
+type NumberShape = Record<string, z.ZodType<number, number | undefined>>;
+
+/** One field per catalogue entry: bounds, integer-ness and default from the plain data in src/shared. */
+function paramShape(params: readonly HyperParameter[]): NumberShape {
+  const shape: NumberShape = {};
+  for (const p of params) {
     let n = z.number();
     if (p.integer) n = n.int();
     shape[p.key] = n.min(p.min).max(p.max).default(p.default);
   }
-  return z.object(shape).strict() as unknown as z.ZodType<Record<string, number>, Record<string, number> | undefined>;
+  return shape;
+}
+
+/** A zod schema for one model's hyper-parameters, built from the catalogue (defaults filled in, unknown keys refused). */
+export function modelConfigSchema(kind: ModelKind): z.ZodType<Record<string, number>, Record<string, number> | undefined> {
+  return z.object(paramShape(modelDescriptor(kind).params)).strict() as unknown as z.ZodType<Record<string, number>, Record<string, number> | undefined>;
 }
 
 /** Validates `config` for `kind` and returns it complete (defaults filled in); throws a ZodError. */
 export function parseModelConfig(kind: ModelKind, config: unknown): Record<string, number> {
   return modelConfigSchema(kind).parse(config ?? {});
 }
+
+/**
+ * The compact backbone's pretraining config: PRETRAIN_PARAMS (defaults filled in, unknown keys refused) plus
+ * what the architecture needs beyond per-field bounds, so a bad combination fails here, not minutes into a job.
+ */
+export const pretrainConfigSchema = z
+  .object(paramShape(PRETRAIN_PARAMS))
+  .strict()
+  // Only once every field is valid on its own: "must be a multiple of" next to "too small" reads as noise.
+  .superRefine((raw, ctx) => {
+    const c = raw as Record<string, number>;
+    const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+    const { hiddenSize, numHeads, numKvHeads, gridSize, maxTokens, stage1Steps, stage2Steps } = c;
+    if (hiddenSize % numHeads !== 0) {
+      issue('numHeads', `hiddenSize ${hiddenSize} must be a multiple of numHeads ${numHeads}`);
+    } else if ((hiddenSize / numHeads) % 2 !== 0) {
+      issue('numHeads', `head size hiddenSize / numHeads = ${hiddenSize / numHeads} must be even (rotary embeddings rotate pairs)`);
+    }
+    if (numHeads % numKvHeads !== 0) issue('numKvHeads', `numHeads ${numHeads} must be a multiple of numKvHeads ${numKvHeads}`);
+    if (maxTokens <= gridSize * gridSize) {
+      issue('maxTokens', `maxTokens ${maxTokens} leaves no room for a caption after the ${gridSize * gridSize} image tokens (gridSize²)`);
+    }
+    if (stage1Steps + stage2Steps < 1) issue('stage2Steps', 'stage1Steps + stage2Steps must be at least 1');
+  }, { when: (payload) => payload.issues.length === 0 }) as unknown as z.ZodType<Record<string, number>, Record<string, number> | undefined>;
+
+/** Validates a pretraining config and returns it complete (defaults filled in); throws a ZodError. */
+export function parsePretrainConfig(config: unknown): Record<string, number> {
+  return pretrainConfigSchema.parse(config ?? {});
+}
+
+export const pretrainInputSchema = z
+  .object({
+    datasetId: id,
+    name: z.string().trim().min(1).max(200),
+    config: pretrainConfigSchema.prefault({})
+  })
+  .strict();
+export type PretrainInput = z.input<typeof pretrainInputSchema>;
 
 /** Hyper-parameters every iterative model trains with. */
 export interface TrainingConfig {
@@ -119,6 +165,25 @@ export const apiInputs = {
   'train.start': trainInputSchema,
   'train.resume': z.object({ runId: id }).strict(),
   'eval.start': z.object({ runId: id }).strict(),
+  'backbones.list': z.object({}).strict(),
+  'backbones.get': z.object({ backboneId: id }).strict(),
+  'backbones.pretrain': pretrainInputSchema,
+  'backbones.resume': z.object({ backboneId: id }).strict(),
+  'backbones.register': z
+    .object({
+      /** A llava-hf checkpoint folder (config.json + safetensors + tokenizer). */
+      path: z.string().trim().min(1),
+      name: z.string().trim().min(1).max(200)
+    })
+    .strict(),
+  'backbones.delete': z.object({ backboneId: id }).strict(),
+  'backbones.encodeFeatures': z
+    .object({
+      backboneId: id,
+      datasetId: id,
+      k: z.literal([...VISUAL_TOKEN_COUNTS]).default(1)
+    })
+    .strict(),
   'jobs.list': z.object({}).strict(),
   'jobs.cancel': z.object({ jobId: z.string().min(1) }).strict(),
   'caseStudy.get': z
@@ -147,6 +212,13 @@ export interface ApiOutputs {
   'train.start': { jobId: string; runId: number };
   'train.resume': { jobId: string; runId: number };
   'eval.start': { jobId: string };
+  'backbones.list': BackboneSummary[];
+  'backbones.get': BackboneDetail;
+  'backbones.pretrain': { jobId: string; backboneId: number };
+  'backbones.resume': { jobId: string };
+  'backbones.register': BackboneSummary;
+  'backbones.delete': { deleted: boolean };
+  'backbones.encodeFeatures': { jobId: string };
   'jobs.list': JobInfo[];
   'jobs.cancel': { cancelled: boolean };
   'caseStudy.get': CaseStudy;
@@ -173,6 +245,7 @@ export type JobEvent =
       etaSeconds: number | null;
       metrics?: Record<string, number>;
       runId?: number | null;
+      backboneId?: number | null;
     }
   | { type: 'log'; jobId: string; message: string }
   | { type: 'finished'; job: JobInfo };

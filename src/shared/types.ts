@@ -134,7 +134,7 @@ export interface CaseStudy {
   columns: CaseStudyColumn[];
 }
 
-export type JobKind = 'import' | 'train' | 'evaluate';
+export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features';
 
 export type JobStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -145,6 +145,8 @@ export interface JobInfo {
   status: JobStatus;
   runId: number | null;
   datasetId: number | null;
+  /** The backbone a pretraining or visual-token job works on. */
+  backboneId: number | null;
   phase: string;
   done: number;
   total: number;

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
+import type { BackboneDetail, BackboneSummary, PretrainPoint } from '../../shared/backbones';
 import type {
   BackendInfo,
   DatasetSummary,
@@ -16,6 +17,7 @@ import type {
   UserSummary
 } from '../../shared/types';
 import type { SequenceData, UserSequence } from '../data/types';
+import * as backbones from './backbones';
 import { migrate } from './migrations';
 import { ITEM_COLUMNS, toDataset, toItem, toUser, type DatasetRow, type ItemRow, type UserRow } from './rows';
 import * as runs from './runs';
@@ -221,5 +223,32 @@ export class Catalog {
   }
   addArtifact(runId: number, kind: string, path: string, sha256: string): void {
     runs.addArtifact(this.db, runId, kind, path, sha256);
+  }
+
+  // ---- backbones ----
+
+  createBackbone(b: backbones.NewBackbone): number {
+    return backbones.createBackbone(this.db, b);
+  }
+  updateBackbone(backboneId: number, patch: Partial<backbones.BackbonePatch>): void {
+    backbones.updateBackbone(this.db, backboneId, patch);
+  }
+  appendPretrainPoints(backboneId: number, points: readonly PretrainPoint[]): void {
+    backbones.appendPretrainPoints(this.db, backboneId, points);
+  }
+  truncatePretrainHistory(backboneId: number, afterStep: number): void {
+    backbones.truncatePretrainHistory(this.db, backboneId, afterStep);
+  }
+  getBackbone(backboneId: number): BackboneDetail | null {
+    return backbones.getBackbone(this.db, backboneId);
+  }
+  findBackboneByName(name: string): BackboneSummary | null {
+    return backbones.findBackboneByName(this.db, name);
+  }
+  listBackbones(): BackboneSummary[] {
+    return backbones.listBackbones(this.db);
+  }
+  deleteBackbone(backboneId: number): boolean {
+    return backbones.deleteBackbone(this.db, backboneId);
   }
 }

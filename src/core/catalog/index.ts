@@ -1,3 +1,4 @@
 export { Catalog } from './catalog';
 export type { RunPatch, SplitKind } from './runs';
+export type { BackbonePatch, NewBackbone } from './backbones';
 export { MIGRATIONS, migrate, type Migration } from './migrations';

@@ -125,6 +125,38 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (item_id, encoder_id)
       ) WITHOUT ROWID;
     `);
+  },
+  function backbones(db) {
+    // A backbone outlives the dataset it was pretrained on (its folder is self-contained), hence SET NULL.
+    // AUTOINCREMENT: ids are never reused, so nothing keyed by a deleted backbone's id (its folder name,
+    // cached visual tokens) can be mistaken for a new backbone's.
+    db.exec(`
+      CREATE TABLE backbones (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL CHECK (source IN ('pretrained', 'huggingface')),
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+        dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        path TEXT NOT NULL,
+        config TEXT NOT NULL DEFAULT '{}',
+        architecture TEXT,
+        parameters INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT,
+        error TEXT
+      );
+      CREATE INDEX backbones_by_dataset ON backbones (dataset_id);
+      CREATE TABLE backbone_history (
+        backbone_id INTEGER NOT NULL REFERENCES backbones(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        stage INTEGER NOT NULL CHECK (stage IN (1, 2)),
+        loss REAL NOT NULL,
+        learning_rate REAL NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (backbone_id, step)
+      ) WITHOUT ROWID;
+    `);
   }
 ];
 

@@ -1,4 +1,5 @@
 // Row shapes as SQLite returns them, and their mapping to the shared API types.
+import type { BackboneSource, BackboneStatus, BackboneSummary, PretrainPoint } from '../../shared/backbones';
 import type {
   BackendInfo,
   DatasetStats,
@@ -140,4 +141,52 @@ export function toRun(r: RunRow, metrics: MetricRow[]): RunSummary {
     test: toMetrics(metrics, 'test'),
     bestEpoch: r.best_epoch
   };
+}
+
+export interface BackboneRow {
+  id: number;
+  name: string;
+  source: string;
+  status: string;
+  dataset_id: number | null;
+  dataset_name: string | null;
+  path: string;
+  config: string;
+  architecture: string | null;
+  parameters: number | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  error: string | null;
+}
+
+export interface PretrainPointRow {
+  step: number;
+  stage: number;
+  loss: number;
+  learning_rate: number;
+  seconds: number;
+}
+
+export function toBackbone(r: BackboneRow): BackboneSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    source: r.source as BackboneSource,
+    status: r.status as BackboneStatus,
+    datasetId: r.dataset_id,
+    datasetName: r.dataset_name,
+    path: r.path,
+    config: JSON.parse(r.config) as Record<string, number>,
+    architecture: r.architecture,
+    parameters: r.parameters,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    error: r.error
+  };
+}
+
+export function toPretrainPoint(r: PretrainPointRow): PretrainPoint {
+  return { step: r.step, stage: r.stage === 1 ? 1 : 2, loss: r.loss, learningRate: r.learning_rate, seconds: r.seconds };
 }

@@ -27,5 +27,17 @@ export async function executeJob(request: JobRequest, ctx: JobContext): Promise<
     case 'evaluate':
       await runEvaluationJob(ctx.catalog, request.runId, ctx);
       return { kind: 'evaluate', runId: request.runId };
+    case 'pretrain': {
+      // Loaded on demand: the backbone code (decoder, vision tower, tokenizer) is only needed by these jobs.
+      const { runPretrainJob } = await import('../backbone/backbone-jobs');
+      await runPretrainJob(ctx.catalog, request.backboneId, { ...ctx, resume: request.resume });
+      return { kind: 'pretrain', backboneId: request.backboneId, status: 'succeeded' };
+    }
+    case 'backbone-features': {
+      const { runBackboneFeaturesJob } = await import('../backbone/backbone-jobs');
+      const { backboneId, datasetId, k } = request;
+      const counts = await runBackboneFeaturesJob(ctx.catalog, { backboneId, datasetId, k }, ctx);
+      return { kind: 'backbone-features', backboneId, datasetId, ...counts };
+    }
   }
 }

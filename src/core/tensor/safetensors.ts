@@ -1,7 +1,8 @@
 // Reader/writer for the safetensors layout: u64 LE header length, JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
 
@@ -35,55 +36,134 @@ function f16ToF32(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** Parse a safetensors buffer; `name` is used in error messages (usually the file path). */
-export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): SafetensorsFile {
-  if (buf.byteLength < 8) throw new SafetensorsError(name, 'not a safetensors file (shorter than 8 bytes)');
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > buf.byteLength - 8 || headerLen > 100_000_000) {
-    throw new SafetensorsError(name, `corrupt header length ${headerLen} (file has ${buf.byteLength} bytes)`);
+/** One tensor as the header describes it; begin/end are byte offsets into the data section. */
+export interface TensorInfo {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** A file's header alone (see readSafetensorsHeader): where the data starts and what lies where. */
+export interface SafetensorsHeader {
+  /** Absolute file offset of the data section (8 + header length). */
+  dataStart: number;
+  fileSize: number;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+}
+
+const MAX_HEADER_BYTES = 100_000_000;
+
+function checkHeaderLength(headerLen: number, fileSize: number, name: string): void {
+  if (headerLen > fileSize - 8 || headerLen > MAX_HEADER_BYTES) {
+    throw new SafetensorsError(name, `corrupt header length ${headerLen} (file has ${fileSize} bytes)`);
   }
+}
+
+/** Parses the JSON header and checks every tensor's offsets against its shape, dtype and `dataLen`. */
+function parseHeader(json: Uint8Array, dataLen: number, name: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
   } catch (e) {
     throw new SafetensorsError(name, `corrupt JSON header (${(e as Error).message})`);
   }
-  const dataStart = 8 + headerLen;
-  const dataLen = buf.byteLength - dataStart;
-  const tensors = new Map<string, TensorEntry>();
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(name, 'corrupt JSON header (not an object)');
+  const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [key, raw] of Object.entries(header)) {
     if (key === '__metadata__') {
       metadata = raw as Record<string, string>;
       continue;
     }
-    const info = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
+    const info = (raw ?? {}) as { dtype?: string; shape?: unknown; data_offsets?: [number, number] };
     const dtype = info.dtype as SafetensorsDtype;
     if (!(dtype in BYTES)) throw new SafetensorsError(name, `tensor "${key}" has unsupported dtype ${String(info.dtype)}`);
     const shape = info.shape ?? [];
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new SafetensorsError(name, `tensor "${key}" has an invalid shape ${JSON.stringify(info.shape)}`);
+    }
     const [begin, end] = info.data_offsets ?? [-1, -1];
-    const count = shape.reduce((a, b) => a * b, 1);
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (!(begin >= 0 && end >= begin && end <= dataLen) || end - begin !== count * BYTES[dtype]) {
       throw new SafetensorsError(name, `tensor "${key}" has offsets [${begin}, ${end}] inconsistent with shape [${shape}] ${dtype} or file size`);
     }
-    // Decoded element by element into fresh arrays: independent of `buf`, alignment and host endianness.
-    const dv = new DataView(buf.buffer, buf.byteOffset + dataStart + begin, end - begin);
+    tensors.set(key, { dtype, shape: shape as number[], begin, end });
+  }
+  return { tensors, metadata };
+}
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
+/**
+ * Decodes F32/F16/BF16 little-endian bytes to a fresh Float32Array. On little-endian hosts F32 is one copy
+ * and the 16-bit formats go through a Uint16Array view; elsewhere (or unaligned input) through a DataView.
+ */
+export function decodeFloat32(bytes: Uint8Array, dtype: 'F32' | 'F16' | 'BF16'): Float32Array {
+  const size = BYTES[dtype];
+  if (bytes.byteLength % size) throw new Error(`decodeFloat32: ${bytes.byteLength} bytes is not a whole number of ${dtype} values`);
+  const count = bytes.byteLength / size;
+  const aligned = bytes.byteOffset % size === 0;
+  if (dtype === 'F32') {
+    if (LITTLE_ENDIAN_HOST) {
+      const out = new Float32Array(count);
+      new Uint8Array(out.buffer).set(bytes);
+      return out;
+    }
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = dv.getFloat32(i * 4, true);
+    return out;
+  }
+  let halves: Uint16Array;
+  if (LITTLE_ENDIAN_HOST && aligned) {
+    halves = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  } else {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    halves = new Uint16Array(count);
+    for (let i = 0; i < count; i++) halves[i] = dv.getUint16(i * 2, true);
+  }
+  const out = new Float32Array(count);
+  if (dtype === 'F16') {
+    const table = halfTable();
+    for (let i = 0; i < count; i++) out[i] = table[halves[i]];
+  } else {
+    // bfloat16 is the top half of a float32: shift into place through a shared Uint32 view.
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+  }
+  return out;
+}
+
+let f16Table: Float32Array | null = null;
+
+/** All 65,536 half values, built once: a lookup is much faster than decoding each of billions of values. */
+function halfTable(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
+  }
+  return f16Table;
+}
+
+/** Parse a safetensors buffer; `name` is used in error messages (usually the file path). */
+export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): SafetensorsFile {
+  if (buf.byteLength < 8) throw new SafetensorsError(name, 'not a safetensors file (shorter than 8 bytes)');
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = Number(view.getBigUint64(0, true));
+  checkHeaderLength(headerLen, buf.byteLength, name);
+  const dataStart = 8 + headerLen;
+  const { tensors: infos, metadata } = parseHeader(buf.subarray(8, dataStart), buf.byteLength - dataStart, name);
+  const tensors = new Map<string, TensorEntry>();
+  for (const [key, { dtype, shape, begin, end }] of infos) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const bytes = buf.subarray(dataStart + begin, dataStart + end);
+    // Decoded into fresh arrays: independent of `buf`, alignment and host endianness.
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let data: TensorEntry['data'];
-    if (dtype === 'F32') {
-      data = new Float32Array(count);
-      for (let i = 0; i < count; i++) data[i] = dv.getFloat32(i * 4, true);
-    } else if (dtype === 'F16') {
-      data = new Float32Array(count);
-      for (let i = 0; i < count; i++) data[i] = f16ToF32(dv.getUint16(i * 2, true));
-    } else if (dtype === 'BF16') {
-      data = new Float32Array(count);
-      const u = new Uint32Array(1);
-      const f = new Float32Array(u.buffer);
-      for (let i = 0; i < count; i++) {
-        u[0] = dv.getUint16(i * 2, true) << 16;
-        data[i] = f[0];
-      }
+    if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
+      data = decodeFloat32(bytes, dtype);
     } else if (dtype === 'I32') {
       data = new Int32Array(count);
       for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
@@ -96,12 +176,72 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
   return { tensors, metadata };
 }
 
+function cannotRead(path: string, e: unknown): SafetensorsError {
+  return new SafetensorsError(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+}
+
+/** Fills `into` from the file at `position` (readSync may return fewer bytes; large reads go in chunks). */
+export function readExactly(fd: number, into: Uint8Array, position: number, path: string): void {
+  const CHUNK = 1 << 30;
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = readSync(fd, into, done, Math.min(CHUNK, into.byteLength - done), position + done);
+    if (n === 0) throw new SafetensorsError(path, `file ends at byte ${position + done}, expected ${into.byteLength - done} more bytes (truncated?)`);
+    done += n;
+  }
+}
+
+/**
+ * Reads only a file's header (two small reads), so multi-gigabyte checkpoints can be inspected and then
+ * loaded tensor by tensor. Offsets are checked against the file's actual size: a truncated file fails here.
+ */
+export function readSafetensorsHeader(path: string): SafetensorsHeader {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  try {
+    const fileSize = fstatSync(fd).size;
+    if (fileSize < 8) throw new SafetensorsError(path, 'not a safetensors file (shorter than 8 bytes)');
+    const lenBytes = new Uint8Array(8);
+    readExactly(fd, lenBytes, 0, path);
+    const headerLen = Number(new DataView(lenBytes.buffer).getBigUint64(0, true));
+    checkHeaderLength(headerLen, fileSize, path);
+    const json = new Uint8Array(headerLen);
+    readExactly(fd, json, 8, path);
+    const dataStart = 8 + headerLen;
+    const { tensors, metadata } = parseHeader(json, fileSize - dataStart, path);
+    return { dataStart, fileSize, tensors, metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads one float tensor from an open file as float32, holding nothing else: F32 on little-endian hosts is
+ * read straight into the result's memory, F16/BF16 through a half-size buffer that is dropped on return.
+ */
+export function readFloat32Tensor(fd: number, dataStart: number, info: TensorInfo, path: string): Float32Array {
+  if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') throw new SafetensorsError(path, `expected a float tensor, found ${info.dtype}`);
+  const length = info.end - info.begin;
+  if (info.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+    const out = new Float32Array(length / 4);
+    readExactly(fd, new Uint8Array(out.buffer), dataStart + info.begin, path);
+    return out;
+  }
+  const bytes = new Uint8Array(length);
+  readExactly(fd, bytes, dataStart + info.begin, path);
+  return decodeFloat32(bytes, info.dtype);
+}
+
 export function readSafetensors(path: string): SafetensorsFile {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new SafetensorsError(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw cannotRead(path, e);
   }
   return parseSafetensors(buf, path);
 }
@@ -157,4 +297,112 @@ export function writeSafetensors(path: string, tensors: Record<string, TensorToW
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** float32 → IEEE half, round to nearest even (overflow → ±Inf, NaN kept NaN). */
+export function f32ToF16(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112; // rebias 127 → 15
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Half subnormal: count units of 2^-24 from the 24-bit significand.
+    const shift = 14 - e;
+    if (shift > 24) return sign;
+    const m = mant | 0x800000;
+    let h = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rest > half || (rest === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = sign | (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // A carry out of the mantissa bumps the exponent, up to Inf: exactly IEEE rounding.
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+  return h;
+}
+
+/** float32 → bfloat16, round to nearest even (NaN kept NaN). */
+export function f32ToBf16(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** A tensor for writeSafetensorsStream: float data produced on demand, so only one is in memory at a time. */
+export interface StreamedTensor {
+  name: string;
+  dtype: 'F32' | 'F16' | 'BF16';
+  shape: number[];
+  data: () => Float32Array;
+}
+
+function encodeFloats(data: Float32Array, dtype: StreamedTensor['dtype']): Uint8Array {
+  if (dtype === 'F32') {
+    if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const out = new Uint8Array(data.length * 4);
+    const dv = new DataView(out.buffer);
+    data.forEach((v, i) => dv.setFloat32(i * 4, v, true));
+    return out;
+  }
+  const out = new Uint8Array(data.length * 2);
+  const dv = new DataView(out.buffer);
+  const enc = dtype === 'F16' ? f32ToF16 : f32ToBf16;
+  for (let i = 0; i < data.length; i++) dv.setUint16(i * 2, enc(data[i]), true);
+  return out;
+}
+
+/**
+ * Writes a (possibly huge) float file straight to `path`, tensor by tensor, fsynced; no temp file, so the
+ * caller arranges atomicity (saveHfCheckpoint writes into a temp directory). Tensors are laid out in sorted
+ * name order like serializeSafetensors. Returns the bytes written.
+ */
+export function writeSafetensorsStream(path: string, tensors: StreamedTensor[], metadata: Record<string, string> = {}): number {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of sorted) {
+    if (t.name in header) throw new Error(`safetensors: tensor "${t.name}" given twice`);
+    const size = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const lead = Buffer.alloc(8);
+  lead.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, lead);
+    writeSync(fd, headerBytes);
+    for (const t of sorted) {
+      const data = t.data();
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      if (data.length !== count) throw new Error(`safetensors: tensor "${t.name}" has ${data.length} values for shape [${t.shape}]`);
+      const bytes = encodeFloats(data, t.dtype);
+      for (let done = 0; done < bytes.byteLength; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.byteLength - done));
+    }
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone: the original error is the one worth reporting
+    }
+    throw e;
+  }
+  closeSync(fd);
+  return 8 + headerBytes.length + offset;
 }

@@ -15,7 +15,7 @@ export class Adam {
   step = 0;
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
-  private readonly lr: number;
+  private lr: number;
   private readonly b1: number;
   private readonly b2: number;
   private readonly eps: number;
@@ -31,6 +31,11 @@ export class Adam {
       this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
       this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
+  }
+
+  /** Learning-rate schedules set the rate before each step. */
+  setLearningRate(lr: number): void {
+    this.lr = lr;
   }
 
   /** Apply one update to `params` from `grads` (same names). */

@@ -3,7 +3,8 @@
 // convolution were fine-tuned by nsfwjs on its 5-class image data (weights stored as uint8-quantised
 // tfjs layers artifacts). No npm package ships plain ImageNet weights for tfjs/ONNX (the
 // @tensorflow-models ones download them at run time), so this is the best pretrained encoder available
-// offline. We take the 1280-d global-average-pooled output (flatten_1, before nsfwjs's classifier head).
+// offline. We take the 1280-d global-average-pooled output (flatten_1, before nsfwjs's classifier head);
+// grid-encoder.ts reads the 7 × 7 × 1280 map that flatten_1 averages (out_relu) as spatial tokens.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,8 +13,10 @@ import type { RgbImage } from './image-decode';
 
 const PACKAGE = 'nsfwjs';
 const PACKAGE_VERSION = '4.4.0';
+/** Pins the package version (and so the weights); an encoder id adds the layer read from the model. */
+export const MOBILENET_ID_PREFIX = `${PACKAGE}@${PACKAGE_VERSION}/mobilenet_v2`;
 /** Names the weights the cached features came from: a different encoder never reuses them. */
-export const ENCODER_ID = `${PACKAGE}@${PACKAGE_VERSION}/mobilenet_v2/flatten_1`;
+export const ENCODER_ID = `${MOBILENET_ID_PREFIX}/flatten_1`;
 export const ENCODER_DIM = 1280;
 export const ENCODER_INPUT_SIZE = 224;
 const FEATURE_LAYER = 'flatten_1';
@@ -29,6 +32,7 @@ export interface ImageEncoder {
 }
 
 let loading: Promise<ImageEncoder> | null = null;
+let loadingModel: Promise<tfl.LayersModel> | null = null;
 
 /** Loads the encoder once per process from the package's files (no network). */
 export function loadImageEncoder(): Promise<ImageEncoder> {
@@ -37,6 +41,31 @@ export function loadImageEncoder(): Promise<ImageEncoder> {
     throw e;
   });
   return loading;
+}
+
+/**
+ * The whole nsfwjs MobileNetV2 (classifier head included), loaded once per process from the package's
+ * files; feature extractors are sub-models of it that share its weights.
+ */
+export function loadMobilenetModel(): Promise<tfl.LayersModel> {
+  loadingModel ??= tfl.loadLayersModel(tf.io.fromMemory(readArtifacts())).catch((e: unknown) => {
+    loadingModel = null;
+    throw e;
+  });
+  return loadingModel;
+}
+
+/**
+ * The network's input batch [n, 224, 224, 3] as nsfwjs feeds it (and fine-tuned it): RGB / 255, bilinear
+ * resize with aligned corners, no crop. Call inside tf.tidy.
+ */
+export function toInputBatch(images: readonly RgbImage[]): tf.Tensor4D {
+  const S = ENCODER_INPUT_SIZE;
+  return tf.stack(
+    images.map((img) =>
+      tf.image.resizeBilinear(tf.div(tf.tensor3d(img.data, [img.height, img.width, 3], 'float32'), 255) as tf.Tensor3D, [S, S], true)
+    )
+  ) as tf.Tensor4D;
 }
 
 /** model.json and the weight shard, from the files the package ships (UMD modules: JSON object, base64 string). */
@@ -77,24 +106,17 @@ function readArtifacts(): tf.io.ModelArtifacts {
 }
 
 async function load(): Promise<ImageEncoder> {
-  const full = await tfl.loadLayersModel(tf.io.fromMemory(readArtifacts()));
+  const full = await loadMobilenetModel();
   const features = tfl.model({ inputs: full.inputs, outputs: full.getLayer(FEATURE_LAYER).output as tfl.SymbolicTensor });
   const outDim = features.outputs[0].shape[1];
   if (outDim !== ENCODER_DIM) throw new Error(`Image encoder: ${FEATURE_LAYER} has ${outDim} features, expected ${ENCODER_DIM}`);
-  const S = ENCODER_INPUT_SIZE;
   return {
     id: ENCODER_ID,
     dim: ENCODER_DIM,
     encode(images: RgbImage[]): Float32Array[] {
       if (images.length === 0) return [];
       const out = tf.tidy(() => {
-        // As nsfwjs feeds it (and fine-tuned it): RGB / 255, bilinear resize with aligned corners, no crop.
-        const batch = tf.stack(
-          images.map((img) =>
-            tf.image.resizeBilinear(tf.div(tf.tensor3d(img.data, [img.height, img.width, 3], 'float32'), 255) as tf.Tensor3D, [S, S], true)
-          )
-        );
-        const y = features.predict(batch) as tf.Tensor2D;
+        const y = features.predict(toInputBatch(images)) as tf.Tensor2D;
         return tf.div(y, tf.maximum(tf.norm(y, 'euclidean', 1, true), 1e-12));
       });
       const flat = out.dataSync() as Float32Array;

@@ -56,7 +56,7 @@ export class JobManager {
     return j.settled;
   }
 
-  start(kind: JobKind, title: string, request: JobRequest, meta: { runId?: number; datasetId?: number } = {}): JobInfo {
+  start(kind: JobKind, title: string, request: JobRequest, meta: { runId?: number; datasetId?: number; backboneId?: number } = {}): JobInfo {
     const jobId = randomUUID();
     const shared = new SharedArrayBuffer(4);
     const info: JobInfo = {
@@ -66,6 +66,7 @@ export class JobManager {
       status: 'running',
       runId: meta.runId ?? null,
       datasetId: meta.datasetId ?? null,
+      backboneId: meta.backboneId ?? null,
       phase: 'starting',
       done: 0,
       total: 0,
@@ -116,7 +117,7 @@ export class JobManager {
       if (Atomics.load(job.cancelFlag, 0) === 1) finish('cancelled', null, null);
       else finish('failed', { code: 'internal', message: `Job worker exited unexpectedly (code ${code})` }, null);
     });
-    this.emit({ type: 'progress', jobId, phase: info.phase, done: 0, total: 0, etaSeconds: null, runId: info.runId });
+    this.emit({ type: 'progress', jobId, phase: info.phase, done: 0, total: 0, etaSeconds: null, runId: info.runId, backboneId: info.backboneId });
     return { ...info };
   }
 
@@ -164,7 +165,8 @@ export class JobManager {
       total: p.total,
       etaSeconds: info.etaSeconds,
       metrics: p.metrics,
-      runId: info.runId
+      runId: info.runId,
+      backboneId: info.backboneId
     });
     if (p.message) this.emit({ type: 'log', jobId: info.jobId, message: p.message });
   }

@@ -1,6 +1,8 @@
 // The API implementation: one method per entry of src/shared/api.ts, whatever the transport. Input is
 // validated here with the contract's schemas; heavy work goes to the job manager's worker threads.
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createPretrainedBackbone, removeBackboneFiles } from '../../core/backbone/backbone-store';
 import { Catalog } from '../../core/catalog';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
 import { runCheckpointDir } from '../../core/jobs/run-jobs';
@@ -15,6 +17,7 @@ import {
   type Envelope,
   type JobEvent
 } from '../../shared/api';
+import type { BackboneDetail, BackboneSummary } from '../../shared/backbones';
 import type { BackendInfo, CaseStudy, JobInfo } from '../../shared/types';
 import { ApiFailure, notFound, toApiError } from './api-errors';
 import { JobManager } from './job-manager';
@@ -40,6 +43,7 @@ export class WorkbenchService {
   constructor(private readonly opts: WorkbenchServiceOptions) {
     this.catalog = Catalog.open(opts.dbPath);
     this.failInterruptedRuns();
+    this.failInterruptedPretraining();
     this.jobs = new JobManager({
       workerPath: opts.workerPath,
       dbPath: opts.dbPath,
@@ -161,6 +165,50 @@ export class WorkbenchService {
         const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId };
       },
+      'backbones.list': () => c.listBackbones(),
+      'backbones.get': ({ backboneId }) => this.requireBackbone(backboneId),
+      'backbones.pretrain': ({ datasetId, name, config }) => {
+        const ds = this.requireDataset(datasetId);
+        this.assertBackboneNameFree(name);
+        const backboneId = createPretrainedBackbone(c, this.opts.dataDir, { name, datasetId: ds.id, config });
+        const job = this.jobs.start('pretrain', `Pretraining ${name} on ${ds.name}`, { kind: 'pretrain', backboneId, resume: false }, { backboneId, datasetId: ds.id });
+        return { jobId: job.jobId, backboneId };
+      },
+      'backbones.resume': ({ backboneId }) => {
+        const b = this.requireBackbone(backboneId);
+        if (b.source !== 'pretrained') throw new ApiFailure('conflict', `Backbone "${b.name}" is a registered checkpoint; only backbones pretrained here can be resumed`);
+        if (b.status !== 'failed' && b.status !== 'cancelled') {
+          throw new ApiFailure('conflict', `Backbone "${b.name}" is ${b.status}; only failed or cancelled pretraining can be resumed`);
+        }
+        if (b.datasetId === null) throw new ApiFailure('conflict', `Backbone "${b.name}" cannot be resumed: the dataset it was pretrained on has been deleted`);
+        this.assertNoRunningJob((j) => j.backboneId === backboneId, 'backbone');
+        const job = this.jobs.start('pretrain', `Resuming pretraining of ${b.name}`, { kind: 'pretrain', backboneId, resume: true }, { backboneId, datasetId: b.datasetId });
+        return { jobId: job.jobId };
+      },
+      'backbones.register': ({ path, name }) => this.registerBackbone(path, name),
+      'backbones.delete': ({ backboneId }) => {
+        this.assertNoRunningJob((j) => j.backboneId === backboneId, 'backbone');
+        const b = c.getBackbone(backboneId);
+        const deleted = c.deleteBackbone(backboneId);
+        if (deleted && b) removeBackboneFiles(this.opts.dataDir, b);
+        return { deleted };
+      },
+      'backbones.encodeFeatures': ({ backboneId, datasetId, k }) => {
+        const b = this.requireBackbone(backboneId);
+        const ds = this.requireDataset(datasetId);
+        if (b.status !== 'succeeded') throw new ApiFailure('conflict', `Backbone "${b.name}" is ${b.status}; visual tokens need a finished backbone`);
+        const same = (j: JobInfo) => j.kind === 'backbone-features' && j.backboneId === backboneId && j.datasetId === datasetId;
+        if (this.jobs.list().some((j) => j.status === 'running' && same(j))) {
+          throw new ApiFailure('conflict', `Visual tokens of "${b.name}" for ${ds.name} are already being computed`);
+        }
+        const job = this.jobs.start(
+          'backbone-features',
+          `Visual tokens (k = ${k}) of ${b.name} for ${ds.name}`,
+          { kind: 'backbone-features', backboneId, datasetId, k },
+          { backboneId, datasetId }
+        );
+        return { jobId: job.jobId };
+      },
       'jobs.list': () => this.jobs.list(),
       'jobs.cancel': ({ jobId }) => ({ cancelled: this.jobs.cancel(jobId) }),
       'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k)
@@ -200,6 +248,34 @@ export class WorkbenchService {
     return { datasetId, user, history: history.slice(0, -1), heldOut, columns };
   }
 
+  /** Validation runs in this process: it reads config.json and the tensor headers, not the weights. */
+  private async registerBackbone(path: string, name: string): Promise<BackboneSummary> {
+    this.assertBackboneNameFree(name);
+    const folder = resolve(path);
+    if (!existsSync(folder)) throw new ApiFailure('not_found', `Folder ${folder} not found`);
+    // Loaded on first use: the backbone modules are not needed to serve anything else.
+    const { registerHfBackbone } = await import('../../core/backbone/backbone-jobs');
+    let backboneId: number;
+    try {
+      backboneId = registerHfBackbone(this.catalog, folder, name);
+    } catch (err) {
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new ApiFailure(missing ? 'not_found' : 'invalid_input', toApiError(err).message);
+    }
+    const { history: _history, ...summary } = this.requireBackbone(backboneId);
+    return summary;
+  }
+
+  private requireBackbone(backboneId: number): BackboneDetail {
+    const b = this.catalog.getBackbone(backboneId);
+    if (!b) throw notFound(`Backbone ${backboneId}`);
+    return b;
+  }
+
+  private assertBackboneNameFree(name: string): void {
+    if (this.catalog.findBackboneByName(name)) throw new ApiFailure('conflict', `A backbone named "${name}" already exists`);
+  }
+
   private requireDataset(datasetId: number) {
     const ds = this.catalog.getDataset(datasetId);
     if (!ds) throw notFound(`Dataset ${datasetId}`);
@@ -216,8 +292,19 @@ export class WorkbenchService {
     rmSync(runCheckpointDir(this.opts.dataDir, runId), { recursive: true, force: true });
   }
 
-  /** A worker that died without reporting leaves its run 'running'; make that visible. */
+  /** A worker that died without reporting leaves its run or backbone 'running'; make that visible. */
   private onJobEnded(job: JobInfo): void {
+    if (job.kind === 'pretrain' && job.backboneId !== null) {
+      const b = this.catalog.getBackbone(job.backboneId);
+      if (b && (b.status === 'running' || b.status === 'queued')) {
+        this.catalog.updateBackbone(job.backboneId, {
+          status: job.status === 'cancelled' ? 'cancelled' : 'failed',
+          endedAt: new Date().toISOString(),
+          error: job.error?.message ?? null
+        });
+      }
+      return;
+    }
     if (job.runId === null || job.kind !== 'train') return;
     const run = this.catalog.getRun(job.runId);
     if (run && (run.status === 'running' || run.status === 'queued')) {
@@ -234,6 +321,15 @@ export class WorkbenchService {
     for (const run of this.catalog.listRuns()) {
       if (run.status === 'running' || run.status === 'queued') {
         this.catalog.updateRun(run.id, { status: 'failed', error: 'Interrupted: the app stopped while this run was in progress. Resume it to continue from its last checkpoint.' });
+      }
+    }
+  }
+
+  /** Pretraining left 'running' by a previous process resumes from its last checkpoint, like a run. */
+  private failInterruptedPretraining(): void {
+    for (const b of this.catalog.listBackbones()) {
+      if (b.source === 'pretrained' && (b.status === 'running' || b.status === 'queued')) {
+        this.catalog.updateBackbone(b.id, { status: 'failed', error: 'Interrupted: the app stopped while this backbone was pretraining. Resume it to continue from its last checkpoint.' });
       }
     }
   }

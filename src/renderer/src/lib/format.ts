@@ -53,3 +53,12 @@ export function elapsed(startIso: string | null, endIso: string | null): string 
 export function fraction(done: number, total: number): number {
   return total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
 }
+
+/** Parameter counts as people say them: 940, 12.3K, 4.1M, 7.0B (the exact count goes in a tooltip). */
+export function paramCount(n: number | null | undefined): string {
+  if (n == null || !Number.isFinite(n)) return '—';
+  if (n < 1e3) return String(n);
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)}K`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)}M`;
+  return `${(n / 1e9).toFixed(1)}B`;
+}

@@ -32,7 +32,8 @@ export interface ModelSpec {
   usesImages: boolean;
 }
 
-function field(p: HyperParameter): ConfigField<Record<string, number>> {
+/** A form field for one catalogue entry (models here, the backbone's pretraining in lib/backbones.ts). */
+export function configField(p: HyperParameter): ConfigField<Record<string, number>> {
   return { key: p.key, label: p.label, integer: p.integer, min: p.min, max: p.max, step: p.step, hint: p.hint };
 }
 
@@ -42,7 +43,7 @@ export const MODELS: ModelSpec[] = MODEL_CATALOG.map((m) => ({
   family: m.family,
   description: m.description,
   reference: m.reference,
-  fields: m.params.map(field),
+  fields: m.params.map(configField),
   defaults: Object.fromEntries(m.params.map((p) => [p.key, p.default])),
   iterative: m.iterative,
   usesImages: m.usesImages

@@ -4,7 +4,7 @@ import type { JobEvent } from '../../../shared/api';
 import type { AppInfo, DatasetSummary, JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 
-export type ViewName = 'datasets' | 'train' | 'runs' | 'table2' | 'case-study';
+export type ViewName = 'datasets' | 'train' | 'runs' | 'backbones' | 'table2' | 'case-study';
 
 const SELECTED_KEY = 'almostrec.datasetId';
 
@@ -100,7 +100,15 @@ class Workbench {
       const i = this.jobs.findIndex((j) => j.jobId === e.jobId);
       if (i >= 0) {
         const j = this.jobs[i];
-        this.jobs[i] = { ...j, phase: e.phase, done: e.done, total: e.total, etaSeconds: e.etaSeconds, runId: e.runId ?? j.runId };
+        this.jobs[i] = {
+          ...j,
+          phase: e.phase,
+          done: e.done,
+          total: e.total,
+          etaSeconds: e.etaSeconds,
+          runId: e.runId ?? j.runId,
+          backboneId: e.backboneId ?? j.backboneId
+        };
       } else {
         void this.refreshJobs(); // a job started elsewhere (e.g. the first-start import)
       }

@@ -1,0 +1,117 @@
+// Training sequences for pretraining the compact backbone on a catalog's own items (LLaVA recipe):
+//   with a poster:    <s> <image>×g² caption </s>
+//   without a poster: <s> caption </s>        (stage 2 only; an item without an image gets no visual tokens)
+// Loss is on the caption tokens and </s> only (never on the image placeholders or <s>), as LLaVA masks the
+// image and instruction part. Sequences are cut to maxTokens and right-padded within a batch.
+import { Rng } from '../tensor/rng';
+
+export interface CaptionSample {
+  itemId: number;
+  /** Caption token ids without <s>/</s>. */
+  tokens: number[];
+  hasImage: boolean;
+}
+
+export interface PretrainBatch {
+  /** [batch, length] token ids; image positions hold the image token, padding holds the pad id. */
+  inputIds: Int32Array;
+  /** [batch, length] 1 for real tokens, 0 for padding. */
+  attentionMask: Int32Array;
+  /** [batch × length] next-token targets, −1 where no loss applies. */
+  labels: Int32Array;
+  batch: number;
+  length: number;
+  /** Item ids whose image tokens fill the image positions, in order of appearance. */
+  imageItems: number[];
+  /** Tokens that carry a loss. */
+  targetCount: number;
+}
+
+export interface SequenceSpec {
+  bosId: number;
+  eosId: number;
+  padId: number;
+  imageTokenId: number;
+  imageTokens: number;
+  maxTokens: number;
+}
+
+/** The token sequence and its loss mask for one sample (with or without its image). */
+export function sampleSequence(s: CaptionSample, withImage: boolean, spec: SequenceSpec): { ids: number[]; lossFrom: number } {
+  const head = [spec.bosId, ...(withImage ? new Array<number>(spec.imageTokens).fill(spec.imageTokenId) : [])];
+  const room = spec.maxTokens - head.length - 1;
+  if (room < 1) throw new Error(`maxTokens ${spec.maxTokens} leaves no room for a caption after ${head.length} leading tokens`);
+  const ids = [...head, ...s.tokens.slice(0, room), spec.eosId];
+  // Positions ≥ lossFrom predict the next token: the first caption token is predicted from the last head token.
+  return { ids, lossFrom: head.length - 1 };
+}
+
+export function makeBatch(samples: readonly CaptionSample[], withImage: (s: CaptionSample) => boolean, spec: SequenceSpec): PretrainBatch {
+  const seqs = samples.map((s) => {
+    const img = withImage(s);
+    return { ...sampleSequence(s, img, spec), itemId: s.itemId, img };
+  });
+  const batch = seqs.length;
+  const length = Math.max(...seqs.map((q) => q.ids.length));
+  const inputIds = new Int32Array(batch * length).fill(spec.padId);
+  const attentionMask = new Int32Array(batch * length);
+  const labels = new Int32Array(batch * length).fill(-1);
+  const imageItems: number[] = [];
+  let targetCount = 0;
+  seqs.forEach((q, b) => {
+    if (q.img) imageItems.push(q.itemId);
+    for (let t = 0; t < q.ids.length; t++) {
+      inputIds[b * length + t] = q.ids[t];
+      attentionMask[b * length + t] = 1;
+      if (t >= q.lossFrom && t + 1 < q.ids.length) {
+        labels[b * length + t] = q.ids[t + 1];
+        targetCount++;
+      }
+    }
+  });
+  return { inputIds, attentionMask, labels, batch, length, imageItems, targetCount };
+}
+
+/**
+ * An endless stream of sample indices, reshuffled each pass with a seed derived from (seed, pass), so its
+ * whole state is two integers that a checkpoint saves and resume restores exactly.
+ */
+export class SampleOrder {
+  private order: number[] = [];
+
+  constructor(
+    private readonly count: number,
+    private readonly seed: number,
+    public pass = 0,
+    public pos = 0
+  ) {
+    if (count <= 0) throw new Error('no pretraining samples');
+    this.shuffle();
+  }
+
+  private shuffle(): void {
+    this.order = Array.from({ length: this.count }, (_, i) => i);
+    new Rng((this.seed * 7919 + this.pass * 104729) >>> 0).shuffle(this.order);
+  }
+
+  next(n: number): number[] {
+    const out: number[] = [];
+    while (out.length < n) {
+      if (this.pos >= this.count) {
+        this.pass++;
+        this.pos = 0;
+        this.shuffle();
+      }
+      out.push(this.order[this.pos++]);
+    }
+    return out;
+  }
+}
+
+/** Linear warm-up, then cosine decay to 10% of the peak over the stage. */
+export function learningRateAt(step: number, totalSteps: number, peak: number, warmup: number): number {
+  if (warmup > 0 && step < warmup) return (peak * (step + 1)) / warmup;
+  const span = Math.max(1, totalSteps - warmup);
+  const progress = Math.min(1, (step - warmup) / span);
+  return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
