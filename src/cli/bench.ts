@@ -20,11 +20,12 @@ import { fitPopularity } from '../core/models/popularity';
 import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
 import { loadScorer, trainModel } from '../core/train';
+import { benchBackbone } from './bench-backbone';
 
 /** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
-const USAGE = `Usage: bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
 
 interface DatasetSource {
   name: string;
@@ -183,10 +184,20 @@ async function main(): Promise<void> {
       'max-len': { type: 'string' },
       seed: { type: 'string' },
       backend: { type: 'string' },
-      catalog: { type: 'string' }
+      catalog: { type: 'string' },
+      steps: { type: 'string' },
+      'no-pretrain': { type: 'boolean' }
     }
   });
   const command = positionals[0];
+  if (command === 'backbone') {
+    const backend = await initBackend((values.backend ?? 'auto') as BackendPreference);
+    log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
+    const steps = values.steps === undefined ? 5 : Number(values.steps);
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${values.steps}"`);
+    console.log(await benchBackbone(backend.name, { steps, pretrain: !values['no-pretrain'], catalog: values.catalog }));
+    return;
+  }
   const kinds: ModelKind[] | null =
     command === 'baselines' ? [...BASELINE_ORDER] : MODEL_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
   if (!kinds || !values.dataset || positionals.length > 1) throw new Error(USAGE);

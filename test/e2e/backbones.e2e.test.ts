@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRETRAIN_PARAMS } from '../../src/shared/backbones';
 
 const root = resolve(__dirname, '..', '..');
 const resultsDir = join(root, 'test-results');
@@ -87,7 +88,7 @@ describe('Backbones view in browser mode', () => {
   it('pretrains a tiny backbone from the form and follows its loss curve to the end', async () => {
     await page.getByTestId('nav-backbones').click();
     await expect.poll(() => page.getByTestId('pretrain-name').inputValue()).toBe('compact-tiny');
-    await expect.poll(() => page.getByTestId('pretrain-stage1steps').inputValue()).toBe('150'); // catalogue default shown
+    await expect.poll(() => page.getByTestId('pretrain-stage1steps').inputValue()).toBe(String(PRETRAIN_PARAMS.find((p) => p.key === 'stage1Steps')!.default)); // catalogue default shown
     for (const [testId, value] of Object.entries(TINY)) await page.getByTestId(testId).fill(value);
     await page.getByTestId('pretrain-start').click();
 
