@@ -24,7 +24,9 @@ function paramShape(params: readonly HyperParameter[]): NumberShape {
   for (const p of params) {
     let n = z.number();
     if (p.integer) n = n.int();
-    shape[p.key] = n.min(p.min).max(p.max).default(p.default);
+    const bounded = n.min(p.min).max(p.max);
+    const choices = p.choices;
+    shape[p.key] = (choices ? bounded.refine((v) => choices.includes(v), { message: `must be one of ${choices.join(', ')}` }) : bounded).default(p.default);
   }
   return shape;
 }

@@ -78,7 +78,7 @@ export const PRETRAIN_PARAMS: HyperParameter[] = [
   int('gridSize', 'Image grid', 3, 1, 7, 'visual tokens per image = grid²'),
   int('maxTokens', 'Sequence length', 64, 16, 1024, 'tokens per training sequence'),
   int('batchSize', 'Batch size', 16, 1, 512),
-  int('stage1Steps', 'Stage 1 steps', 100, 0, 100000, 'projector alignment: image → caption'),
+  int('stage1Steps', 'Stage 1 steps', 50, 0, 100000, 'projector alignment: image → caption'),
   int('stage2Steps', 'Stage 2 steps', 200, 0, 100000, 'decoder on captions'),
   real('stage1LearningRate', 'Stage 1 LR', 1e-3, 1e-6, 1, 0.0001),
   real('stage2LearningRate', 'Stage 2 LR', 1e-3, 1e-6, 1, 0.0001),

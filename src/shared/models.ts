@@ -10,9 +10,10 @@ export type ModelKind =
   | 'bpr'
   | 'ncf'
   | 'sasrec_id_v'
-  | 'youtube_id_v';
+  | 'youtube_id_v'
+  | 'almostrec';
 
-export type ModelFamily = 'non-sequential' | 'sequential' | 'visual-sequential';
+export type ModelFamily = 'non-sequential' | 'sequential' | 'visual-sequential' | 'multimodal-llm';
 
 export interface HyperParameter {
   key: string;
@@ -23,6 +24,8 @@ export interface HyperParameter {
   default: number;
   step?: number;
   hint?: string;
+  /** The only values allowed (within min/max), e.g. a pooling size; absent: any value in bounds. */
+  choices?: readonly number[];
 }
 
 export interface ModelDescriptor {
@@ -60,16 +63,25 @@ const real = (key: string, label: string, def: number, min: number, max: number,
 });
 
 /** Every iterative model trains with these (Adam, early stopping on validation NDCG@10). */
-function training(epochs: number, batchSize: number, learningRate: number): HyperParameter[] {
+function training(epochs: number, batchSize: number, learningRate: number, patience = 10): HyperParameter[] {
   return [
     int('epochs', 'Epochs', epochs, 1, 1000),
     int('batchSize', 'Batch size', batchSize, 1, 65536),
     real('learningRate', 'Learning rate', learningRate, 1e-6, 1, 0.0001),
     int('seed', 'Seed', 42, 0, 2 ** 31 - 1),
     int('evalEvery', 'Eval every', 1, 1, 1000, 'epochs between validations'),
-    int('patience', 'Patience', 10, 1, 1000, 'validations without gain')
+    int('patience', 'Patience', patience, 1, 1000, 'validations without gain')
   ];
 }
+
+/** An ablation switch: 0 or 1. */
+const flag = (key: string, label: string, def: 0 | 1, hint: string): HyperParameter => int(key, label, def, 0, 1, hint);
+
+/**
+ * LoRA target modules of the language model as a bitmask (the catalogue holds numbers only), in the order
+ * of TEXT_LORA_TARGETS (src/core/backbone/lora.ts). DESIGN §5's default q,v is 1 + 4 = 5.
+ */
+export const LORA_TARGET_BITS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 const sasrecArchitecture: HyperParameter[] = [
   int('maxLen', 'Max length', 200, 2, 1000, 'history window L'),
@@ -184,6 +196,38 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       int('embeddingSize', 'Embedding size', 64, 4, 1024),
       int('hiddenSize', 'MLP hidden size', 128, 4, 4096),
       real('dropout', 'Dropout', 0.2, 0, 0.9, 0.05)
+    ]
+  },
+  {
+    kind: 'almostrec',
+    label: 'ALMOSTREC',
+    family: 'multimodal-llm',
+    description:
+      'A LLaVA-family backbone reads the history as visual tokens, a prompt listing the titles and the sequential model\'s item embeddings (through W^B); ' +
+      'the last hidden state scores every item through W^T. Trains LoRA, W^B and W^T; everything else is frozen.',
+    reference: 'ALMOSTREC (ICMR 2025, §4, Algorithm 1); DESIGN.md §5 (LoRA q,v rank 8, α 16, dropout 0.05; L = 20; k = 1)',
+    iterative: true,
+    usesImages: true,
+    params: [
+      ...training(10, 16, 1e-3, 3),
+      int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
+      int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
+      int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'),
+      int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
+      int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
+      { ...int('visualTokens', 'Visual tokens per image', 1, 0, 9, 'k: 1, 4, 9, or 0 for all'), choices: [0, 1, 4, 9] },
+      int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'targets drawn per user per epoch'),
+      int('maxTitleTokens', 'Max title tokens', 8, 1, 64, 'per title in the prompt'),
+      int('promptTitles', 'Prompt titles', 0, 0, 200, 'newest titles the prompt lists; 0: all L'),
+      int('loraRank', 'LoRA rank', 8, 1, 256),
+      real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
+      real('loraDropout', 'LoRA dropout', 0.05, 0, 0.9, 0.01),
+      int('loraTargets', 'LoRA targets', 5, 1, 127, 'bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64'),
+      flag('useLora', 'Use LoRA', 1, '0: train W^B and W^T only'),
+      flag('useImages', 'Use images', 1, '0: no visual tokens'),
+      flag('useText', 'Use text', 1, '0: no prompt tokens'),
+      flag('pretrainedIds', 'Pretrained IDs', 1, '0: M replaced by a frozen random N(0, 0.02) table'),
+      flag('layout', 'Layout', 0, '0: concat V, T, S; 1: interleaved per item')
     ]
   }
 ];

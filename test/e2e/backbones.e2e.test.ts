@@ -2,17 +2,12 @@
 // importer fixture through the Datasets form (fast, unlike the embedded dataset's 3,600 posters), pretrain a
 // tiny backbone from the form, follow its loss curve to the end, then register the tiny llava-hf fixture and
 // see a wrong folder refused with the path named. Saves test-results/backbones.png.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PRETRAIN_PARAMS } from '../../src/shared/backbones';
+import { resultsDir, root, useBrowserSession } from './browser-session';
 
-const root = resolve(__dirname, '..', '..');
-const resultsDir = join(root, 'test-results');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
 /** Form fields (data-testid) of a pretraining that takes seconds. */
@@ -28,51 +23,14 @@ const TINY: Record<string, string> = {
   'pretrain-stage2steps': '2'
 };
 
-let server: ChildProcess;
-let browser: Browser;
+const session = useBrowserSession({ homePrefix: 'almostrec-e2e-backbones-', serverArgs: ['--no-import'] });
 let page: Page;
-let home: string;
 const pageErrors: string[] = [];
 
-function startServer(): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    server = spawn(process.execPath, [join(root, 'out', 'main', 'browser.js'), '--no-open', '--no-import'], {
-      env: { ...process.env, ALMOSTREC_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe']
-    });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /Open: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/.exec(output);
-      if (m) resolveUrl(m[1]);
-    };
-    server.stdout!.on('data', onData);
-    server.stderr!.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`browser mode exited with ${code}: ${output}`)));
-  });
-}
-
 beforeAll(async () => {
-  if (!existsSync(join(root, 'out', 'main', 'browser.js')) || !existsSync(join(root, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The app is not built: run "npm run build" before the end-to-end test');
-  }
-  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  home = mkdtempSync(join(tmpdir(), 'almostrec-e2e-backbones-'));
-  mkdirSync(resultsDir, { recursive: true });
-  const url = await startServer();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page = await session.browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (home) rmSync(home, { recursive: true, force: true });
+  await page.goto(session.url);
 });
 
 describe('Backbones view in browser mode', () => {
@@ -111,7 +69,7 @@ describe('Backbones view in browser mode', () => {
   });
 
   it('registers a llava-hf folder, and names a wrong folder in the error', async () => {
-    const wrong = join(home, 'no-such-model');
+    const wrong = join(session.home, 'no-such-model');
     await page.getByTestId('register-path').fill(wrong);
     await page.getByTestId('register-name').fill('llava-x');
     await page.getByTestId('register-start').click();

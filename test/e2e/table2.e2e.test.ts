@@ -2,42 +2,17 @@
 // with Debian's Chromium. Trains only popularity (seconds); `train.start` from the form is intercepted so
 // every model's request can be checked without training it. A mocked ALMOSTREC run (runs.list is patched
 // in the page, nothing is written) shows the Improv. row. Saves test-results/table2*.png.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MODEL_CATALOG, defaultConfig } from '../../src/shared/models';
+import { resultsDir, useBrowserSession } from './browser-session';
 
-const root = resolve(__dirname, '..', '..');
-const resultsDir = join(root, 'test-results');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-let server: ChildProcess;
-let browser: Browser;
+const session = useBrowserSession({ homePrefix: 'almostrec-e2e-t2-' });
 let page: Page;
-let home: string;
 let base: string;
 let token: string;
-
-function startServer(): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    server = spawn(process.execPath, [join(root, 'out', 'main', 'browser.js'), '--no-open'], {
-      env: { ...process.env, ALMOSTREC_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe']
-    });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /Open: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/.exec(output);
-      if (m) resolveUrl(m[1]);
-    };
-    server.stdout!.on('data', onData);
-    server.stderr!.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`browser mode exited with ${code}: ${output}`)));
-  });
-}
 
 async function call<T>(method: string, input: unknown): Promise<T> {
   const res = await fetch(`${base}/api/${method}`, {
@@ -51,29 +26,12 @@ async function call<T>(method: string, input: unknown): Promise<T> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'out', 'main', 'browser.js')) || !existsSync(join(root, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The app is not built: run "npm run build" before the end-to-end test');
-  }
-  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  home = mkdtempSync(join(tmpdir(), 'almostrec-e2e-t2-'));
-  mkdirSync(resultsDir, { recursive: true });
-  const url = await startServer();
-  base = new URL(url).origin;
-  token = new URL(url).searchParams.get('token')!;
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  base = new URL(session.url).origin;
+  token = new URL(session.url).searchParams.get('token')!;
+  const context = await session.browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   page = await context.newPage();
-  await page.goto(url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (home) rmSync(home, { recursive: true, force: true });
+  await page.goto(session.url);
 });
 
 describe('Table 2 and the catalogue in the UI', () => {

@@ -1,16 +1,10 @@
 // End to end, as an analyst would use it: browser mode of the built app (npm run build) in Debian's
 // Chromium. A fresh data folder, so the embedded dataset imports by itself; then two short training runs
 // from the Train view and the case-study view with decoded posters. Saves test-results/case-study*.png.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const root = resolve(__dirname, '..', '..');
-const resultsDir = join(root, 'test-results');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resultsDir, useBrowserSession } from './browser-session';
 
 /** The two HTMLImageElement fields we read (this file compiles without the DOM lib). */
 interface DecodedImage {
@@ -18,52 +12,15 @@ interface DecodedImage {
   naturalWidth: number;
 }
 
-let server: ChildProcess;
-let browser: Browser;
+const session = useBrowserSession({ homePrefix: 'almostrec-e2e-' });
 let page: Page;
-let home: string;
-
-function startServer(): Promise<string> {
-  return new Promise((resolveUrl, reject) => {
-    server = spawn(process.execPath, [join(root, 'out', 'main', 'browser.js'), '--no-open'], {
-      env: { ...process.env, ALMOSTREC_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe']
-    });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /Open: (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+)/.exec(output);
-      if (m) resolveUrl(m[1]);
-    };
-    server.stdout!.on('data', onData);
-    server.stderr!.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`browser mode exited with ${code}: ${output}`)));
-  });
-}
 
 beforeAll(async () => {
-  if (!existsSync(join(root, 'out', 'main', 'browser.js')) || !existsSync(join(root, 'out', 'renderer', 'index.html'))) {
-    throw new Error('The app is not built: run "npm run build" before the end-to-end test');
-  }
-  if (!existsSync(chromiumPath)) throw new Error(`Chromium not found at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  home = mkdtempSync(join(tmpdir(), 'almostrec-e2e-'));
-  mkdirSync(resultsDir, { recursive: true });
-  const url = await startServer();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = await session.browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(url);
+  await page.goto(session.url);
   expect(errors).toEqual([]);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  if (home) rmSync(home, { recursive: true, force: true });
 });
 
 async function trainFromUi(model: 'popularity' | 'sasrec', runNumber: number, fields: Record<string, string> = {}): Promise<void> {

@@ -1,34 +1,23 @@
 // `almostrec pretrain` and `almostrec backbone …` as a user runs them: the built bin, a throwaway catalog,
 // JSON lines on stdout, one-line errors with a non-zero exit.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCliCatalog, json, root, type CliCatalog } from './cli-catalog';
 
-const root = resolve(__dirname, '..', '..');
-const bin = join(root, 'bin', 'almostrec.cjs');
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
 const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage1Steps=2', 'stage2Steps=2'];
-let dir: string;
-let db: string;
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args, '--db', db], { encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) };
-}
-const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
+let catalog: CliCatalog;
+const cli = (...args: string[]) => catalog.cli(...args);
 /** The error is the last stderr line, alone (progress lines may precede it). */
 const lastError = (stderr: string) => stderr.trim().split('\n').at(-1)!;
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'out', 'main', 'cli.js'))) execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'ignore' });
-  dir = mkdtempSync(join(tmpdir(), 'almostrec-cli-bb-'));
-  db = join(dir, 'catalog.sqlite');
+  catalog = createCliCatalog('almostrec-cli-bb-', 300_000);
   const imp = cli('import', 'movielens-latest', join(root, 'test', 'fixtures', 'importers', 'ml-latest'), '--name', 'tiny');
   if (imp.code !== 0) throw new Error(imp.stderr);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => catalog?.remove());
 
 describe('almostrec backbone commands', () => {
   it('documents them in --help', () => {
@@ -46,7 +35,7 @@ describe('almostrec backbone commands', () => {
       [['pretrain', '--dataset', 'tiny', '--param', 'depth=3'], /^almostrec: input: Unrecognized key: "depth"$/],
       [['pretrain', '--dataset', 'tiny', '--param', 'seed'], /^almostrec: --param expects key=number/],
       [['pretrain', '--dataset', 'nope'], /^almostrec: No dataset named or numbered "nope"/],
-      [['backbone', 'register', join(dir, 'nowhere'), '--name', 'x'], new RegExp(`^almostrec: Folder ${join(dir, 'nowhere')} not found$`)],
+      [['backbone', 'register', join(catalog.dir, 'nowhere'), '--name', 'x'], new RegExp(`^almostrec: Folder ${join(catalog.dir, 'nowhere')} not found$`)],
       [['backbone', 'register', HF_FIXTURE], /^almostrec: Usage: almostrec backbone register <path> --name B$/],
       [['backbone', 'features', '--backbone', '9', '--dataset', 'tiny'], /^almostrec: No backbone named or numbered "9"/],
       [['backbone', 'delete', 'ghost'], /^almostrec: No backbone named or numbered "ghost"/],
@@ -80,7 +69,7 @@ describe('almostrec backbone commands', () => {
     const pre = cli('pretrain', '--dataset', 'tiny', ...TINY.flatMap((p) => ['--param', p]), '--json');
     expect(pre.code, pre.stderr).toBe(0);
     const b = json(pre.lines[0]) as { id: number; name: string; status: string; path: string; config: Record<string, number> };
-    expect(b).toMatchObject({ name: 'compact-tiny', status: 'succeeded', path: join(dir, 'backbones', String(b.id)) });
+    expect(b).toMatchObject({ name: 'compact-tiny', status: 'succeeded', path: join(catalog.dir, 'backbones', String(b.id)) });
     expect(b.config).toMatchObject({ hiddenSize: 32, stage2Steps: 2, seed: 42 });
     expect(existsSync(b.path)).toBe(true);
 

@@ -1,29 +1,18 @@
 // The `almostrec` CLI as a user runs it: the built bin, a throwaway catalog, JSON lines on stdout,
 // one-line errors with a non-zero exit.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCliCatalog, json, root, type CliCatalog } from './cli-catalog';
 
-const root = resolve(__dirname, '..', '..');
-const bin = join(root, 'bin', 'almostrec.cjs');
 const fixture = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
-let dir: string;
-let db: string;
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args, '--db', db], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').filter(Boolean) };
-}
-const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
+let catalog: CliCatalog;
+const cli = (...args: string[]) => catalog.cli(...args);
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'out', 'main', 'cli.js'))) execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'ignore' });
-  dir = mkdtempSync(join(tmpdir(), 'almostrec-cli-'));
-  db = join(dir, 'catalog.sqlite');
+  catalog = createCliCatalog('almostrec-cli-', 120_000);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => catalog?.remove());
 
 describe('almostrec CLI', () => {
   it('imports, lists, trains, evaluates and recommends with --json', () => {
@@ -66,7 +55,7 @@ describe('almostrec CLI', () => {
     // 12 users × 8 of 12 items: every item has 8 interactions (survives the 5-core), each user has 4 unseen.
     const rows = ['user;item;ts'];
     for (let u = 0; u < 12; u++) for (let j = 0; j < 8; j++) rows.push(`u${u};i${(u + j) % 12};${1000 + j}`);
-    const csv = join(dir, 'events.csv');
+    const csv = join(catalog.dir, 'events.csv');
     writeFileSync(csv, rows.join('\n') + '\n');
     const imp = cli('import', 'generic', csv, '--name', 'events', '--delimiter', ';', '--columns', 'user=user,item=item,timestamp=ts', '--json');
     expect(imp.code, imp.stderr).toBe(0);
@@ -81,7 +70,7 @@ describe('almostrec CLI', () => {
   });
 
   it('fails with a one-line message naming the file and line on malformed input', () => {
-    const bad = join(dir, 'bad');
+    const bad = join(catalog.dir, 'bad');
     cpSync(fixture, bad, { recursive: true });
     writeFileSync(join(bad, 'ratings.csv'), 'userId,movieId,rating,timestamp\n1,1,5,100\n1,2,oops,101\n');
     const r = cli('import', 'movielens-latest', bad, '--name', 'bad');

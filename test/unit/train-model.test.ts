@@ -216,6 +216,39 @@ describe('trainModel', () => {
     await expect(trainModel({ ...tinySpec(), needsItemFeatures: true }, ctx, small, { checkpointDir: tempDir() })).rejects.toThrow('model bpr needs item image features');
   });
 
+  test('gradAccum averages consecutive steps into one update; warmupSteps ramps the learning rate over the first updates', async () => {
+    const pairs = data.users.reduce((n, u) => n + trainPart(u).length - 1, 0);
+    expect(pairs % 2).toBe(0);
+    const withOptimizer = (extra: { gradAccum?: number; warmupSteps?: number }): ModelSpec<TinyConfig> => {
+      const spec = tinySpec();
+      return { ...spec, optimizer: (c) => ({ ...spec.optimizer(c), ...extra }) };
+    };
+    const weights = (dir: string) => readSafetensors(join(dir, CHECKPOINT_FILE)).tensors.get('param.item_emb')!.data as Float32Array;
+    // Two half batches accumulated = one whole batch (same examples, same dropout draws, mean of equal-sized means).
+    const whole = tempDir();
+    await trainModel(tinySpec(), ctx, { ...small, batchSize: pairs }, { checkpointDir: whole });
+    const halves = tempDir();
+    const steps: number[] = [];
+    await trainModel(withOptimizer({ gradAccum: 2 }), ctx, { ...small, batchSize: pairs / 2 }, { checkpointDir: halves, onProgress: (p) => p.phase === 'train' && steps.push(p.done) });
+    expect(steps.length).toBe(2 * small.epochs!);
+    expect(readSafetensors(join(halves, CHECKPOINT_FILE)).metadata.adamStep).toBe(String(small.epochs));
+    const a = weights(whole);
+    const b = weights(halves);
+    for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i], 5);
+
+    // Adam's first update moves each weight by the learning rate (m̂/√v̂ = ±1): a quarter of it with warmupSteps 4.
+    const init = tinySpec().init(small as TinyConfig, ctx, new Rng(small.seed!));
+    const firstStep = async (warmupSteps: number) => {
+      const dir = tempDir();
+      await trainModel(withOptimizer({ warmupSteps }), ctx, { ...small, epochs: 1, batchSize: pairs }, { checkpointDir: dir });
+      const w = weights(dir);
+      const before = init.get('item_emb')!;
+      return w.reduce((m, v, i) => Math.max(m, Math.abs(v - before[i])), 0);
+    };
+    expect(await firstStep(0)).toBeCloseTo(small.learningRate!, 6);
+    expect(await firstStep(4)).toBeCloseTo(small.learningRate! / 4, 6);
+  });
+
   test('exportItemEmbeddings writes [(numItems + 1), d] with a zero padding row and the item-id mapping', async () => {
     const dir = tempDir();
     const r = await trainModel(tinySpec(), ctx, { ...small, epochs: 1 }, { checkpointDir: dir });

@@ -42,6 +42,35 @@ describe('WorkbenchService', () => {
     expect(badConfig).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
   });
 
+  it('refuses an ALMOSTREC run whose backbone or sequential run is not usable, saying what to fix', async () => {
+    const c = service.catalog;
+    const start = async (config: Record<string, number>): Promise<string> => {
+      const r = await service.handle('train.start', { model: 'almostrec', datasetId, config });
+      expect(r).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
+      return r.ok ? '' : r.error.message;
+    };
+    const runsBefore = c.listRuns().length;
+    expect(await start({})).toMatch(/^ALMOSTREC needs a backbone: set backboneId/);
+    expect(await start({ backboneId: 999 })).toBe('ALMOSTREC: backbone 999 not found');
+    const backboneId = c.createBackbone({ name: 'half-done', source: 'pretrained', datasetId, path: join(dir, 'b'), config: {} });
+    expect(await start({ backboneId })).toBe(`ALMOSTREC: backbone ${backboneId} (half-done) is queued; it must finish pretraining first`);
+    c.updateBackbone(backboneId, { status: 'succeeded' });
+    expect(await start({ backboneId })).toMatch(/^ALMOSTREC needs a sequential run: set seqRunId/);
+    const bpr = c.createRun({ datasetId, model: 'bpr', config: {}, backend: null });
+    expect(await start({ backboneId, seqRunId: bpr })).toBe(`ALMOSTREC: run ${bpr} is a bpr run; M comes from a SASRec or GRU4Rec run`);
+    const sasrec = c.createRun({ datasetId, model: 'sasrec', config: {}, backend: null });
+    expect(await start({ backboneId, seqRunId: sasrec })).toBe(`ALMOSTREC: run ${sasrec} is queued; its item embeddings exist once it has finished`);
+    c.updateRun(sasrec, { status: 'succeeded' });
+    expect(await start({ backboneId, seqRunId: sasrec })).toMatch(`ALMOSTREC: run ${sasrec} has no item_embeddings artifact`);
+    c.addArtifact(sasrec, 'item_embeddings', join(dir, 'gone.safetensors'), '0'.repeat(64));
+    expect(await start({ backboneId, seqRunId: sasrec })).toBe(`ALMOSTREC: run ${sasrec}'s item embeddings ${join(dir, 'gone.safetensors')} are missing`);
+    // Nothing was queued for any of them.
+    expect(c.listRuns().length).toBe(runsBefore + 2);
+    c.deleteRun(bpr);
+    c.deleteRun(sasrec);
+    c.deleteBackbone(backboneId);
+  });
+
   it('reports app info and lists the imported dataset', async () => {
     const info = await service.handle('app.info', {});
     expect(info).toMatchObject({ ok: true, result: { version: '9.9.9', transport: 'http', defaultDataset: { name: 'ml-latest-small', imported: false } } });

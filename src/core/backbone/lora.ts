@@ -102,7 +102,7 @@ interface LoraFactors {
 export class LoraAdapter {
   readonly scale: number;
   private readonly modules = new Map<string, LoraFactors>();
-  private readonly dropoutRng: Rng;
+  private dropoutRng: Rng;
   private readonly id = adapterCounter++;
 
   private constructor(
@@ -149,6 +149,19 @@ export class LoraAdapter {
 
   has(path: string): boolean {
     return this.modules.has(path);
+  }
+
+  /** A module's trainable factors (A [r, in], B [out, r]), e.g. to name them in a model's parameter map. */
+  factors(path: string): { a: tf.Variable; b: tf.Variable } | undefined {
+    return this.modules.get(path);
+  }
+
+  /**
+   * Draws the dropout masks' seeds from `rng` from now on: a training loop whose single Rng is checkpointed
+   * then resumes with the same masks (the adapter's own seeded stream is not part of any checkpoint).
+   */
+  setDropoutRng(rng: Rng): void {
+    this.dropoutRng = rng;
   }
 
   paths(): string[] {

@@ -224,6 +224,10 @@ export class Catalog {
   addArtifact(runId: number, kind: string, path: string, sha256: string): void {
     runs.addArtifact(this.db, runId, kind, path, sha256);
   }
+  /** A run's artifacts, oldest first (a resumed run may list a kind twice: the last one is current). */
+  getArtifacts(runId: number): runs.ArtifactRow[] {
+    return runs.getArtifacts(this.db, runId);
+  }
 
   // ---- backbones ----
 

@@ -171,3 +171,13 @@ export function addArtifact(db: Database, runId: number, kind: string, path: str
     new Date().toISOString()
   );
 }
+
+export interface ArtifactRow {
+  kind: string;
+  path: string;
+  sha256: string;
+}
+
+export function getArtifacts(db: Database, runId: number): ArtifactRow[] {
+  return db.prepare('SELECT kind, path, sha256 FROM artifacts WHERE run_id = ? ORDER BY id').all(runId) as ArtifactRow[];
+}

@@ -9,6 +9,7 @@ import type { RunDetail } from '../../shared/types';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
 import { evaluate, type Scorer } from '../eval';
+import type { AlmostrecConfig } from '../models/almostrec-config';
 import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
@@ -27,25 +28,57 @@ export const STORED_TOP_K = 20;
 
 /** Run-config key recording which image encoder a visual model's features came from (not a hyper-parameter). */
 export const IMAGE_ENCODER_KEY = 'imageEncoder';
+/** Run-config keys recording what an ALMOSTREC run was built on, beside its backboneId and seqRunId. */
+export const BACKBONE_NAME_KEY = 'backboneName';
+export const SEQ_RUN_MODEL_KEY = 'seqRunModel';
+export const TOKENIZER_KEY = 'tokenizer';
+const BOOKKEEPING_KEYS = new Set([IMAGE_ENCODER_KEY, BACKBONE_NAME_KEY, SEQ_RUN_MODEL_KEY, TOKENIZER_KEY]);
 
 /** The model's hyper-parameters from a stored run config (bookkeeping keys such as the encoder id dropped). */
 export function runModelConfig(kind: ModelKind, config: Record<string, unknown>): Record<string, number> {
-  const { [IMAGE_ENCODER_KEY]: _encoder, ...params } = config;
-  return parseModelConfig(kind, params);
+  return parseModelConfig(kind, Object.fromEntries(Object.entries(config).filter(([k]) => !BOOKKEEPING_KEYS.has(k))));
 }
 
-/** What a model of `spec` is built on: the data and, for visual models, the catalog's item image features. */
+/**
+ * What a model of `spec` is built on: the data and, for visual models, the catalog's item image features;
+ * for backbone models (ALMOSTREC) what the run `config` refers to. Free it with disposeModelContext.
+ */
 export async function modelContext(
   catalog: Catalog,
-  spec: Pick<ModelSpec, 'needsItemFeatures'>,
+  spec: Pick<ModelSpec, 'needsItemFeatures' | 'needsBackbone' | 'kind'>,
   data: SequenceData,
   onProgress?: ProgressFn,
-  signal?: CancelSignal
+  signal?: CancelSignal,
+  config?: Record<string, number>
 ): Promise<ModelContext> {
+  if (spec.needsBackbone) {
+    if (!config) throw new Error(`model ${spec.kind} needs its run config to find its backbone and sequential run`);
+    // Loaded on demand, like the image encoder: only backbone models need the backbone's modules.
+    const { loadBackboneInputs } = await import('../models/almostrec-context');
+    return { data, backbone: await loadBackboneInputs(catalog, data, config as unknown as AlmostrecConfig, onProgress, signal) };
+  }
   if (!spec.needsItemFeatures) return { data };
   // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need.
   const { loadItemFeatures } = await import('../vision');
   return { data, itemFeatures: await loadItemFeatures(catalog, data, onProgress, signal) };
+}
+
+/** Frees what a context holds beyond plain arrays (a backbone's weights). */
+export function disposeModelContext(ctx: ModelContext): void {
+  ctx.backbone?.dispose();
+}
+
+/** A run's stored bookkeeping must describe the context built now, or its weights would be read against other inputs. */
+function checkRunContext(run: RunDetail, mctx: ModelContext): void {
+  const stored = run.config[IMAGE_ENCODER_KEY];
+  if (mctx.itemFeatures && stored !== undefined && stored !== mctx.itemFeatures.encoderId) {
+    throw new Error(`Run ${run.id} was trained on image features "${String(stored)}"; this build computes "${mctx.itemFeatures.encoderId}"`);
+  }
+  const b = mctx.backbone;
+  const name = run.config[BACKBONE_NAME_KEY];
+  if (b && name !== undefined && name !== b.backbone.name) throw new Error(`Run ${run.id} was trained on backbone "${String(name)}"; backbone ${b.backbone.id} is now "${b.backbone.name}"`);
+  const tokenizer = run.config[TOKENIZER_KEY];
+  if (b && tokenizer !== undefined && tokenizer !== b.tokenizer.id) throw new Error(`Run ${run.id} was trained with tokenizer "${String(tokenizer)}"; backbone ${b.backbone.id} now has "${b.tokenizer.id}"`);
 }
 
 /** A scorer for a finished run: popularity refitted, a trained model from its stored weights. */
@@ -53,12 +86,21 @@ export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: Sequ
   if (run.model === 'popularity') return fitPopularity(data);
   if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint (status ${run.status})`);
   const spec = modelSpec(run.model);
-  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal);
-  const stored = run.config[IMAGE_ENCODER_KEY];
-  if (mctx.itemFeatures && stored !== undefined && stored !== mctx.itemFeatures.encoderId) {
-    throw new Error(`Run ${run.id} was trained on image features "${String(stored)}"; this build computes "${mctx.itemFeatures.encoderId}"`);
+  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, runModelConfig(run.model, run.config));
+  try {
+    checkRunContext(run, mctx);
+    const scorer = await loadScorer(spec, mctx, run.checkpointPath);
+    return {
+      scoreBatch: (h) => scorer.scoreBatch(h),
+      dispose: () => {
+        scorer.dispose();
+        disposeModelContext(mctx);
+      }
+    };
+  } catch (e) {
+    disposeModelContext(mctx);
+    throw e;
   }
-  return loadScorer(spec, mctx, run.checkpointPath);
 }
 
 export function runCheckpointDir(dataDir: string, runId: number): string {
@@ -83,42 +125,51 @@ export async function runTrainingJob(
     ctx.onProgress({ phase: 'loading data', done: 0, total: 1 });
     const data = catalog.loadSequences(run.datasetId);
     ctx.onLog(`Run ${runId}: ${run.model} on ${data.users.length} users × ${data.numItems} items, backend ${backend.name}`);
-    let scorer: Scorer & { dispose?(): void };
     if (run.model === 'popularity') {
-      scorer = fitPopularity(data);
+      await evaluateScorer(catalog, runId, data, fitPopularity(data), ctx);
     } else {
       const spec = modelSpec(run.model);
       const config = runModelConfig(run.model, run.config);
-      const mctx = await modelContext(catalog, spec, data, ctx.onProgress, ctx.signal);
-      if (mctx.itemFeatures) {
-        const f = mctx.itemFeatures;
-        const withImage = f.has.reduce((a, b) => a + b, 0);
-        ctx.onLog(`Run ${runId}: image features ${f.encoderId} (${f.dim}-d) for ${withImage} of ${data.numItems} items`);
-        catalog.updateRun(runId, { config: { ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
+      const mctx = await modelContext(catalog, spec, data, ctx.onProgress, ctx.signal, config);
+      try {
+        if (ctx.resume) checkRunContext(run, mctx);
+        if (mctx.itemFeatures) {
+          const f = mctx.itemFeatures;
+          const withImage = f.has.reduce((a, b) => a + b, 0);
+          ctx.onLog(`Run ${runId}: image features ${f.encoderId} (${f.dim}-d) for ${withImage} of ${data.numItems} items`);
+          catalog.updateRun(runId, { config: { ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
+        }
+        if (mctx.backbone) {
+          const b = mctx.backbone;
+          const withImage = b.visual ? b.visual.tokens.filter((t) => t !== null).length : 0;
+          ctx.onLog(
+            `Run ${runId}: backbone ${b.backbone.id} (${b.backbone.name}), M from ${b.itemTable.model} run ${b.itemTable.runId} (${b.itemTable.dim}-d)` +
+              (b.visual ? `, visual tokens ${b.visual.cacheId} for ${withImage} of ${data.numItems} items` : ', no images')
+          );
+          catalog.updateRun(runId, { config: { ...config, [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id } });
+        }
+        const dir = runCheckpointDir(ctx.dataDir, runId);
+        const result = await trainModel(spec, mctx, config, {
+          checkpointDir: dir,
+          resume: ctx.resume,
+          onProgress: ctx.onProgress,
+          onEpoch: (rec) => catalog.appendEpoch(runId, rec),
+          signal: ctx.signal
+        });
+        const last = result.history.length ? result.history[result.history.length - 1].epoch : 0;
+        for (const rec of result.history) catalog.appendEpoch(runId, rec);
+        catalog.clearEpochsAfter(runId, last);
+        catalog.updateRun(runId, { checkpointPath: result.checkpointPath, bestEpoch: result.bestEpoch });
+        catalog.addArtifact(runId, 'checkpoint', result.checkpointPath, await sha256File(result.checkpointPath));
+        if (spec.itemEmbeddings) {
+          const path = exportItemEmbeddings(spec, result.checkpointPath, mctx);
+          catalog.addArtifact(runId, 'item_embeddings', path, await sha256File(path));
+        }
+        for (const a of spec.exportArtifacts?.(result.checkpointPath, mctx) ?? []) catalog.addArtifact(runId, a.kind, a.path, await sha256File(a.path));
+        await evaluateScorer(catalog, runId, data, await loadScorer(spec, mctx, result.checkpointPath), ctx);
+      } finally {
+        disposeModelContext(mctx);
       }
-      const dir = runCheckpointDir(ctx.dataDir, runId);
-      const result = await trainModel(spec, mctx, config, {
-        checkpointDir: dir,
-        resume: ctx.resume,
-        onProgress: ctx.onProgress,
-        onEpoch: (rec) => catalog.appendEpoch(runId, rec),
-        signal: ctx.signal
-      });
-      const last = result.history.length ? result.history[result.history.length - 1].epoch : 0;
-      for (const rec of result.history) catalog.appendEpoch(runId, rec);
-      catalog.clearEpochsAfter(runId, last);
-      catalog.updateRun(runId, { checkpointPath: result.checkpointPath, bestEpoch: result.bestEpoch });
-      catalog.addArtifact(runId, 'checkpoint', result.checkpointPath, await sha256File(result.checkpointPath));
-      if (spec.itemEmbeddings) {
-        const path = exportItemEmbeddings(spec, result.checkpointPath, mctx);
-        catalog.addArtifact(runId, 'item_embeddings', path, await sha256File(path));
-      }
-      scorer = await loadScorer(spec, mctx, result.checkpointPath);
-    }
-    try {
-      await evaluateAndStore(catalog, runId, data, scorer, ctx);
-    } finally {
-      scorer.dispose?.();
     }
     catalog.updateRun(runId, { status: 'succeeded', endedAt: new Date().toISOString() });
   } catch (err) {
@@ -136,7 +187,11 @@ export async function runEvaluationJob(catalog: Catalog, runId: number, ctx: Run
   }
   await initBackend();
   const data = catalog.loadSequences(run.datasetId);
-  const scorer = await loadRunScorer(catalog, run, data, ctx);
+  await evaluateScorer(catalog, runId, data, await loadRunScorer(catalog, run, data, ctx), ctx);
+}
+
+/** evaluateAndStore, then frees the scorer whatever happened. */
+async function evaluateScorer(catalog: Catalog, runId: number, data: SequenceData, scorer: Scorer & { dispose?(): void }, ctx: RunJobContext): Promise<void> {
   try {
     await evaluateAndStore(catalog, runId, data, scorer, ctx);
   } finally {

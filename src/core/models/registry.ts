@@ -3,6 +3,7 @@
 import type { TrainingConfig } from '../../shared/api';
 import type { ModelKind } from '../../shared/models';
 import type { ModelSpec, TrainableKind } from '../train/model-spec';
+import { almostrecSpec } from './almostrec';
 import { bprSpec } from './bpr';
 import { gru4recSpec } from './gru4rec';
 import { ncfSpec } from './ncf';
@@ -21,7 +22,8 @@ export const MODEL_SPECS: Partial<Record<TrainableKind, AnySpec>> = {
   bpr: bprSpec,
   ncf: ncfSpec,
   sasrec_id_v: sasrecIdVSpec,
-  youtube_id_v: youtubeIdVSpec
+  youtube_id_v: youtubeIdVSpec,
+  almostrec: almostrecSpec
 };
 
 export function isAvailable(kind: ModelKind): boolean {

@@ -1,10 +1,12 @@
 // The contract between one training loop (train-model.ts: Adam, epochs, validation, early stopping,
 // checkpoints, resume, progress, cancel) and each trainable model (SASRec, GRU4Rec, NextItNet, BPR, NCF,
-// SASRec_ID+V, YouTube_ID+V). A model only says what its parameters are, how one step's loss is computed
-// and how it scores; everything about running a job is shared.
+// SASRec_ID+V, YouTube_ID+V, ALMOSTREC). A model only says what its parameters are, how one step's loss is
+// computed and how it scores; everything about running a job is shared.
 import type * as tf from '@tensorflow/tfjs-core';
 import type { TrainingConfig } from '../../shared/api';
 import type { ModelKind } from '../../shared/models';
+import type { LlavaConfig } from '../backbone/config';
+import type { TextTokenizer } from '../backbone/tokenizer';
 import type { SequenceData } from '../data/types';
 import type { Scorer } from '../eval/evaluator';
 import type { Rng } from '../tensor/rng';
@@ -21,10 +23,30 @@ export interface ItemFeatures {
   has: Uint8Array;
 }
 
+/**
+ * What a model built on a LLaVA-family backbone (ALMOSTREC) reads besides the sequences; loaded from the
+ * catalog by models/almostrec-context.ts. Everything here is frozen; the tensors belong to this object.
+ */
+export interface BackboneInputs {
+  backbone: { id: number; name: string; path: string; config: LlavaConfig; weights: Map<string, tf.Tensor> };
+  tokenizer: TextTokenizer;
+  datasetName: string;
+  /** M: a finished sequential run's item_embeddings, (numItems + 1) × dim, row 0 padding. */
+  itemTable: { values: Float32Array; dim: number; runId: number; model: string; path: string };
+  /** Title tokens (no BOS) of every item index, uncut; [] for the padding row. */
+  titleTokens: number[][];
+  /** The backbone's cached visual tokens per item index (null: no image); null when images are not used. */
+  visual: { cacheId: string; tokensPerImage: number; dim: number; tokens: (Float32Array | null)[] } | null;
+  /** Frees the backbone weights. */
+  dispose(): void;
+}
+
 /** What a model is built on: the dataset's sequences and, for visual models, the item features. */
 export interface ModelContext {
   data: SequenceData;
   itemFeatures?: ItemFeatures;
+  /** For models with `needsBackbone`. */
+  backbone?: BackboneInputs;
 }
 
 export interface TrainableModel extends Scorer {
@@ -50,6 +72,10 @@ export interface OptimizerSettings {
   beta2?: number;
   /** L2 penalty added to the gradient (Adam, PyTorch semantics), e.g. RecBole's reg weights. */
   weightDecay?: number;
+  /** Steps whose gradients are averaged into one optimizer update (default 1). */
+  gradAccum?: number;
+  /** Linear learning-rate warm-up over this many optimizer updates, then constant (default 0). */
+  warmupSteps?: number;
 }
 
 export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<string, number>> {
@@ -63,6 +89,13 @@ export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<st
   optimizer(config: C): OptimizerSettings;
   /** Visual models need ctx.itemFeatures. */
   needsItemFeatures?: boolean;
+  /** Models on a LLaVA-family backbone need ctx.backbone (built from the run config's references). */
+  needsBackbone?: boolean;
+  /**
+   * Files written from the best weights once training has finished (beside the checkpoint), each registered
+   * as a run artifact of its kind.
+   */
+  exportArtifacts?(checkpointPath: string, ctx: ModelContext): { kind: string; path: string }[];
   /**
    * The item-embedding table usable as ALMOSTREC's M ((numItems + 1) × d_i, row 0 padding), for models
    * that have one (SASRec, GRU4Rec).

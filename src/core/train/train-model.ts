@@ -15,7 +15,7 @@ import { readTrainState, readWeights, writeTrainState, writeWeights, type Checkp
 import type { ModelContext, ModelSpec, TrainableKind, TrainableModel } from './model-spec';
 
 /** What the checks below need to know of a spec, whatever its config type. */
-type SpecId = { kind: TrainableKind; needsItemFeatures?: boolean };
+type SpecId = { kind: TrainableKind; needsItemFeatures?: boolean; needsBackbone?: boolean };
 
 export interface TrainModelOptions {
   checkpointDir: string;
@@ -60,6 +60,7 @@ async function ensureBackend(): Promise<void> {
 function checkContext(spec: SpecId, ctx: ModelContext): void {
   const f = ctx.itemFeatures;
   if (spec.needsItemFeatures && !f) throw new Error(`model ${spec.kind} needs item image features, none were given`);
+  if (spec.needsBackbone && !ctx.backbone) throw new Error(`model ${spec.kind} needs a backbone and an item-embedding table, none were given`);
   if (f && f.values.length !== (ctx.data.numItems + 1) * f.dim) {
     throw new Error(`item features (${f.encoderId}) have ${f.values.length} values, expected ${ctx.data.numItems + 1} × ${f.dim}`);
   }
@@ -134,14 +135,29 @@ export async function trainModel<C extends TrainingConfig>(
 
   const model: TrainableModel = spec.build(cfg, ctx, initial);
   let adam: Adam | null = null;
+  // Gradients summed over the steps of one update (gradAccum > 1); null between updates.
+  let pending: Map<string, tf.Tensor> | null = null;
   try {
     const names = shapes.map(([n]) => n);
     if (names.join('\n') !== [...model.params.keys()].join('\n')) {
       throw new Error(`model ${spec.kind}: built parameters [${[...model.params.keys()]}] differ from paramShapes [${names}]`);
     }
     const o = spec.optimizer(cfg);
-    adam = new Adam(model.params, { learningRate: o.learningRate, beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
+    const optimizer = new Adam(model.params, { learningRate: o.learningRate, beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
+    adam = optimizer;
     if (resumed) adam.load(resumed.adamStep, resumed.adamM, resumed.adamV);
+    const accumulate = Math.max(1, Math.floor(o.gradAccum ?? 1));
+    const warmup = Math.max(0, o.warmupSteps ?? 0);
+    let pendingSteps = 0;
+    const update = (grads: Map<string, tf.Tensor>, steps: number): void => {
+      // The schedule follows Adam's own step count, which checkpoints restore: resume stays exact.
+      if (warmup > 0) optimizer.setLearningRate(o.learningRate * Math.min(1, (optimizer.step + 1) / warmup));
+      const named: tf.NamedTensorMap = {};
+      for (const [name, g] of grads) named[name] = steps === 1 ? g : tf.mul(g, 1 / steps);
+      optimizer.apply(model.params, named);
+      tf.dispose(Object.values(named));
+      if (steps > 1) tf.dispose([...grads.values()]);
+    };
     const timing: TrainTiming = { forward: 0, backward: 0, optimizer: 0, data: 0 };
     const varList = names.map((n) => model.params.get(n)!);
     const runStart = performance.now();
@@ -170,13 +186,23 @@ export async function trainModel<C extends TrainingConfig>(
         const t1 = performance.now();
         timing.forward += (forwardEnd - t0) / 1000;
         timing.backward += (t1 - forwardEnd) / 1000;
-        const named: tf.NamedTensorMap = {};
+        const sum: Map<string, tf.Tensor> = pending ?? new Map();
         varList.forEach((v, i) => {
-          if (grads[v.name]) named[names[i]] = grads[v.name];
+          const g = grads[v.name];
+          if (!g) return;
+          const before = sum.get(names[i]);
+          sum.set(names[i], before ? tf.add(before, g) : g);
+          if (before) tf.dispose([before, g]);
         });
-        adam.apply(model.params, named);
+        pending = sum;
+        pendingSteps++;
+        // An epoch's last steps update even when fewer than `accumulate`: checkpoints never hold a partial sum.
+        if (pendingSteps === accumulate || s === stepsPerEpoch - 1) {
+          update(sum, pendingSteps);
+          pending = null;
+          pendingSteps = 0;
+        }
         value.dispose();
-        tf.dispose(grads);
         timing.optimizer += (performance.now() - t1) / 1000;
         if (!Number.isFinite(loss)) throw new Error(`Training diverged: loss ${loss} at epoch ${epoch}, step ${s + 1}`);
         lossSum += loss;
@@ -224,6 +250,7 @@ export async function trainModel<C extends TrainingConfig>(
     if (!early.bestValid) throw new Error(`${ckptPath}: run finished without a validation result`);
     return { bestEpoch: early.bestEpoch, valid: early.bestValid, checkpointPath: bestPath, history, stoppedEarly: early.stoppedEarly, timing };
   } finally {
+    if (pending) tf.dispose([...pending.values()]);
     model.dispose();
     adam?.dispose();
   }

@@ -6,6 +6,8 @@ import { createPretrainedBackbone, removeBackboneFiles } from '../../core/backbo
 import { Catalog } from '../../core/catalog';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
 import { runCheckpointDir } from '../../core/jobs/run-jobs';
+import type { AlmostrecConfig } from '../../core/models/almostrec-config';
+import { resolveAlmostrecReferences } from '../../core/models/almostrec-references';
 import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import {
@@ -17,8 +19,8 @@ import {
   type Envelope,
   type JobEvent
 } from '../../shared/api';
-import type { BackboneDetail, BackboneSummary } from '../../shared/backbones';
-import type { BackendInfo, CaseStudy, JobInfo } from '../../shared/types';
+import type { BackboneDetail, BackboneStatus, BackboneSummary } from '../../shared/backbones';
+import type { BackendInfo, CaseStudy, JobInfo, RunStatus } from '../../shared/types';
 import { ApiFailure, notFound, toApiError } from './api-errors';
 import { JobManager } from './job-manager';
 
@@ -33,6 +35,14 @@ export interface WorkbenchServiceOptions {
 }
 
 type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
+
+/** A run or backbone whose job has not reached an end yet (statuses are the same for both). */
+const isUnfinished = (status: RunStatus | BackboneStatus): boolean => status === 'running' || status === 'queued';
+
+/** The end to record for a run or backbone whose job ended without its worker saying so. */
+function unreportedEnd(job: JobInfo): { status: 'cancelled' | 'failed'; endedAt: string; error: string | null } {
+  return { status: job.status === 'cancelled' ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), error: job.error?.message ?? null };
+}
 
 export class WorkbenchService {
   readonly catalog: Catalog;
@@ -143,6 +153,14 @@ export class WorkbenchService {
         if (!isAvailable(input.model)) throw new ApiFailure('invalid_input', `Model ${input.model} is not available in this build`);
         // Store the complete config (defaults filled in) so a run record says exactly what was trained.
         const config = parseModelConfig(input.model, input.config);
+        // ALMOSTREC's references are checked now, not minutes later in the job (which checks them again).
+        if (input.model === 'almostrec') {
+          try {
+            resolveAlmostrecReferences(c, ds.id, config as unknown as AlmostrecConfig);
+          } catch (e) {
+            throw new ApiFailure('invalid_input', (e as Error).message);
+          }
+        }
         const runId = c.createRun({ datasetId: ds.id, model: input.model, config, backend: this.backend });
         const job = this.jobs.start('train', `Training ${input.model} on ${ds.name} (run ${runId})`, { kind: 'train', runId, resume: false }, { runId, datasetId: ds.id });
         return { jobId: job.jobId, runId };
@@ -296,30 +314,18 @@ export class WorkbenchService {
   private onJobEnded(job: JobInfo): void {
     if (job.kind === 'pretrain' && job.backboneId !== null) {
       const b = this.catalog.getBackbone(job.backboneId);
-      if (b && (b.status === 'running' || b.status === 'queued')) {
-        this.catalog.updateBackbone(job.backboneId, {
-          status: job.status === 'cancelled' ? 'cancelled' : 'failed',
-          endedAt: new Date().toISOString(),
-          error: job.error?.message ?? null
-        });
-      }
+      if (b && isUnfinished(b.status)) this.catalog.updateBackbone(job.backboneId, unreportedEnd(job));
       return;
     }
     if (job.runId === null || job.kind !== 'train') return;
     const run = this.catalog.getRun(job.runId);
-    if (run && (run.status === 'running' || run.status === 'queued')) {
-      this.catalog.updateRun(job.runId, {
-        status: job.status === 'cancelled' ? 'cancelled' : 'failed',
-        endedAt: new Date().toISOString(),
-        error: job.error?.message ?? null
-      });
-    }
+    if (run && isUnfinished(run.status)) this.catalog.updateRun(job.runId, unreportedEnd(job));
   }
 
   /** Runs left 'running' by a previous process (crash, kill) can be resumed from their checkpoint. */
   private failInterruptedRuns(): void {
     for (const run of this.catalog.listRuns()) {
-      if (run.status === 'running' || run.status === 'queued') {
+      if (isUnfinished(run.status)) {
         this.catalog.updateRun(run.id, { status: 'failed', error: 'Interrupted: the app stopped while this run was in progress. Resume it to continue from its last checkpoint.' });
       }
     }
@@ -328,7 +334,7 @@ export class WorkbenchService {
   /** Pretraining left 'running' by a previous process resumes from its last checkpoint, like a run. */
   private failInterruptedPretraining(): void {
     for (const b of this.catalog.listBackbones()) {
-      if (b.source === 'pretrained' && (b.status === 'running' || b.status === 'queued')) {
+      if (b.source === 'pretrained' && isUnfinished(b.status)) {
         this.catalog.updateBackbone(b.id, { status: 'failed', error: 'Interrupted: the app stopped while this backbone was pretraining. Resume it to continue from its last checkpoint.' });
       }
     }

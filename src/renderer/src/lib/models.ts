@@ -2,8 +2,8 @@
 // defaults and bounds come from the same place the API validates against. Pure (no DOM, no runes): unit
 // tests and lib/table2.ts import it under node.
 //
-// Runs may carry kinds the catalogue does not list (yet), e.g. 'almostrec' while it is being added: every
-// helper below takes a plain string and falls back gracefully (label = the kind, family = 'other').
+// Runs may carry kinds the catalogue does not list (a run stored by another build): every helper below
+// takes a plain string and falls back gracefully (label = the kind, family = 'other').
 import { MODEL_CATALOG, type HyperParameter, type ModelKind } from '../../../shared/models';
 
 export interface ConfigField<C> {
@@ -14,6 +14,8 @@ export interface ConfigField<C> {
   max?: number;
   step?: number;
   hint?: string;
+  /** The only values allowed, when the catalogue restricts them. */
+  choices?: readonly number[];
 }
 
 export interface ModelSpec {
@@ -34,7 +36,17 @@ export interface ModelSpec {
 
 /** A form field for one catalogue entry (models here, the backbone's pretraining in lib/backbones.ts). */
 export function configField(p: HyperParameter): ConfigField<Record<string, number>> {
-  return { key: p.key, label: p.label, integer: p.integer, min: p.min, max: p.max, step: p.step, hint: p.hint };
+  return { key: p.key, label: p.label, integer: p.integer, min: p.min, max: p.max, step: p.step, hint: p.hint, choices: p.choices };
+}
+
+/** What is wrong with a form value (as the API's schema would say it), or null when it is valid. */
+export function fieldProblem(f: ConfigField<Record<string, number>>, v: unknown): string | null {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return 'required';
+  if (f.integer && !Number.isInteger(v)) return 'whole number';
+  if (f.min != null && v < f.min) return `≥ ${f.min}`;
+  if (f.max != null && v > f.max) return `≤ ${f.max}`;
+  if (f.choices && !f.choices.includes(v)) return `one of ${f.choices.join(', ')}`;
+  return null;
 }
 
 export const MODELS: ModelSpec[] = MODEL_CATALOG.map((m) => ({
@@ -62,14 +74,15 @@ export function modelFamily(kind: string): string {
   return modelSpec(kind)?.family ?? OTHER_FAMILY;
 }
 
-/** The paper's Table 2 order; families added later follow (alphabetically), unknown kinds ('other') last. */
-export const FAMILY_ORDER: readonly string[] = ['non-sequential', 'sequential', 'visual-sequential'];
+/** The paper's Table 2 order (the LLM family last); families added later follow (alphabetically), 'other' last. */
+export const FAMILY_ORDER: readonly string[] = ['non-sequential', 'sequential', 'visual-sequential', 'multimodal-llm'];
 export const OTHER_FAMILY = 'other';
 
 const FAMILY_LABELS: Record<string, string> = {
   'non-sequential': 'Non-sequential',
   sequential: 'Sequential',
   'visual-sequential': 'Visual sequential',
+  'multimodal-llm': 'Multimodal LLM',
   [OTHER_FAMILY]: 'Other'
 };
 

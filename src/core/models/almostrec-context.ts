@@ -1,0 +1,108 @@
+// What an ALMOSTREC run is built on (ModelContext.backbone), loaded from the catalog by the run config's
+// references: the backbone (weights, tokenizer), M (the item_embeddings artifact of a finished SASRec or
+// GRU4Rec run on the same dataset), every item's title tokens and, with images, the backbone's pooled visual
+// tokens — computed now, with progress, for the items that have an image and nothing cached yet.
+import { backboneImageEncoder } from '../backbone/backbone-jobs';
+import { backboneTokenizer } from '../backbone/backbone-tokenizer';
+import { backboneFeatureId, cachedItemIds, computeBackboneFeatures, readBackboneFeatures } from '../backbone/feature-cache';
+import { loadHfCheckpoint, openHfCheckpoint } from '../backbone/hf-checkpoint';
+import type { TokenPoolK } from '../backbone/image-token-pool';
+import type { Catalog } from '../catalog';
+import type { SequenceData } from '../data/types';
+import type { CancelSignal, ProgressFn } from '../jobs/types';
+import { readSafetensors } from '../tensor/safetensors';
+import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
+import type { BackboneInputs } from '../train/model-spec';
+import { itemsWithImage } from '../vision/feature-store';
+import { tokenPoolK, type AlmostrecConfig } from './almostrec-config';
+import { tokenizeTitles } from './almostrec-prompt';
+import { resolveAlmostrecReferences } from './almostrec-references';
+
+/** M from an item_embeddings file, checked against the dataset's current item indexing. */
+export function readItemTable(path: string, data: SequenceData): { values: Float32Array; dim: number } {
+  const file = readSafetensors(path);
+  const meta = file.metadata;
+  const t = file.tensors.get('item_embeddings');
+  if (meta.format !== ITEM_EMBEDDINGS_FORMAT || !t || !(t.data instanceof Float32Array) || t.shape.length !== 2) {
+    throw new Error(`${path}: not an item-embeddings file (format ${JSON.stringify(meta.format)})`);
+  }
+  if (Number(meta.datasetId) !== data.datasetId) throw new Error(`${path}: item embeddings of dataset ${meta.datasetId}, not ${data.datasetId}`);
+  if (t.shape[0] !== data.numItems + 1 || meta.itemIds !== JSON.stringify(Array.from(data.itemIds))) {
+    throw new Error(`${path}: its rows are not this dataset's items (${t.shape[0] - 1} vs ${data.numItems}); the dataset changed since the run`);
+  }
+  return { values: t.data, dim: t.shape[1] };
+}
+
+/** Per item index, the cached visual tokens [k', dim] (null without an image), computing the missing ones. */
+async function visualTokens(
+  catalog: Catalog,
+  backboneId: number,
+  data: SequenceData,
+  k: TokenPoolK,
+  dim: number,
+  onProgress?: ProgressFn,
+  signal?: CancelSignal
+): Promise<NonNullable<BackboneInputs['visual']>> {
+  const itemIds = Array.from(data.itemIds.subarray(1));
+  const cacheId = backboneFeatureId(String(backboneId), k);
+  const cached = cachedItemIds(catalog, cacheId, itemIds);
+  // The vision tower is loaded only when some item with an image has no tokens yet.
+  if (itemsWithImage(catalog, itemIds.filter((id) => !cached.has(id))).length > 0) {
+    const encoder = await backboneImageEncoder(catalog, backboneId, onProgress, signal);
+    try {
+      await computeBackboneFeatures(catalog, itemIds, encoder, k, onProgress, signal);
+    } finally {
+      encoder.dispose();
+    }
+  }
+  const feats = readBackboneFeatures(catalog, cacheId, itemIds);
+  let tokensPerImage = 0;
+  const tokens = Array.from(data.itemIds, (id, i) => {
+    const f = i === 0 ? undefined : feats.get(id);
+    if (!f) return null;
+    if (f.dims[1] !== dim || (tokensPerImage && f.dims[0] !== tokensPerImage)) {
+      throw new Error(`vision_features (${cacheId}): item ${id} has [${f.dims}], expected [${tokensPerImage || 'k'}, ${dim}]`);
+    }
+    tokensPerImage = f.dims[0];
+    return f.tokens;
+  });
+  return { cacheId, tokensPerImage, dim, tokens };
+}
+
+/** Loads ModelContext.backbone for an ALMOSTREC config on `data` (call dispose() when done). */
+export async function loadBackboneInputs(
+  catalog: Catalog,
+  data: SequenceData,
+  config: AlmostrecConfig,
+  onProgress?: ProgressFn,
+  signal?: CancelSignal
+): Promise<BackboneInputs> {
+  const refs = resolveAlmostrecReferences(catalog, data.datasetId, config);
+  const b = refs.backbone;
+  const k = tokenPoolK(config.visualTokens);
+  onProgress?.({ phase: 'loading backbone', done: 0, total: 1 });
+  const itemTable = readItemTable(refs.itemEmbeddingsPath, data);
+  const tokenizer = backboneTokenizer(b.path);
+  const items = catalog.getItems(Array.from(data.itemIds.subarray(1)));
+  const titleTokens = tokenizeTitles(
+    tokenizer,
+    Array.from(data.itemIds, (id, i) => (i === 0 ? '' : (items.get(id)?.title ?? '')))
+  );
+  const dim = openHfCheckpoint(b.path).config.text.hiddenSize;
+  const visual = config.useImages ? await visualTokens(catalog, b.id, data, k, dim, onProgress, signal) : null;
+  // Last: the largest allocation, so nothing above can leak it.
+  const loaded = loadHfCheckpoint(b.path);
+  onProgress?.({ phase: 'loading backbone', done: 1, total: 1 });
+  return {
+    backbone: { id: b.id, name: b.name, path: b.path, config: loaded.config, weights: loaded.weights },
+    tokenizer,
+    datasetName: catalog.getDataset(data.datasetId)?.name ?? String(data.datasetId),
+    itemTable: { ...itemTable, runId: refs.seqRun.id, model: refs.seqRun.model, path: refs.itemEmbeddingsPath },
+    titleTokens,
+    visual,
+    dispose: () => {
+      for (const t of loaded.weights.values()) t.dispose();
+      loaded.weights.clear();
+    }
+  };
+}

@@ -1,0 +1,357 @@
+// ALMOSTREC on a tiny random compact backbone and a synthetic dataset: parameter shapes, what trains and
+// what stays frozen through the generic loop, the input layout and its ablation switches, padding-invariant
+// scoring, bit-exact resume with LoRA dropout, and the exported PEFT adapter + tensors + manifest.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseModelConfig } from '../../src/shared/api';
+import { LORA_TARGET_BITS } from '../../src/shared/models';
+import { compactConfig, COMPACT_IMAGE_TOKEN, initialWeights } from '../../src/core/backbone/compact';
+import { TEXT_LORA_TARGETS } from '../../src/core/backbone/lora';
+import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
+import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
+import type { SequenceData } from '../../src/core/data/types';
+import { CancelledError } from '../../src/core/jobs/types';
+import { AlmostrecModel, almostrecSpec } from '../../src/core/models/almostrec';
+import type { AlmostrecConfig } from '../../src/core/models/almostrec-config';
+import { ALMOSTREC_MANIFEST_FILE, ALMOSTREC_TENSORS_FILE, exportAlmostrec, type AlmostrecManifest } from '../../src/core/models/almostrec-export';
+import { itemTableValues } from '../../src/core/models/almostrec-params';
+import { PROMPT_TASK, promptTokens, sequencePieces, titleText, tokenizeTitles, type Piece } from '../../src/core/models/almostrec-prompt';
+import { initBackend, tf } from '../../src/core/tensor/backend';
+import { Rng } from '../../src/core/tensor/rng';
+import { readSafetensors, readSafetensorsHeader } from '../../src/core/tensor/safetensors';
+import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
+import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
+
+const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
+const NUM_ITEMS = 30;
+const ITEM_DIM = 8;
+const D_MODEL = 32;
+const TITLES = [
+  '',
+  ...['Toy Story (1995)', 'Heat (1995)', 'Matrix, The (1999)', 'Babe (1995)', 'Casino (1995)', 'Fargo (1996)', 'Alien (1979)', 'Brazil (1985)', 'Clerks (1994)', 'Ran (1985)'],
+  ...Array.from({ length: NUM_ITEMS - 10 }, (_, i) => `Movie ${i + 11} (2000)`)
+];
+
+/** Users walk through the items in order (i → i+1, wrapping), so the next item is learnable. */
+function syntheticData(): SequenceData {
+  const rng = new Rng(4);
+  const users = Array.from({ length: 24 }, (_, u) => {
+    const start = rng.int(NUM_ITEMS);
+    const items = Int32Array.from({ length: 6 + rng.int(4) }, (_, i) => ((start + i) % NUM_ITEMS) + 1);
+    return { userId: u + 1, items, timestamps: Float64Array.from(items, (_, i) => i) };
+  });
+  return { datasetId: 3, numItems: NUM_ITEMS, itemIds: Int32Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i ? 100 + i : 0)), users };
+}
+
+/** Odd items have an image (tokensPerImage visual tokens each), even ones none. */
+function backboneInputs(tokensPerImage = 1): BackboneInputs {
+  const cfg = compactConfig({ hiddenSize: D_MODEL, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 64 }, 'test-grid');
+  const weights = initialWeights(cfg, 9);
+  const rng = new Rng(6);
+  const values = new Float32Array((NUM_ITEMS + 1) * ITEM_DIM);
+  for (let i = ITEM_DIM; i < values.length; i++) values[i] = rng.normal() * 0.5;
+  return {
+    backbone: { id: 1, name: 'tiny', path: '/backbones/tiny', config: cfg, weights },
+    tokenizer,
+    datasetName: 'synthetic',
+    itemTable: { values, dim: ITEM_DIM, runId: 2, model: 'sasrec', path: '/runs/2/item_embeddings.safetensors' },
+    titleTokens: tokenizeTitles(tokenizer, TITLES),
+    visual: {
+      cacheId: 'backbone:1/k1',
+      tokensPerImage,
+      dim: D_MODEL,
+      tokens: Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i % 2 === 1 ? Float32Array.from({ length: tokensPerImage * D_MODEL }, () => rng.normal()) : null))
+    },
+    dispose: () => {
+      for (const t of weights.values()) t.dispose();
+    }
+  };
+}
+
+const config = (over: Partial<AlmostrecConfig> = {}): AlmostrecConfig =>
+  parseModelConfig('almostrec', {
+    backboneId: 1,
+    seqRunId: 2,
+    epochs: 2,
+    batchSize: 8,
+    learningRate: 1e-2,
+    warmupSteps: 0,
+    samplesPerUser: 3,
+    historyLength: 5,
+    loraDropout: 0.1,
+    seed: 7,
+    ...over
+  }) as unknown as AlmostrecConfig;
+
+const data = syntheticData();
+let inputs: BackboneInputs;
+let ctx: ModelContext;
+let dir: string;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  inputs = backboneInputs();
+  ctx = { data, backbone: inputs };
+  dir = mkdtempSync(join(tmpdir(), 'almostrec-unit-'));
+});
+afterAll(() => {
+  inputs.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function withModel<T>(c: AlmostrecConfig, f: (m: AlmostrecModel) => T, context: ModelContext = ctx): T {
+  const model = new AlmostrecModel(c, context, almostrecSpec.init(c, context, new Rng(c.seed)));
+  try {
+    return f(model);
+  } finally {
+    model.dispose();
+  }
+}
+
+const kinds = (pieces: Piece[]): string => pieces.map((p) => (p.kind === 'text' ? 't' : p.kind === 'image' ? 'v' : 's')).join('');
+
+describe('parameters', () => {
+  test('W^B is d_i × d_m, W^T d_m × (|I| + 1), LoRA on q and v of every layer; useLora = 0 and the target mask change the set', () => {
+    expect(almostrecSpec.paramShapes(config(), ctx)).toEqual([
+      ['w_b', [ITEM_DIM, D_MODEL]],
+      ['w_t', [D_MODEL, NUM_ITEMS + 1]],
+      ['lora.text.layers.0.self_attn.q_proj.A', [8, D_MODEL]],
+      ['lora.text.layers.0.self_attn.q_proj.B', [D_MODEL, 8]],
+      // One KV head of 16: v_proj is 32 → 16.
+      ['lora.text.layers.0.self_attn.v_proj.A', [8, D_MODEL]],
+      ['lora.text.layers.0.self_attn.v_proj.B', [16, 8]]
+    ]);
+    expect(almostrecSpec.paramShapes(config({ useLora: 0 }), ctx).map(([n]) => n)).toEqual(['w_b', 'w_t']);
+    expect(almostrecSpec.paramShapes(config({ loraTargets: 1 + 64, loraRank: 2 }), ctx).slice(2)).toEqual([
+      ['lora.text.layers.0.self_attn.q_proj.A', [2, D_MODEL]],
+      ['lora.text.layers.0.self_attn.q_proj.B', [D_MODEL, 2]],
+      ['lora.text.layers.0.mlp.down_proj.A', [2, 64]],
+      ['lora.text.layers.0.mlp.down_proj.B', [D_MODEL, 2]]
+    ]);
+    const c = config();
+    withModel(c, (m) => expect([...m.params.keys()]).toEqual(almostrecSpec.paramShapes(c, ctx).map(([n]) => n)));
+    expect(() => almostrecSpec.paramShapes(config(), { data })).toThrow('ALMOSTREC needs a backbone');
+    expect(() => parseModelConfig('almostrec', { visualTokens: 3 })).toThrow('must be one of 0, 1, 4, 9');
+    // The catalogue's bitmask names the backbone's own target list, bit i = entry i.
+    expect([...LORA_TARGET_BITS]).toEqual([...TEXT_LORA_TARGETS]);
+  });
+});
+
+describe('input layout', () => {
+  const tokens = promptTokens(tokenizer, tokenizeTitles(tokenizer, TITLES), 8);
+  const base = { interleaved: false, useImages: true, useText: true, promptTitles: 20, imageTokens: (i: number) => (i % 2 ? 2 : 0) };
+  const task = tokenizer.encode(PROMPT_TASK, { addBos: false });
+  const title = (i: number) => tokenizer.encode(titleText(TITLES[i]), { addBos: false });
+  const sep = tokenizer.encode(';', { addBos: false });
+  const history = Int32Array.from([3, 4, 5]);
+
+  test('titles lose the year and get their article back', () => {
+    expect(titleText('Matrix, The (1999)')).toBe('The Matrix');
+    expect(titleText('Heat (1995)')).toBe('Heat');
+    expect(titleText('A <image> trick (2001)')).toBe('A trick');
+  });
+
+  test('concat: <s>, V of the items with an image, the task and the titles, then one ID token per item', () => {
+    const pieces = sequencePieces(history, tokens, base);
+    const text = [...task, ...title(3), ...sep, ...title(4), ...sep, ...title(5)];
+    expect(pieces).toEqual([
+      { kind: 'text', token: 1 },
+      // Item 4 has no image: no visual tokens.
+      { kind: 'image', item: 3, index: 0 },
+      { kind: 'image', item: 3, index: 1 },
+      { kind: 'image', item: 5, index: 0 },
+      { kind: 'image', item: 5, index: 1 },
+      ...text.map((token) => ({ kind: 'text', token })),
+      { kind: 'id', item: 3 },
+      { kind: 'id', item: 4 },
+      { kind: 'id', item: 5 }
+    ]);
+  });
+
+  test('interleaved: per item its image tokens, its title tokens, its ID token', () => {
+    const pieces = sequencePieces(history, tokens, { ...base, interleaved: true });
+    const t = (ids: number[]) => ids.map((token) => ({ kind: 'text', token }));
+    expect(pieces).toEqual([
+      { kind: 'text', token: 1 },
+      ...t(task),
+      { kind: 'image', item: 3, index: 0 },
+      { kind: 'image', item: 3, index: 1 },
+      ...t(title(3)),
+      { kind: 'id', item: 3 },
+      ...t(title(4)),
+      { kind: 'id', item: 4 },
+      { kind: 'image', item: 5, index: 0 },
+      { kind: 'image', item: 5, index: 1 },
+      ...t(title(5)),
+      { kind: 'id', item: 5 }
+    ]);
+  });
+
+  test('useImages = 0 drops V, useText = 0 drops the prompt (only <s> is left), promptTitles keeps the newest titles', () => {
+    expect(kinds(sequencePieces(history, tokens, { ...base, useImages: false }))).toBe('t'.repeat(1 + task.length + title(3).length + title(4).length + title(5).length + 2 * sep.length) + 'sss');
+    expect(sequencePieces(history, tokens, { ...base, useText: false })).toEqual([
+      { kind: 'text', token: 1 },
+      { kind: 'image', item: 3, index: 0 },
+      { kind: 'image', item: 3, index: 1 },
+      { kind: 'image', item: 5, index: 0 },
+      { kind: 'image', item: 5, index: 1 },
+      { kind: 'id', item: 3 },
+      { kind: 'id', item: 4 },
+      { kind: 'id', item: 5 }
+    ]);
+    const newest = sequencePieces(history, tokens, { ...base, useImages: false, promptTitles: 1 });
+    expect(newest.slice(1 + task.length, -3).map((p) => (p as { token: number }).token)).toEqual(title(5));
+    // Titles are cut to maxTitleTokens.
+    const cut = promptTokens(tokenizer, tokenizeTitles(tokenizer, TITLES), 2);
+    expect(cut.titles[3]).toEqual(title(3).slice(0, 2));
+  });
+
+  test('the model lays out the last historyLength items with the cached tokens of the items that have one', () => {
+    const c = config({ historyLength: 2, useText: 0 });
+    withModel(c, (m) => {
+      // Items 6 and 7: only 7 has an image (odd), one token each.
+      expect(kinds(m.pieces(Int32Array.from([1, 2, 6, 7])))).toBe('tvss');
+      const { embeds, mask } = tf.tidy(() => {
+        const r = m.inputs([Int32Array.from([6, 7]), Int32Array.from([7])]);
+        return { embeds: tf.keep(r.embeds), mask: r.mask };
+      });
+      expect(embeds.shape).toEqual([2, 4, D_MODEL]);
+      expect(mask).toEqual([
+        [1, 1, 1, 1],
+        [1, 1, 1, 0]
+      ]);
+      const rows = embeds.arraySync() as number[][][];
+      embeds.dispose();
+      // The image row is the cached token itself; the padding row is zeros.
+      expect(Float32Array.from(rows[0][1])).toEqual(inputs.visual!.tokens[7]);
+      expect(rows[1][3].every((v) => v === 0)).toBe(true);
+      // ID tokens are M(item) · W^B.
+      const wb = m.params.get('w_b')!.arraySync() as number[][];
+      const m7 = inputs.itemTable.values.subarray(7 * ITEM_DIM, 8 * ITEM_DIM);
+      const s7 = Array.from({ length: D_MODEL }, (_, j) => m7.reduce((acc, v, k) => acc + v * wb[k][j], 0));
+      rows[0][3].forEach((v, j) => expect(v).toBeCloseTo(s7[j], 4));
+    });
+    // promptTitles 0 lists every one of the L titles.
+    const texts = (c: AlmostrecConfig) => withModel(c, (m) => m.pieces(Int32Array.from([1, 2, 3])).filter((p) => p.kind === 'text').length);
+    expect(texts(config({ historyLength: 3, promptTitles: 0 }))).toBe(texts(config({ historyLength: 3, promptTitles: 3 })));
+    expect(texts(config({ historyLength: 3, promptTitles: 1 }))).toBeLessThan(texts(config({ historyLength: 3, promptTitles: 2 })));
+  });
+
+  test('visualTokens k > 1 puts k tokens per image; pretrainedIds = 0 swaps M for a seeded N(0, 0.02) table', () => {
+    const four = backboneInputs(4);
+    try {
+      withModel(config({ visualTokens: 4, useText: 0 }), (m) => expect(kinds(m.pieces(Int32Array.from([1, 2])))).toBe('tvvvvss'), { data, backbone: four });
+    } finally {
+      four.dispose();
+    }
+    const random = itemTableValues(config({ pretrainedIds: 0 }), ctx);
+    expect(random).not.toEqual(inputs.itemTable.values);
+    expect(random).toEqual(itemTableValues(config({ pretrainedIds: 0 }), ctx));
+    expect([...random.subarray(0, ITEM_DIM)]).toEqual(new Array(ITEM_DIM).fill(0));
+    const rest = random.subarray(ITEM_DIM);
+    const std = Math.sqrt(rest.reduce((a, v) => a + v * v, 0) / rest.length);
+    expect(std).toBeGreaterThan(0.015);
+    expect(std).toBeLessThan(0.025);
+    expect(itemTableValues(config(), ctx)).toBe(inputs.itemTable.values);
+    // Same trainable weights, other M: other scores.
+    const h = [Int32Array.from([1, 2, 3])];
+    const a = withModel(config(), (m) => m.scoreBatch(h));
+    const b = withModel(config({ pretrainedIds: 0 }), (m) => m.scoreBatch(h));
+    expect(b).not.toEqual(a);
+  });
+});
+
+describe('training and scoring', () => {
+  test('a few steps change W^B, W^T and LoRA only: backbone weights and M stay bit-identical; no tensor leaks', async () => {
+    const c = config({ epochs: 1 });
+    const frozen = new Map([...inputs.backbone.weights].map(([n, t]) => [n, t.dataSync().slice()]));
+    const m = inputs.itemTable.values.slice();
+    const before = tf.memory().numTensors;
+    const out = join(dir, 'frozen');
+    const r = await trainModel(almostrecSpec, ctx, c, { checkpointDir: out });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(r.history[0].loss).toBeGreaterThan(0);
+    for (const [n, t] of inputs.backbone.weights) expect(t.dataSync(), n).toEqual(frozen.get(n));
+    expect(inputs.itemTable.values).toEqual(m);
+    const init = almostrecSpec.init(c, ctx, new Rng(c.seed));
+    const trained = readSafetensors(join(out, CHECKPOINT_FILE)).tensors;
+    expect([...trained.keys()].filter((k) => k.startsWith('param.')).sort()).toEqual([...init.keys()].map((k) => `param.${k}`).sort());
+    for (const [name, v] of init) expect(trained.get(`param.${name}`)!.data, name).not.toEqual(v);
+  });
+
+  test('it learns the synthetic walk; scores are (B, |I| + 1) with the padding column −∞ and do not depend on the batch', async () => {
+    const c = config({ epochs: 6, samplesPerUser: 5, useLora: 0, learningRate: 2e-2 });
+    const r = await trainModel(almostrecSpec, ctx, c, { checkpointDir: join(dir, 'learn') });
+    expect(r.history.at(-1)!.loss).toBeLessThan(r.history[0].loss);
+    // At least 23 unseen candidates per user: chance MRR is below 0.2.
+    console.log(`synthetic walk: valid MRR ${r.valid.mrr.toFixed(3)}, NDCG@10 ${r.valid.ndcg10.toFixed(3)}`);
+    expect(r.valid.mrr).toBeGreaterThan(0.5);
+    withModel(config(), (m) => {
+      const hs = [Int32Array.from([1, 2, 3, 4, 5, 6, 7]), Int32Array.from([2]), Int32Array.from([29, 30, 1])];
+      const together = m.scoreBatch(hs);
+      expect(together.length).toBe(3 * (NUM_ITEMS + 1));
+      hs.forEach((h, b) => {
+        const alone = m.scoreBatch([h]);
+        expect(alone[0]).toBe(-Infinity);
+        for (let i = 1; i <= NUM_ITEMS; i++) expect(together[b * (NUM_ITEMS + 1) + i]).toBeCloseTo(alone[i], 4);
+      });
+    });
+  });
+
+  test('cancelled mid-epoch and resumed, it ends bit for bit where an uninterrupted run does (LoRA dropout included)', async () => {
+    const c = config({ epochs: 2, gradAccum: 2, warmupSteps: 3 });
+    const straight = join(dir, 'straight');
+    await trainModel(almostrecSpec, ctx, c, { checkpointDir: straight });
+    const cut = join(dir, 'cut');
+    const signal = { aborted: false };
+    await expect(
+      trainModel(almostrecSpec, ctx, c, {
+        checkpointDir: cut,
+        signal,
+        onProgress: (p) => {
+          if (p.phase === 'train' && p.metrics!.epoch === 2 && p.metrics!.step === 1) signal.aborted = true;
+        }
+      })
+    ).rejects.toBeInstanceOf(CancelledError);
+    await trainModel(almostrecSpec, ctx, c, { checkpointDir: cut, resume: true });
+    const a = readSafetensors(join(straight, CHECKPOINT_FILE));
+    const b = readSafetensors(join(cut, CHECKPOINT_FILE));
+    for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);
+    expect(b.metadata.rng).toBe(a.metadata.rng);
+  });
+});
+
+test('export: a PEFT adapter for the backbone, W_B/W_T/M/item_ids in safetensors, and a manifest naming dataset, run and backbone', async () => {
+  const c = config({ epochs: 1 });
+  const out = join(dir, 'export');
+  const r = await trainModel(almostrecSpec, ctx, c, { checkpointDir: out });
+  const artifacts = exportAlmostrec(r.checkpointPath, ctx);
+  expect(artifacts.map((a) => a.kind)).toEqual(['almostrec_tensors', 'lora_adapter', 'lora_adapter_config', 'almostrec_manifest']);
+  const best = readSafetensors(r.checkpointPath).tensors;
+
+  const adapter = readPeftAdapter(join(out, 'lora'));
+  expect(adapter.config).toMatchObject({ r: 8, alpha: 16, dropout: 0.1, targetModules: ['q_proj', 'v_proj'], baseModel: '/backbones/tiny' });
+  expect([...adapter.modules.keys()]).toEqual(['text.layers.0.self_attn.q_proj', 'text.layers.0.self_attn.v_proj']);
+  expect(adapter.modules.get('text.layers.0.self_attn.v_proj')!.b.data).toEqual(best.get('lora.text.layers.0.self_attn.v_proj.B')!.data);
+  expect([...readSafetensorsHeader(join(out, 'lora', 'adapter_model.safetensors')).tensors.keys()]).toContain('base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.weight');
+
+  const tensors = readSafetensors(join(out, ALMOSTREC_TENSORS_FILE)).tensors;
+  expect(tensors.get('W_B')!.shape).toEqual([ITEM_DIM, D_MODEL]);
+  expect(tensors.get('W_T')!.shape).toEqual([D_MODEL, NUM_ITEMS + 1]);
+  expect(tensors.get('W_T')!.data).toEqual(best.get('w_t')!.data);
+  expect(tensors.get('M')!.data).toEqual(inputs.itemTable.values);
+  expect(tensors.get('item_ids')!.data).toEqual(data.itemIds);
+
+  const manifest = JSON.parse(readFileSync(join(out, ALMOSTREC_MANIFEST_FILE), 'utf8')) as AlmostrecManifest;
+  expect(manifest.dataset).toEqual({ id: 3, name: 'synthetic', numItems: NUM_ITEMS });
+  expect(manifest.sequentialRun).toEqual({ id: 2, model: 'sasrec', itemEmbeddings: '/runs/2/item_embeddings.safetensors' });
+  expect(manifest.backbone).toMatchObject({ id: 1, name: 'tiny', hiddenSize: D_MODEL, tokenizer: tokenizer.id });
+  expect(manifest.prompt.task).toBe(PROMPT_TASK);
+  expect(manifest.loraAdapter).toBe('lora');
+
+  // Without LoRA there is no adapter to write.
+  const noLora = await trainModel(almostrecSpec, ctx, config({ epochs: 1, useLora: 0 }), { checkpointDir: join(dir, 'export-nolora') });
+  expect(exportAlmostrec(noLora.checkpointPath, ctx).map((a) => a.kind)).toEqual(['almostrec_tensors', 'almostrec_manifest']);
+});
