@@ -4,16 +4,15 @@
 // build in turn) with its catalogue defaults through the one training loop, selects it on validation
 // NDCG@10, evaluates the test split once, and prints per model one JSON line with the figures (preceded by a
 // timing breakdown line; for a single model the JSON line is the LAST stdout line). Progress goes to stderr.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../shared/api';
 import { MODEL_KINDS, modelDescriptor, type ModelKind } from '../shared/models';
-import type { ImportFormat, Metrics } from '../shared/types';
+import type { Metrics } from '../shared/types';
 import type { SequenceData } from '../core/data/types';
 import { Catalog } from '../core/catalog';
-import { importDataset, resolveEmbeddedDatasetDir } from '../core/importers';
 import { evaluate } from '../core/eval';
 import { modelContext } from '../core/jobs/run-jobs';
 import { fitPopularity } from '../core/models/popularity';
@@ -21,52 +20,13 @@ import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
 import { loadScorer, trainModel } from '../core/train';
 import { benchBackbone } from './bench-backbone';
+import { loadData, resolveDataset, type DatasetSource } from './bench-data';
+import { benchTable2 } from './bench-table2';
 
 /** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
-
-interface DatasetSource {
-  name: string;
-  format: ImportFormat;
-  path: string;
-}
-
-/** Shared datasets live next to the repository (never inside it, for licence reasons). */
-function sharedDataset(sub: string): string {
-  const candidates = [resolve(process.cwd(), '..', 'shared', 'datasets', sub), resolve(process.cwd(), 'shared', 'datasets', sub)];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`dataset folder not found: tried ${candidates.join(', ')}`);
-  return found;
-}
-
-function detectLayout(dir: string): ImportFormat {
-  if (!existsSync(dir)) throw new Error(`dataset path not found: ${dir}`);
-  if (statSync(dir).isFile()) return 'generic';
-  const files = readdirSync(dir);
-  if (files.includes('ratings.csv') && files.includes('movies.csv')) return 'movielens-latest';
-  if (files.includes('u.data')) return 'movielens-100k';
-  if (files.some((f) => /_pairs\.(tsv|csv)$/i.test(f))) return 'microlens';
-  throw new Error(`cannot tell the layout of ${dir} (expected ratings.csv + movies.csv, u.data, or *_pairs.tsv); pass a CSV file for the generic importer`);
-}
-
-function resolveDataset(arg: string): DatasetSource {
-  if (arg === 'ml-latest-small') {
-    let path: string;
-    try {
-      path = resolveEmbeddedDatasetDir();
-    } catch {
-      path = sharedDataset('ml-latest-small');
-    }
-    return { name: arg, format: 'movielens-latest', path };
-  }
-  if (arg === 'movielens-100k-mm') return { name: arg, format: 'movielens-100k', path: join(sharedDataset('movielens-100k-mm'), 'ml-100k') };
-  if (arg === 'microlens-50k') return { name: arg, format: 'microlens', path: sharedDataset('microlens-50k') };
-  let path = resolve(arg);
-  if (existsSync(join(path, 'ml-100k', 'u.data'))) path = join(path, 'ml-100k');
-  return { name: arg, format: detectLayout(path), path };
-}
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
 
 function round(m: Metrics): Metrics {
   const r = (x: number) => Math.round(x * 1e6) / 1e6;
@@ -81,26 +41,6 @@ function median(xs: number[]): number {
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
-
-/** Imports the dataset, or reuses it from a kept catalog (--catalog) where it was imported before. */
-async function loadData(catalog: Catalog, source: DatasetSource): Promise<SequenceData> {
-  const t0 = performance.now();
-  const known = catalog.findDatasetByName(source.name);
-  let datasetId: number;
-  let note: string;
-  if (known) {
-    datasetId = known.id;
-    note = 'reused from the catalog';
-  } else {
-    const imported = await importDataset(catalog, { format: source.format, path: source.path, name: source.name, options: {} });
-    datasetId = imported.datasetId;
-    note = `imported, ${imported.warnings.length} warnings`;
-  }
-  const data = catalog.loadSequences(datasetId);
-  const interactions = data.users.reduce((a, u) => a + u.items.length, 0);
-  log(`${source.path} (${source.format}) ${note} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${data.users.length} users, ${data.numItems} items, ${interactions} interactions`);
-  return data;
-}
 
 interface BenchSettings {
   epochs?: number;
@@ -186,10 +126,34 @@ async function main(): Promise<void> {
       backend: { type: 'string' },
       catalog: { type: 'string' },
       steps: { type: 'string' },
-      'no-pretrain': { type: 'boolean' }
+      'no-pretrain': { type: 'boolean' },
+      'sasrec-epochs': { type: 'string' },
+      'gru4rec-epochs': { type: 'string' },
+      'almostrec-epochs': { type: 'string' },
+      param: { type: 'string', multiple: true },
+      'pretrain-param': { type: 'string', multiple: true }
     }
   });
   const command = positionals[0];
+  const positive = (v: string | undefined, name: string, fallback: number): number => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+  if (command === 'table2') {
+    if (!values.dataset) throw new Error(USAGE);
+    await benchTable2({
+      dataset: values.dataset,
+      catalog: values.catalog,
+      sasrecEpochs: positive(values['sasrec-epochs'], 'sasrec-epochs', 30),
+      gru4recEpochs: positive(values['gru4rec-epochs'], 'gru4rec-epochs', 20),
+      almostrecEpochs: positive(values['almostrec-epochs'], 'almostrec-epochs', 3),
+      almostrecParams: values.param ?? [],
+      pretrainParams: values['pretrain-param'] ?? []
+    });
+    return;
+  }
   if (command === 'backbone') {
     const backend = await initBackend((values.backend ?? 'auto') as BackendPreference);
     log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);

@@ -1,7 +1,7 @@
 // Backbones: LLaVA-family models the workbench can build ALMOSTREC on — a compact one pretrained in the
 // app on a dataset's own items, or a Hugging Face llava-hf checkpoint folder registered from disk. Plain
 // data and types only (the renderer imports this file directly), like models.ts.
-import type { HyperParameter } from './models';
+import { int, real, type HyperParameter } from './models';
 
 export type BackboneSource = 'pretrained' | 'huggingface';
 
@@ -43,26 +43,6 @@ export interface BackboneSummary {
 export interface BackboneDetail extends BackboneSummary {
   history: PretrainPoint[];
 }
-
-const int = (key: string, label: string, def: number, min: number, max: number, hint?: string): HyperParameter => ({
-  key,
-  label,
-  integer: true,
-  min,
-  max,
-  default: def,
-  hint
-});
-const real = (key: string, label: string, def: number, min: number, max: number, step: number, hint?: string): HyperParameter => ({
-  key,
-  label,
-  integer: false,
-  min,
-  max,
-  default: def,
-  step,
-  hint
-});
 
 /**
  * The compact backbone's architecture and pretraining recipe (LLaVA: stage 1 aligns the projector on

@@ -42,7 +42,8 @@ export interface ModelDescriptor {
   params: HyperParameter[];
 }
 
-const int = (key: string, label: string, def: number, min: number, max: number, hint?: string): HyperParameter => ({
+/** Hyper-parameter constructors, shared with the backbone catalogue (backbones.ts). */
+export const int = (key: string, label: string, def: number, min: number, max: number, hint?: string): HyperParameter => ({
   key,
   label,
   integer: true,
@@ -51,7 +52,7 @@ const int = (key: string, label: string, def: number, min: number, max: number, 
   default: def,
   hint
 });
-const real = (key: string, label: string, def: number, min: number, max: number, step: number, hint?: string): HyperParameter => ({
+export const real = (key: string, label: string, def: number, min: number, max: number, step: number, hint?: string): HyperParameter => ({
   key,
   label,
   integer: false,

@@ -1,0 +1,162 @@
+// `npm run bench -- table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E]
+//  [--almostrec-epochs E] [--param key=value …]`: the paper's Table 2 end to end, the way an analyst gets it
+// from the app — import, popularity, SASRec, GRU4Rec, a compact backbone pretrained on the dataset, then
+// ALMOSTREC on that backbone with SASRec's item embeddings as M — each step an `almostrec` CLI process on one
+// catalog (the same job code the app's workers run). The wasm backend uses one core, so SASRec → GRU4Rec and
+// the backbone's pretraining run side by side on the two cores; ALMOSTREC follows once both are done.
+// Prints one JSON line per model (popularity, sasrec, gru4rec, almostrec) with "wall_sec", then
+// {"table2_wall_sec": …}. Model selection is on validation only; test is read once per run (DESIGN §4).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Metrics, RunDetail } from '../shared/types';
+import { Catalog } from '../core/catalog';
+import { ensureDataset, resolveDataset } from './bench-data';
+
+const log = (msg: string) => process.stderr.write(msg + '\n');
+
+export interface Table2Options {
+  dataset: string;
+  catalog?: string;
+  sasrecEpochs: number;
+  gru4recEpochs: number;
+  almostrecEpochs: number;
+  /** Extra ALMOSTREC hyper-parameters (key=value). */
+  almostrecParams: string[];
+  /** Extra pretraining hyper-parameters (key=value). */
+  pretrainParams: string[];
+}
+
+interface Child {
+  json: Record<string, unknown>;
+  seconds: number;
+}
+
+/** Runs the built CLI with `args` (JSON mode) and resolves with its last stdout line parsed. */
+function cli(db: string, label: string, args: string[]): Promise<Child> {
+  const t0 = performance.now();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [join(__dirname, 'cli.js'), ...args, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let lastErr = '';
+    let lastLog = 0;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      const lines = d.toString().trim().split('\n');
+      lastErr = lines[lines.length - 1] ?? lastErr;
+      if (performance.now() - lastLog > 15000) {
+        lastLog = performance.now();
+        log(`[${label}] ${lastErr}`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      const last = stdout.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${label} failed (exit ${code}): ${lastErr}`));
+      try {
+        resolvePromise({ json: JSON.parse(last) as Record<string, unknown>, seconds });
+      } catch {
+        reject(new Error(`${label}: no JSON result on stdout (${last.slice(0, 200)})`));
+      }
+    });
+  });
+}
+
+function round(m: Metrics | null): Metrics | null {
+  if (!m) return null;
+  const r = (x: number) => Math.round(x * 1e6) / 1e6;
+  return { hr10: r(m.hr10), ndcg10: r(m.ndcg10), hr20: r(m.hr20), ndcg20: r(m.ndcg20), mrr: r(m.mrr) };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length === 0 ? 0 : s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    dataset,
+    model: run.model,
+    backend: run.backend?.name ?? null,
+    epochs: run.history.length,
+    sec_per_epoch: Math.round(median(run.history.map((h) => h.seconds)) * 1000) / 1000,
+    // Each model trains in its own CLI process; Node reports no child's peak RSS.
+    peak_rss_mb: null,
+    valid: round(run.valid),
+    test: round(run.test),
+    wall_sec: Math.round(wall),
+    ...extra
+  });
+}
+
+const flagsOf = (params: string[]) => params.flatMap((p) => ['--param', p]);
+
+export async function benchTable2(o: Table2Options): Promise<void> {
+  const started = performance.now();
+  const source = resolveDataset(o.dataset);
+  const workDir = mkdtempSync(join(tmpdir(), 'almostrec-bench-table2-'));
+  const db = o.catalog ? resolve(o.catalog) : join(workDir, 'catalog.db');
+  try {
+    const t0 = performance.now();
+    const catalog = Catalog.open(db);
+    try {
+      await ensureDataset(catalog, source);
+    } finally {
+      catalog.close();
+    }
+    log(`${source.name}: ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    const ds = ['--dataset', source.name];
+    const runOf = (c: Child) => Number(c.json.id);
+    const pop = await cli(db, 'popularity', ['train', 'popularity', ...ds]);
+    const seqSettings = ['--eval-every', '5', '--patience', '3'];
+    const sequential = (async () => {
+      const sasrec = await cli(db, 'sasrec', ['train', 'sasrec', ...ds, '--epochs', String(o.sasrecEpochs), ...seqSettings]);
+      const gru4rec = await cli(db, 'gru4rec', ['train', 'gru4rec', ...ds, '--epochs', String(o.gru4recEpochs), ...seqSettings]);
+      return { sasrec, gru4rec };
+    })();
+    const name = `bench-compact-${Date.now()}`;
+    const backbone = cli(db, 'pretrain', ['pretrain', ...ds, '--name', name, ...flagsOf(o.pretrainParams)]);
+    const [{ sasrec, gru4rec }, pre] = await Promise.all([sequential, backbone]);
+    const backboneId = Number(pre.json.id);
+    const almostrec = await cli(db, 'almostrec', [
+      'train',
+      'almostrec',
+      ...ds,
+      '--epochs',
+      String(o.almostrecEpochs),
+      '--param',
+      `backboneId=${backboneId}`,
+      '--param',
+      `seqRunId=${runOf(sasrec)}`,
+      ...flagsOf(o.almostrecParams)
+    ]);
+    const catalog2 = Catalog.open(db);
+    try {
+      const get = (c: Child) => {
+        const run = catalog2.getRun(runOf(c));
+        if (!run) throw new Error(`run ${runOf(c)} is not in the catalog`);
+        if (run.status !== 'succeeded') throw new Error(`run ${run.id} (${run.model}) ended ${run.status}: ${run.error ?? ''}`);
+        return run;
+      };
+      const b = catalog2.getBackbone(backboneId)!;
+      const lastLoss = b.history.length ? b.history[b.history.length - 1].loss : null;
+      console.log(runLine(source.name, get(pop), pop.seconds));
+      console.log(runLine(source.name, get(sasrec), sasrec.seconds));
+      console.log(runLine(source.name, get(gru4rec), gru4rec.seconds));
+      console.log(
+        runLine(source.name, get(almostrec), almostrec.seconds, {
+          backbone: { id: backboneId, architecture: b.architecture, pretrain_wall_sec: Math.round(pre.seconds), steps: b.history.length, final_loss: lastLoss },
+          seq_run: runOf(sasrec)
+        })
+      );
+    } finally {
+      catalog2.close();
+    }
+    console.log(JSON.stringify({ table2_wall_sec: Math.round((performance.now() - started) / 1000) }));
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
