@@ -1,7 +1,7 @@
 // `almostrec` — the command line over the same core as the app (catalog, importers, trainers, evaluator).
 // Results go to stdout (text, or one JSON object per line with --json); progress goes to stderr.
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importInputSchema, parseModelConfig, parsePretrainConfig } from '../shared/api';
 import { defaultBackboneName, VISUAL_TOKEN_COUNTS, type BackboneSummary, type VisualTokenCount } from '../shared/backbones';
@@ -24,6 +24,8 @@ Commands:
   train <model> --dataset N         Train a model on a dataset (name or id); models: ${MODEL_KINDS.join(', ')}
         [--epochs E] [--seed S] [--max-len L] [--batch-size B] [--lr X] [--patience P] [--eval-every K]
         [--param key=value ...]       any other hyper-parameter of the model (see the UI's Train view)
+        [--seq-run R] [--backbone B]  almostrec: the SASRec/GRU4Rec run whose item table is M, and the backbone
+                                      (name, id, or a llava-hf folder, registered on first use)
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   runs [--dataset N]                List runs with their metrics
@@ -59,6 +61,7 @@ const options = {
   user: { type: 'string' },
   k: { type: 'string' },
   backbone: { type: 'string' },
+  'seq-run': { type: 'string' },
   param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
@@ -135,6 +138,21 @@ function describeBackbone(b: BackboneSummary): string {
 function summary(catalog: Catalog, backboneId: number): BackboneSummary {
   const { history: _history, ...rest } = catalog.getBackbone(backboneId)!;
   return rest;
+}
+
+/** A backbone by name or id, or a llava-hf folder (registered under its folder name the first time). */
+async function backboneFor(catalog: Catalog, ref: string): Promise<BackboneSummary> {
+  const path = resolve(ref);
+  if (!existsSync(path)) return findBackbone(catalog, ref);
+  const known = catalog.listBackbones().find((b) => b.path === path);
+  if (known) return known;
+  const { registerHfBackbone } = await import('../core/backbone/backbone-jobs');
+  const taken = new Set(catalog.listBackbones().map((b) => b.name));
+  let name = basename(path);
+  for (let n = 2; taken.has(name); n++) name = `${basename(path)}-${n}`;
+  const id = registerHfBackbone(catalog, path, name);
+  process.stderr.write(`Registered ${path} as backbone "${name}" (id ${id})\n`);
+  return catalog.getBackbone(id)!;
 }
 
 async function pretrainInProcess(catalog: Catalog, dataDir: string, backboneId: number, resume: boolean): Promise<void> {
@@ -303,6 +321,11 @@ async function main(argv: string[]): Promise<void> {
           }).filter(([, v]) => v !== undefined)
         );
         Object.assign(partial, params(flags));
+        if (flags['seq-run'] !== undefined || flags.backbone !== undefined) {
+          if (model !== 'almostrec') throw new CliError('--seq-run and --backbone apply to almostrec only');
+          if (flags['seq-run'] !== undefined) partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
+          if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
+        }
         const config = parseModelConfig(model, partial);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
