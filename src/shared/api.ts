@@ -1,6 +1,7 @@
 // The one API contract. Each method is declared once: its input schema (validated on the main side for
 // both transports) and its output type. Transports: Electron IPC (preload) and HTTP POST /api/<method>.
 import { z } from 'zod';
+import type { AblationStudy, AblationVariantId, SkippedVariant } from './ablation';
 import { PRETRAIN_PARAMS, VISUAL_TOKEN_COUNTS, type BackboneDetail, type BackboneSummary } from './backbones';
 import { MODEL_KINDS, modelDescriptor, type HyperParameter, type ModelKind } from './models';
 import type {
@@ -186,6 +187,19 @@ export const apiInputs = {
       k: z.literal([...VISUAL_TOKEN_COUNTS]).default(1)
     })
     .strict(),
+  'ablation.start': z
+    .object({
+      datasetId: id,
+      /** The full model's ALMOSTREC config; each variant changes one thing in it. */
+      config: z.record(z.string(), z.number()).default({}),
+      /** The GRU4Rec run for the "GRU4Rec IDs" variant; absent: the dataset's best one by validation, if any. */
+      gru4recRunId: id.optional()
+    })
+    .strict(),
+  'ablation.list': z.object({ datasetId: id }).strict(),
+  'ablation.get': z.object({ studyId: id }).strict(),
+  'ablation.resume': z.object({ studyId: id }).strict(),
+  'ablation.delete': z.object({ studyId: id }).strict(),
   'jobs.list': z.object({}).strict(),
   'jobs.cancel': z.object({ jobId: z.string().min(1) }).strict(),
   'caseStudy.get': z
@@ -221,6 +235,11 @@ export interface ApiOutputs {
   'backbones.register': BackboneSummary;
   'backbones.delete': { deleted: boolean };
   'backbones.encodeFeatures': { jobId: string };
+  'ablation.start': { jobId: string; studyId: number; runIds: number[]; variants: AblationVariantId[]; skipped: SkippedVariant[] };
+  'ablation.list': AblationStudy[];
+  'ablation.get': AblationStudy;
+  'ablation.resume': { jobId: string };
+  'ablation.delete': { deleted: number };
   'jobs.list': JobInfo[];
   'jobs.cancel': { cancelled: boolean };
   'caseStudy.get': CaseStudy;

@@ -26,6 +26,12 @@ export interface HyperParameter {
   hint?: string;
   /** The only values allowed (within min/max), e.g. a pooling size; absent: any value in bounds. */
   choices?: readonly number[];
+  /** What each of `choices` means, in the same order (a form shows these instead of the bare numbers). */
+  choiceLabels?: readonly string[];
+  /** A 0/1 switch (a form shows a checkbox). */
+  toggle?: boolean;
+  /** The value is the catalog id of another entry (0 = none chosen yet), so a form offers a picker. */
+  refersTo?: 'backbone' | 'sequential-run';
 }
 
 export interface ModelDescriptor {
@@ -76,7 +82,7 @@ function training(epochs: number, batchSize: number, learningRate: number, patie
 }
 
 /** An ablation switch: 0 or 1. */
-const flag = (key: string, label: string, def: 0 | 1, hint: string): HyperParameter => int(key, label, def, 0, 1, hint);
+const flag = (key: string, label: string, def: 0 | 1, hint: string): HyperParameter => ({ ...int(key, label, def, 0, 1, hint), toggle: true });
 
 /**
  * LoRA target modules of the language model as a bitmask (the catalogue holds numbers only), in the order
@@ -213,10 +219,17 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       ...training(10, 16, 1e-3, 3),
       int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
       int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
-      int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'),
-      int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
+      { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' },
+      {
+        ...int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
+        refersTo: 'sequential-run'
+      },
       int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
-      { ...int('visualTokens', 'Visual tokens per image', 1, 0, 9, 'k: 1, 4, 9, or 0 for all'), choices: [0, 1, 4, 9] },
+      {
+        ...int('visualTokens', 'Visual tokens per image', 1, 0, 9, 'k: 1, 4, 9, or 0 for all'),
+        choices: [0, 1, 4, 9],
+        choiceLabels: ['all (0)', '1', '4', '9']
+      },
       int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'targets drawn per user per epoch'),
       int('maxTitleTokens', 'Max title tokens', 8, 1, 64, 'per title in the prompt'),
       int('promptTitles', 'Prompt titles', 0, 0, 200, 'newest titles the prompt lists; 0: all L'),
@@ -228,7 +241,11 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       flag('useImages', 'Use images', 1, '0: no visual tokens'),
       flag('useText', 'Use text', 1, '0: no prompt tokens'),
       flag('pretrainedIds', 'Pretrained IDs', 1, '0: M replaced by a frozen random N(0, 0.02) table'),
-      flag('layout', 'Layout', 0, '0: concat V, T, S; 1: interleaved per item')
+      {
+        ...int('layout', 'Layout', 0, 0, 1, '0: concat V, T, S; 1: interleaved per item'),
+        choices: [0, 1],
+        choiceLabels: ['concat V, T, S (0)', 'interleaved per item (1)']
+      }
     ]
   }
 ];

@@ -134,7 +134,7 @@ export interface CaseStudy {
   columns: CaseStudyColumn[];
 }
 
-export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features';
+export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features' | 'ablation';
 
 export type JobStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -147,6 +147,8 @@ export interface JobInfo {
   datasetId: number | null;
   /** The backbone a pretraining or visual-token job works on. */
   backboneId: number | null;
+  /** The ablation study an 'ablation' job trains (shared/ablation.ts). */
+  studyId: number | null;
   phase: string;
   done: number;
   total: number;

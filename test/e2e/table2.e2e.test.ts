@@ -51,15 +51,26 @@ describe('Table 2 and the catalogue in the UI', () => {
     expect(await select.locator('optgroup').count()).toBe(new Set(MODEL_CATALOG.map((m) => m.family)).size);
     expect(await select.locator('option').count()).toBe(MODEL_CATALOG.length);
 
+    let requests = 0;
     for (const m of MODEL_CATALOG) {
       await select.selectOption(m.kind);
       const info = page.getByTestId('train-model-info');
       await expect.poll(() => info.textContent()).toContain(m.description);
       expect(await info.textContent()).toContain(m.reference);
       expect(await page.getByTestId('train-visual-note').count()).toBe(m.usesImages ? 1 : 0);
-      for (const p of m.params) expect(await page.getByTestId(`train-${p.key.toLowerCase()}`).inputValue()).toBe(String(p.default));
+      for (const p of m.params) {
+        const field = page.getByTestId(`train-${p.key.toLowerCase()}`);
+        if (p.toggle) expect(await field.isChecked()).toBe(p.default === 1);
+        else expect(await field.inputValue()).toBe(String(p.default));
+      }
+      if (m.params.some((p) => p.refersTo)) {
+        // Its backbone and sequential run are still to be chosen (nothing to choose from here): no request.
+        // almostrec.e2e.test.ts picks them and trains.
+        expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
+        continue;
+      }
       await page.getByTestId('train-start').click();
-      await expect.poll(() => sent.length).toBe(MODEL_CATALOG.indexOf(m) + 1);
+      await expect.poll(() => sent.length).toBe(++requests);
       expect(sent.at(-1)).toMatchObject({ model: m.kind, datasetId: 1 });
       expect(sent.at(-1)!.config).toEqual(defaultConfig(m.kind));
     }
@@ -73,7 +84,7 @@ describe('Table 2 and the catalogue in the UI', () => {
     await select.selectOption('sasrec');
     expect(await page.getByTestId('train-maxlen').inputValue()).toBe('77');
     await page.getByTestId('train-start').click();
-    await expect.poll(() => sent.length).toBe(MODEL_CATALOG.length + 1);
+    await expect.poll(() => sent.length).toBe(requests + 1);
     expect(sent.at(-1)!.config).toEqual({ ...defaultConfig('sasrec'), maxLen: 77 });
     await page.unroute('**/api/train.start');
   });

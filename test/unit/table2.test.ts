@@ -91,6 +91,23 @@ describe('Table 2', () => {
     expect(sasrec[1].marks.hr10).toBe('best');
   });
 
+  it('leaves ablation-study variants out of the ALMOSTREC row, but not the study\'s full model', () => {
+    const tagged = (r: Table2Run, variant: string): Table2Run => ({ ...r, config: { ablationStudy: 20, ablationVariant: variant } });
+    const runs = [
+      ...RUNS,
+      tagged(run(20, 'almostrec', 0.2, m(0.5)), 'full'),
+      // Better on validation, but with the images taken away it is not ALMOSTREC.
+      tagged(run(21, 'almostrec', 0.3, m(0.6)), 'no-images'),
+      tagged(run(22, 'almostrec', 0.3, m(0.6)), 'no-lora')
+    ];
+    for (const bestPerModel of [true, false]) {
+      const t = buildTable2(runs, { bestPerModel });
+      expect(allRows(t).filter((r) => r.kind === 'almostrec').map((r) => r.runId)).toEqual([20]);
+      expect(t.improvement?.oursRunId).toBe(20);
+      expect(t.ablationVariants).toBe(2);
+    }
+  });
+
   it('has no Improv. row without ALMOSTREC runs', () => {
     expect(buildTable2(RUNS).improvement).toBeNull();
     expect(table2Csv(buildTable2(RUNS))).not.toContain('Improv.');

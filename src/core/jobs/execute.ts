@@ -2,6 +2,7 @@
 // (in-process), so both behave identically.
 import type { Catalog } from '../catalog';
 import { importDataset } from '../importers';
+import { runAblationJob } from './ablation-job';
 import type { JobRequest, JobResult } from './requests';
 import { runEvaluationJob, runTrainingJob } from './run-jobs';
 import type { CancelSignal, ProgressFn } from './types';
@@ -38,6 +39,10 @@ export async function executeJob(request: JobRequest, ctx: JobContext): Promise<
       const { backboneId, datasetId, k } = request;
       const counts = await runBackboneFeaturesJob(ctx.catalog, { backboneId, datasetId, k }, ctx);
       return { kind: 'backbone-features', backboneId, datasetId, ...counts };
+    }
+    case 'ablation': {
+      const { succeeded } = await runAblationJob(ctx.catalog, request, ctx);
+      return { kind: 'ablation', studyId: request.studyId, succeeded };
     }
   }
 }

@@ -10,11 +10,14 @@ export type JobRequest =
   | { kind: 'train'; runId: number; resume: boolean }
   | { kind: 'evaluate'; runId: number }
   | { kind: 'pretrain'; backboneId: number; resume: boolean }
-  | { kind: 'backbone-features'; backboneId: number; datasetId: number; k: VisualTokenCount };
+  | { kind: 'backbone-features'; backboneId: number; datasetId: number; k: VisualTokenCount }
+  /** Trains the study's runs one after another, in this order, skipping those already succeeded. */
+  | { kind: 'ablation'; studyId: number; runIds: number[] };
 
 export type JobResult =
   | { kind: 'import'; datasetId: number; warnings: string[] }
   | { kind: 'train'; runId: number; status: 'succeeded' }
   | { kind: 'evaluate'; runId: number }
   | { kind: 'pretrain'; backboneId: number; status: 'succeeded' }
-  | { kind: 'backbone-features'; backboneId: number; datasetId: number; encoded: number; cached: number; withoutImage: number };
+  | { kind: 'backbone-features'; backboneId: number; datasetId: number; encoded: number; cached: number; withoutImage: number }
+  | { kind: 'ablation'; studyId: number; succeeded: number[] };

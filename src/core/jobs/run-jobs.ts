@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import { ABLATION_STUDY_KEY, ABLATION_VARIANT_KEY } from '../../shared/ablation';
 import { parseModelConfig } from '../../shared/api';
 import type { ModelKind } from '../../shared/models';
 import type { RunDetail } from '../../shared/types';
@@ -32,7 +33,12 @@ export const IMAGE_ENCODER_KEY = 'imageEncoder';
 export const BACKBONE_NAME_KEY = 'backboneName';
 export const SEQ_RUN_MODEL_KEY = 'seqRunModel';
 export const TOKENIZER_KEY = 'tokenizer';
-const BOOKKEEPING_KEYS = new Set([IMAGE_ENCODER_KEY, BACKBONE_NAME_KEY, SEQ_RUN_MODEL_KEY, TOKENIZER_KEY]);
+const BOOKKEEPING_KEYS = new Set([IMAGE_ENCODER_KEY, BACKBONE_NAME_KEY, SEQ_RUN_MODEL_KEY, TOKENIZER_KEY, ABLATION_STUDY_KEY, ABLATION_VARIANT_KEY]);
+
+/** The stored config's bookkeeping (e.g. its ablation study), so rewriting a run's config keeps it. */
+function bookkeepingOf(config: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(config).filter(([k]) => BOOKKEEPING_KEYS.has(k)));
+}
 
 /** The model's hyper-parameters from a stored run config (bookkeeping keys such as the encoder id dropped). */
 export function runModelConfig(kind: ModelKind, config: Record<string, unknown>): Record<string, number> {
@@ -137,7 +143,7 @@ export async function runTrainingJob(
           const f = mctx.itemFeatures;
           const withImage = f.has.reduce((a, b) => a + b, 0);
           ctx.onLog(`Run ${runId}: image features ${f.encoderId} (${f.dim}-d) for ${withImage} of ${data.numItems} items`);
-          catalog.updateRun(runId, { config: { ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
+          catalog.updateRun(runId, { config: { ...bookkeepingOf(run.config), ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
         }
         if (mctx.backbone) {
           const b = mctx.backbone;
@@ -146,7 +152,9 @@ export async function runTrainingJob(
             `Run ${runId}: backbone ${b.backbone.id} (${b.backbone.name}), M from ${b.itemTable.model} run ${b.itemTable.runId} (${b.itemTable.dim}-d)` +
               (b.visual ? `, visual tokens ${b.visual.cacheId} for ${withImage} of ${data.numItems} items` : ', no images')
           );
-          catalog.updateRun(runId, { config: { ...config, [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id } });
+          catalog.updateRun(runId, {
+            config: { ...bookkeepingOf(run.config), ...config, [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id }
+          });
         }
         const dir = runCheckpointDir(ctx.dataDir, runId);
         const result = await trainModel(spec, mctx, config, {
@@ -229,6 +237,8 @@ async function evaluateAndStore(
   const recs: { userId: number; rank: number; itemId: number; score: number }[] = [];
   for (let i = 0; i < n; i++) {
     for (let r = 0; r < k; r++) {
+      // A user with fewer unseen items than k gets padding (index 0) after the last real one: not an item.
+      if (top.items[i * k + r] === 0) break;
       recs.push({ userId: data.users[i].userId, rank: r, itemId: data.itemIds[top.items[i * k + r]], score: top.scores[i * k + r] });
     }
   }

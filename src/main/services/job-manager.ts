@@ -56,7 +56,7 @@ export class JobManager {
     return j.settled;
   }
 
-  start(kind: JobKind, title: string, request: JobRequest, meta: { runId?: number; datasetId?: number; backboneId?: number } = {}): JobInfo {
+  start(kind: JobKind, title: string, request: JobRequest, meta: { runId?: number; datasetId?: number; backboneId?: number; studyId?: number } = {}): JobInfo {
     const jobId = randomUUID();
     const shared = new SharedArrayBuffer(4);
     const info: JobInfo = {
@@ -67,6 +67,7 @@ export class JobManager {
       runId: meta.runId ?? null,
       datasetId: meta.datasetId ?? null,
       backboneId: meta.backboneId ?? null,
+      studyId: meta.studyId ?? null,
       phase: 'starting',
       done: 0,
       total: 0,

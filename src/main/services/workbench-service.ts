@@ -10,6 +10,7 @@ import type { AlmostrecConfig } from '../../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../../core/models/almostrec-references';
 import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
+import { ablationStudyOf } from '../../shared/ablation';
 import {
   apiInputs,
   parseModelConfig,
@@ -21,6 +22,7 @@ import {
 } from '../../shared/api';
 import type { BackboneDetail, BackboneStatus, BackboneSummary } from '../../shared/backbones';
 import type { BackendInfo, CaseStudy, JobInfo, RunStatus } from '../../shared/types';
+import { createAblationHandlers } from './ablation-handlers';
 import { ApiFailure, notFound, toApiError } from './api-errors';
 import { JobManager } from './job-manager';
 
@@ -34,7 +36,7 @@ export interface WorkbenchServiceOptions {
   autoImport?: boolean;
 }
 
-type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
+export type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
 
 /** A run or backbone whose job has not reached an end yet (statuses are the same for both). */
 const isUnfinished = (status: RunStatus | BackboneStatus): boolean => status === 'running' || status === 'queued';
@@ -143,7 +145,7 @@ export class WorkbenchService {
         return run;
       },
       'runs.delete': ({ runId }) => {
-        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        this.assertNoRunningJob(this.onRun(runId), 'run');
         const deleted = c.deleteRun(runId);
         if (deleted) this.removeRunFiles(runId);
         return { deleted };
@@ -171,7 +173,7 @@ export class WorkbenchService {
         if (run.status === 'running' || run.status === 'succeeded') {
           throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only failed or cancelled runs can be resumed`);
         }
-        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        this.assertNoRunningJob(this.onRun(runId), 'run');
         const job = this.jobs.start('train', `Resuming ${run.model} run ${runId}`, { kind: 'train', runId, resume: true }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId, runId };
       },
@@ -179,7 +181,7 @@ export class WorkbenchService {
         const run = c.getRun(runId);
         if (!run) throw notFound(`Run ${runId}`);
         if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs can be evaluated`);
-        this.assertNoRunningJob((j) => j.runId === runId, 'run');
+        this.assertNoRunningJob(this.onRun(runId), 'run');
         const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId };
       },
@@ -227,6 +229,13 @@ export class WorkbenchService {
         );
         return { jobId: job.jobId };
       },
+      ...createAblationHandlers({
+        catalog: c,
+        jobs: this.jobs,
+        backend: () => this.backend,
+        requireDataset: (id) => this.requireDataset(id),
+        removeRunFiles: (id) => this.removeRunFiles(id)
+      }),
       'jobs.list': () => this.jobs.list(),
       'jobs.cancel': ({ jobId }) => ({ cancelled: this.jobs.cancel(jobId) }),
       'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k)
@@ -306,12 +315,26 @@ export class WorkbenchService {
     }
   }
 
+  /** Matches the jobs working on a run: its own, or the ablation job of the study it belongs to. */
+  private onRun(runId: number): (j: JobInfo) => boolean {
+    const run = this.catalog.getRun(runId);
+    const studyId = run ? ablationStudyOf(run.config) : null;
+    return (j) => j.runId === runId || (studyId !== null && j.kind === 'ablation' && j.studyId === studyId);
+  }
+
   private removeRunFiles(runId: number): void {
     rmSync(runCheckpointDir(this.opts.dataDir, runId), { recursive: true, force: true });
   }
 
   /** A worker that died without reporting leaves its run or backbone 'running'; make that visible. */
   private onJobEnded(job: JobInfo): void {
+    if (job.kind === 'ablation' && job.studyId !== null) {
+      // Every variant the job did not get to end: the one in training and those still queued.
+      for (const run of this.catalog.listRuns(job.datasetId ?? undefined)) {
+        if (ablationStudyOf(run.config) === job.studyId && isUnfinished(run.status)) this.catalog.updateRun(run.id, unreportedEnd(job));
+      }
+      return;
+    }
     if (job.kind === 'pretrain' && job.backboneId !== null) {
       const b = this.catalog.getBackbone(job.backboneId);
       if (b && isUnfinished(b.status)) this.catalog.updateBackbone(job.backboneId, unreportedEnd(job));

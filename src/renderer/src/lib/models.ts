@@ -16,6 +16,12 @@ export interface ConfigField<C> {
   hint?: string;
   /** The only values allowed, when the catalogue restricts them. */
   choices?: readonly number[];
+  /** Labels of `choices`, same order (a select shows them). */
+  choiceLabels?: readonly string[];
+  /** A 0/1 switch (a checkbox). */
+  toggle?: boolean;
+  /** The id of a catalog entry (0 = none chosen): the form offers a picker of them. */
+  refersTo?: 'backbone' | 'sequential-run';
 }
 
 export interface ModelSpec {
@@ -36,7 +42,8 @@ export interface ModelSpec {
 
 /** A form field for one catalogue entry (models here, the backbone's pretraining in lib/backbones.ts). */
 export function configField(p: HyperParameter): ConfigField<Record<string, number>> {
-  return { key: p.key, label: p.label, integer: p.integer, min: p.min, max: p.max, step: p.step, hint: p.hint, choices: p.choices };
+  const { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo } = p;
+  return { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo };
 }
 
 /** What is wrong with a form value (as the API's schema would say it), or null when it is valid. */
@@ -46,6 +53,7 @@ export function fieldProblem(f: ConfigField<Record<string, number>>, v: unknown)
   if (f.min != null && v < f.min) return `≥ ${f.min}`;
   if (f.max != null && v > f.max) return `≤ ${f.max}`;
   if (f.choices && !f.choices.includes(v)) return `one of ${f.choices.join(', ')}`;
+  if (f.refersTo && v === 0) return 'choose one';
   return null;
 }
 

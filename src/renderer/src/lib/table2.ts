@@ -4,6 +4,8 @@
 // Protocol (DESIGN.md §4): a run is *selected* on validation NDCG@10 only; test metrics are reported,
 // never used to choose. Marks compare the values as printed (4 decimals), so equal-looking cells get the
 // same mark.
+import { isAblatedRun } from '../../../shared/ablation';
+import { csvText } from './csv';
 import { compareKinds, groupByFamily, modelFamily, modelLabel } from './models';
 
 /** The model the "Improv." row is about. Its row appears only when such runs exist. */
@@ -28,6 +30,8 @@ export interface Table2Run {
   status: string;
   valid: MetricValues | null;
   test: MetricValues | null;
+  /** The run's stored config; an ablation study's variants are recognised by it (shared/ablation.ts). */
+  config?: Record<string, unknown>;
 }
 
 export type Mark = 'best' | 'second' | null;
@@ -65,6 +69,8 @@ export interface Table2 {
   improvement: Improvement | null;
   /** Succeeded runs left out because they have no test metrics (e.g. evaluation pending). */
   withoutTest: number;
+  /** Runs left out because they are ablation variants (a component taken away): not the model itself. */
+  ablationVariants: number;
 }
 
 export interface Table2Options {
@@ -125,8 +131,10 @@ export function buildTable2(runs: readonly Table2Run[], options: Table2Options =
   const family = options.family ?? modelFamily;
   const cmpKinds = options.compareKinds ?? compareKinds;
 
-  const eligible = runs.filter(hasTest);
-  const withoutTest = runs.filter((r) => r.status === 'succeeded' && r.test == null).length;
+  const ablated = (r: Table2Run) => r.config !== undefined && isAblatedRun(r.config);
+  const candidates = runs.filter((r) => !ablated(r));
+  const eligible = candidates.filter(hasTest);
+  const withoutTest = candidates.filter((r) => r.status === 'succeeded' && r.test == null).length;
   const kinds = byKind(eligible);
   const selected = new Map<string, Table2Run & { test: MetricValues }>();
   for (const [kind, list] of kinds) selected.set(kind, selectByValidation(list)!);
@@ -158,7 +166,8 @@ export function buildTable2(runs: readonly Table2Run[], options: Table2Options =
   }
 
   const groups = groupByFamily(rows, (r) => r.family).map((g) => ({ family: g.family, label: g.label, rows: g.items }));
-  return { mode: bestPerModel ? 'best' : 'all', groups, improvement: improvement(selected, label), withoutTest };
+  const ablationVariants = runs.length - candidates.length;
+  return { mode: bestPerModel ? 'best' : 'all', groups, improvement: improvement(selected, label), withoutTest, ablationVariants };
 }
 
 /** ALMOSTREC's validation-selected run against the best validation-selected run of every other kind, per column. */
@@ -193,10 +202,6 @@ export function formatImprovement(v: number | null | undefined): string {
 
 // ---------------------------------------------------------------------------------------------- CSV
 
-function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 /** RFC 4180 CSV (CRLF). Metrics with 4 decimals; the "Improv." row, when present, in percent. */
 export function table2Csv(table: Table2): string {
   const header = ['Family', 'Model', 'Kind', 'Run', ...TABLE2_METRICS.map((m) => m.label), 'Valid NDCG@10'];
@@ -217,7 +222,7 @@ export function table2Csv(table: Table2): string {
     const imp = table.improvement;
     lines.push(['', 'Improv.', OURS_KIND, String(imp.oursRunId), ...TABLE2_METRICS.map((m) => (finite(imp.values[m.key]) ? formatImprovement(imp.values[m.key]) : '')), '']);
   }
-  return lines.map((l) => l.map(csvField).join(',')).join('\r\n') + '\r\n';
+  return csvText(lines);
 }
 
 // -------------------------------------------------------------------------------------------- LaTeX

@@ -48,6 +48,12 @@ class TrainSession {
     });
   }
 
+  /** The form's values for the selected model: only the fields it declares (the contract validates them per kind). */
+  formConfig(): Record<string, number> {
+    const values = this.configs[this.model] ?? {};
+    return Object.fromEntries((modelSpec(this.model)?.fields ?? []).map((f) => [f.key, values[f.key]]));
+  }
+
   resetConfig(): void {
     this.configs[this.model] = { ...(modelSpec(this.model)?.defaults ?? {}) };
   }
@@ -56,9 +62,7 @@ class TrainSession {
     this.error = null;
     this.busy = true;
     try {
-      // Only the fields the model declares are sent; the contract validates them per model kind.
-      const values = this.configs[this.model] ?? {};
-      const config = Object.fromEntries((modelSpec(this.model)?.fields ?? []).map((f) => [f.key, values[f.key]]));
+      const config = this.formConfig();
       // TS cannot correlate `model` with its config variant in the union; the main side validates it.
       const input = { model: this.model, datasetId, config } as TrainInput;
       const res = await api.call('train.start', input);

@@ -4,7 +4,7 @@ import type { JobEvent } from '../../../shared/api';
 import type { AppInfo, DatasetSummary, JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 
-export type ViewName = 'datasets' | 'train' | 'runs' | 'backbones' | 'table2' | 'case-study';
+export type ViewName = 'datasets' | 'train' | 'runs' | 'backbones' | 'table2' | 'ablation' | 'case-study';
 
 const SELECTED_KEY = 'almostrec.datasetId';
 

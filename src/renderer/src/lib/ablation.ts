@@ -1,0 +1,74 @@
+// The ablation study as the paper's Figure 3 draws it — grouped bars of HR@k and NDCG@k per variant on the
+// test split, the full model highlighted — and its CSV export. Pure: unit tests import it under node.
+import type { AblationStudy, AblationStudyVariant } from '../../../shared/ablation';
+import type { Metrics } from '../../../shared/types';
+import type { BarGroup, BarSeries } from './barChart';
+import { csvText } from './csv';
+
+/** Same colours as the training charts' two series. */
+const HR_COLOR = '#3b6fd8';
+const NDCG_COLOR = '#c2710c';
+
+export function ablationSeries(k: 10 | 20): BarSeries[] {
+  return [
+    { name: `HR@${k}`, color: HR_COLOR },
+    { name: `NDCG@${k}`, color: NDCG_COLOR }
+  ];
+}
+
+/** What a variant without test metrics shows in its place. */
+function statusNote(v: AblationStudyVariant): string {
+  switch (v.run.status) {
+    case 'running':
+      return 'training…';
+    case 'succeeded':
+      return 'not evaluated';
+    default:
+      return v.run.status; // queued, failed, cancelled
+  }
+}
+
+export function ablationGroups(study: AblationStudy, k: 10 | 20): BarGroup[] {
+  return study.variants.map((v) => {
+    const t = v.run.test;
+    return {
+      key: String(v.run.id),
+      label: v.label,
+      highlight: v.variant === 'full',
+      values: t ? (k === 10 ? [t.hr10, t.ndcg10] : [t.hr20, t.ndcg20]) : [null, null],
+      note: t ? undefined : statusNote(v)
+    };
+  });
+}
+
+/** Relative change of a test metric against the study's full model, in %; null when either is missing. */
+export function changeVsFull(study: AblationStudy, v: AblationStudyVariant, key: keyof Metrics): number | null {
+  const full = study.variants.find((x) => x.variant === 'full')?.run.test?.[key];
+  const mine = v.run.test?.[key];
+  return full != null && full > 0 && mine != null ? ((mine - full) / full) * 100 : null;
+}
+
+const METRIC_COLUMNS: readonly { key: keyof Metrics; label: string }[] = [
+  { key: 'hr10', label: 'HR@10' },
+  { key: 'ndcg10', label: 'NDCG@10' },
+  { key: 'hr20', label: 'HR@20' },
+  { key: 'ndcg20', label: 'NDCG@20' },
+  { key: 'mrr', label: 'MRR' }
+];
+
+/** One row per variant: test metrics with 4 decimals, validation NDCG@10, and NDCG@10 against the full model. */
+export function ablationCsv(study: AblationStudy): string {
+  const header = ['Study', 'Variant', 'Label', 'Run', 'Status', ...METRIC_COLUMNS.map((m) => m.label), 'Valid NDCG@10', 'NDCG@10 vs full (%)'];
+  const fixed = (v: number | null | undefined, digits = 4) => (v != null && Number.isFinite(v) ? v.toFixed(digits) : '');
+  const rows = study.variants.map((v) => [
+    String(study.id),
+    v.variant,
+    v.label,
+    String(v.run.id),
+    v.run.status,
+    ...METRIC_COLUMNS.map((m) => fixed(v.run.test?.[m.key])),
+    fixed(v.run.valid?.ndcg10),
+    v.variant === 'full' ? '' : fixed(changeVsFull(study, v, 'ndcg10'), 2)
+  ]);
+  return csvText([header, ...rows]);
+}

@@ -1,0 +1,202 @@
+// End to end, ALMOSTREC from the UI alone, in browser mode of the built app (npm run build) with Debian's
+// Chromium: import the small importer fixture, train SASRec from the Train view, pretrain a tiny backbone
+// from the Backbones view, train ALMOSTREC with both chosen in the Train form's pickers, read it in Table 2
+// and the case study, then run an ablation study (GRU4Rec trained first, so all six variants) and wait for
+// its chart. Saves test-results/case-study-almostrec.png and test-results/ablation.png.
+//
+// The fixture's 5-core split keeps 6 users × 6 items and every user has seen all six: each test ranking has
+// one candidate, the held-out item (Zeta (1995), no poster). That makes the case study deterministic
+// whatever the weights (rank 1, a hit), and every variant's test HR@10 = NDCG@10 = 1.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resultsDir, root, useBrowserSession } from './browser-session';
+
+const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
+/** Pretraining that takes seconds (as in backbones.e2e.test.ts). */
+const TINY_BACKBONE: Record<string, string> = {
+  'pretrain-hiddensize': '32',
+  'pretrain-numlayers': '1',
+  'pretrain-numheads': '2',
+  'pretrain-numkvheads': '1',
+  'pretrain-intermediatesize': '64',
+  'pretrain-maxtokens': '32',
+  'pretrain-batchsize': '2',
+  'pretrain-stage1steps': '2',
+  'pretrain-stage2steps': '2'
+};
+const TINY_SEQ = { 'train-epochs': '2', 'train-maxlen': '10', 'train-batchsize': '8' };
+const TINY_ALMOSTREC = {
+  'train-epochs': '1',
+  'train-batchsize': '4',
+  'train-warmupsteps': '0',
+  'train-historylength': '4',
+  'train-maxtitletokens': '4',
+  'train-samplesperuser': '1'
+};
+
+/** The two HTMLImageElement fields we read (this file compiles without the DOM lib). */
+interface DecodedImage {
+  complete: boolean;
+  naturalWidth: number;
+}
+
+const session = useBrowserSession({ homePrefix: 'almostrec-e2e-almostrec-', serverArgs: ['--no-import'] });
+let page: Page;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  const context = await session.browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(session.url);
+});
+
+const text = async (testId: string) => (await page.getByTestId(testId).textContent())?.trim() ?? '';
+
+/** Starts the Train form as filled and waits for the run to end; it must succeed. */
+async function trainFromForm(runNumber: number): Promise<void> {
+  await page.getByTestId('train-start').click();
+  await page.getByRole('heading', { name: new RegExp(`Run #${runNumber}\\b`) }).waitFor({ timeout: 30_000 });
+  await expect.poll(() => text('job-status'), { timeout: 300_000, interval: 500 }).toMatch(/succeeded|failed|cancelled/);
+  const error = (await page.locator('.err').count()) > 0 ? await page.locator('.err').first().textContent() : '';
+  expect(await text('job-status'), error ?? '').toBe('succeeded');
+}
+
+async function fill(fields: Record<string, string>): Promise<void> {
+  for (const [testId, value] of Object.entries(fields)) await page.getByTestId(testId).fill(value);
+}
+
+describe('ALMOSTREC from the UI', () => {
+  it('imports the small dataset, and the ALMOSTREC form says what is missing', async () => {
+    await page.getByTestId('nav-datasets').click();
+    await page.getByTestId('import-format').selectOption('movielens-latest');
+    await page.getByTestId('import-path').fill(DATASET);
+    await page.getByTestId('import-name').fill('tiny');
+    await page.getByTestId('import-start').click();
+    await page.getByTestId('datasets-table').getByText('tiny').waitFor({ timeout: 60_000 });
+
+    await page.getByTestId('nav-train').click();
+    await page.getByTestId('train-model').selectOption('almostrec');
+    await expect.poll(() => text('train-backboneid-hint')).toBe('No finished backbone yet: pretrain or register a backbone in Backbones.');
+    expect(await text('train-seqrunid-hint')).toBe('No finished SASRec or GRU4Rec run on this dataset: train SASRec first.');
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(true);
+    expect(await page.getByTestId('ablation-start').isDisabled()).toBe(true);
+    // Switches are checkboxes, layout and k selects.
+    expect(await page.getByTestId('train-useimages').isChecked()).toBe(true);
+    expect(await page.getByTestId('train-layout').locator('option').allTextContents()).toEqual(['concat V, T, S (0)', 'interleaved per item (1)']);
+  });
+
+  it('trains SASRec from the Train view and pretrains a tiny backbone from the Backbones view', async () => {
+    await page.getByTestId('train-model').selectOption('sasrec');
+    await fill(TINY_SEQ);
+    await trainFromForm(1);
+
+    await page.getByTestId('nav-backbones').click();
+    await expect.poll(() => page.getByTestId('pretrain-name').inputValue()).toBe('compact-tiny');
+    await fill(TINY_BACKBONE);
+    await page.getByTestId('pretrain-start').click();
+    await page.getByTestId('backbone-details').getByRole('heading', { name: /compact-tiny/ }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => text('backbone-status'), { timeout: 300_000, interval: 500 }).toMatch(/succeeded|failed|cancelled/);
+    expect(await text('backbone-status')).toBe('succeeded');
+  });
+
+  it('trains ALMOSTREC with the backbone and the SASRec run chosen in the pickers', async () => {
+    await page.getByTestId('nav-train').click();
+    await page.getByTestId('train-model').selectOption('almostrec');
+    const backbone = page.getByTestId('train-backboneid');
+    const seqRun = page.getByTestId('train-seqrunid');
+    await expect.poll(() => backbone.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^compact-tiny · .+LLaMA/)]);
+    expect(await seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · valid NDCG@10 \d\.\d{4}$/)]);
+    await backbone.selectOption({ index: 1 });
+    await seqRun.selectOption({ index: 1 });
+    await fill(TINY_ALMOSTREC);
+    expect(await page.getByTestId('train-start').isDisabled()).toBe(false);
+    await trainFromForm(2);
+  });
+
+  it('shows ALMOSTREC and its Improv. row in Table 2', async () => {
+    await page.getByTestId('nav-table2').click();
+    const rows = page.getByTestId('table2-row');
+    await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
+    expect(await rows.allTextContents()).toEqual([expect.stringContaining('SASRec'), expect.stringContaining('ALMOSTREC')]);
+    await page.getByTestId('table2-improv').waitFor();
+  });
+
+  it('shows both runs as case-study columns, ALMOSTREC with the held-out item as a hit', async () => {
+    await page.getByTestId('nav-case-study').click();
+    await page.getByTestId('case-user-search').fill('1');
+    await page.getByTestId('case-user-option').first().click();
+    await page.getByTestId('case-heldout').waitFor({ timeout: 30_000 });
+    const columns = page.getByTestId('case-column');
+    await expect.poll(() => columns.count(), { timeout: 30_000 }).toBe(2);
+    expect(await columns.locator('.label').allTextContents()).toEqual([expect.stringMatching(/^SASRec/), expect.stringMatching(/^ALMOSTREC/)]);
+
+    const ours = columns.filter({ hasText: 'ALMOSTREC' });
+    const recs = ours.locator('li');
+    expect(await recs.count()).toBe(1); // the only item the user has not seen
+    expect(await recs.locator('.title').textContent()).toBe('Zeta (1995)');
+    expect(await recs.locator('.score').textContent()).toMatch(/^-?\d+\.\d{4}$/);
+    expect(await ours.getByTestId('case-hit').count()).toBe(1);
+    expect(await ours.locator('.target').textContent()).toContain('rank 1');
+    expect(await recs.locator('.no-image').count()).toBe(1); // Zeta has no poster
+    // The history shows the posters the dataset has (Alpha, Beta), decoded.
+    const posters = page.getByTestId('case-history').locator('img.poster');
+    await expect.poll(() => posters.evaluateAll((imgs) => (imgs as unknown as DecodedImage[]).filter((i) => i.complete && i.naturalWidth > 0).length)).toBe(2);
+    await page.screenshot({ path: join(resultsDir, 'case-study-almostrec.png'), fullPage: true });
+  });
+
+  it('runs an ablation study from the Train view and charts every variant', async () => {
+    await page.getByTestId('nav-train').click();
+    await page.getByTestId('train-model').selectOption('gru4rec');
+    await fill(TINY_SEQ);
+    await trainFromForm(3);
+
+    await page.getByTestId('train-model').selectOption('almostrec');
+    // The pickers kept the choices; the launcher offers the GRU4Rec run.
+    await expect.poll(() => page.getByTestId('ablation-gru4rec').locator('option').allTextContents()).toEqual([
+      'best by validation NDCG@10',
+      expect.stringMatching(/^#3 GRU4Rec/)
+    ]);
+    await page.getByTestId('ablation-start').click();
+
+    const study = page.getByTestId('ablation-study');
+    await study.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('ablation-status').textContent()).toMatch(/running|queued/);
+    await expect.poll(() => text('ablation-status'), { timeout: 240_000, interval: 1000 }).toMatch(/succeeded|failed|cancelled/);
+    const failures = await study.locator('p.err').allTextContents();
+    expect(await text('ablation-status'), failures.join('\n')).toBe('succeeded');
+
+    const rows = page.getByTestId('ablation-row');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => (tr as unknown as { dataset: { variant: string } }).dataset.variant))).toEqual([
+      'full',
+      'no-images',
+      'no-text',
+      'no-pretrained-ids',
+      'gru4rec',
+      'no-lora'
+    ]);
+    for (const k of [10, 20]) {
+      const chart = page.getByTestId(`ablation-chart-k${k}`);
+      await expect.poll(() => chart.getByTestId('bar').count(), { timeout: 10_000 }).toBe(12);
+      expect(await chart.locator('g.highlight').count()).toBe(1); // the full model
+    }
+    await page.screenshot({ path: join(resultsDir, 'ablation.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('ablation-csv').click()]);
+    expect(download.suggestedFilename()).toMatch(/^ablation-tiny-study-4\.csv$/);
+    const csv = readFileSync((await download.path())!, 'utf8').split('\r\n');
+    expect(csv[0]).toBe('Study,Variant,Label,Run,Status,HR@10,NDCG@10,HR@20,NDCG@20,MRR,Valid NDCG@10,NDCG@10 vs full (%)');
+    // One candidate per test ranking: every variant hits it (see the header comment).
+    expect(csv.slice(1, 7)).toEqual(
+      ['full,ALMOSTREC', 'no-images,w/o images', 'no-text,w/o text', 'no-pretrained-ids,w/o pretrained IDs', 'gru4rec,GRU4Rec IDs', 'no-lora,w/o LoRA'].map(
+        (v, i) => expect.stringMatching(new RegExp(`^4,${v.replace('/', '\\/')},${4 + i},succeeded,1\\.0000,1\\.0000,1\\.0000,1\\.0000,1\\.0000,`))
+      )
+    );
+    // Ablated variants stay out of Table 2's ALMOSTREC row.
+    await page.getByTestId('nav-table2').click();
+    await expect.poll(() => page.getByTestId('table2-row').count(), { timeout: 10_000 }).toBe(3);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,92 @@
+// The ablation.* API methods in the service, with a stand-in worker that speaks the job protocol: a study
+// is ONE job (never a job per variant), its runs are guarded while it trains, a cancel leaves every
+// unfinished variant cancelled, resume and delete. The real sequencing is tested in ablation.test.ts.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importDataset } from '../../src/core/importers';
+import { WorkbenchService } from '../../src/main/services/workbench-service';
+import type { AblationStudy } from '../../src/shared/ablation';
+import type { ApiOutput } from '../../src/shared/api';
+import { finishedBackbone, finishedSeqRun } from './ablation-refs';
+
+let dir: string;
+let service: WorkbenchService;
+let datasetId: number;
+let backboneId: number;
+let sasrec: number;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'almostrec-ablation-svc-'));
+  const workerPath = resolve(__dirname, '../fixtures/workers/fake-ablation-worker.mjs');
+  service = new WorkbenchService({ dataDir: dir, dbPath: join(dir, 'catalog.sqlite'), workerPath, transport: 'http', version: '1', autoImport: false });
+  ({ datasetId } = await importDataset(service.catalog, { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'tiny', options: {} }));
+  backboneId = finishedBackbone(service.catalog, dir, datasetId);
+  sasrec = finishedSeqRun(service.catalog, dir, datasetId, 'sasrec');
+});
+
+afterAll(async () => {
+  await service.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function ok<T>(method: string, input: unknown): Promise<T> {
+  const res = await service.handle(method, input);
+  if (!res.ok) throw new Error(`${method}: ${res.error.code} ${res.error.message}`);
+  return res.result as T;
+}
+
+async function refused(method: string, input: unknown): Promise<{ code: string; message: string }> {
+  const res = await service.handle(method, input);
+  if (res.ok) throw new Error(`${method} unexpectedly succeeded`);
+  return res.error;
+}
+
+describe('ablation API', () => {
+  it('refuses a study whose full model could not train, saying what to fix', async () => {
+    expect(await refused('ablation.start', { datasetId, config: { seqRunId: sasrec } })).toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/^ALMOSTREC needs a backbone/)
+    });
+    expect(await refused('ablation.start', { datasetId, config: { backboneId, seqRunId: sasrec, nope: 1 } })).toMatchObject({ code: 'invalid_input' });
+    expect(await refused('ablation.start', { datasetId: 99, config: {} })).toMatchObject({ code: 'not_found' });
+    expect(service.catalog.listRuns(datasetId).filter((r) => r.model === 'almostrec')).toEqual([]);
+  });
+
+  it('starts one job for the whole study, guards its runs, and a cancel leaves the unfinished variants cancelled', async () => {
+    const started = await ok<ApiOutput<'ablation.start'>>('ablation.start', { datasetId, config: { backboneId, seqRunId: sasrec, epochs: 1 } });
+    expect(started.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora']);
+    expect(started.skipped).toEqual([{ id: 'gru4rec', reason: 'no finished GRU4Rec run on this dataset: train GRU4Rec first' }]);
+    const running = service.jobs.list().filter((j) => j.status === 'running');
+    expect(running).toHaveLength(1);
+    expect(running[0]).toMatchObject({ jobId: started.jobId, kind: 'ablation', studyId: started.studyId, datasetId, runId: null });
+
+    const [listed] = await ok<AblationStudy[]>('ablation.list', { datasetId });
+    expect(listed).toMatchObject({ id: started.studyId, jobId: started.jobId, status: 'running', datasetName: 'tiny' });
+    expect(listed.variants.map((v) => [v.variant, v.run.id, v.run.status])).toEqual(started.variants.map((v, i) => [v, started.runIds[i], 'queued']));
+
+    const busy = { code: 'conflict', message: 'A job is still running on this run; cancel it first' };
+    expect(await refused('runs.delete', { runId: started.runIds[3] })).toEqual(busy);
+    expect(await refused('train.resume', { runId: started.runIds[3] })).toEqual(busy);
+    expect(await refused('ablation.resume', { studyId: started.studyId })).toMatchObject({ code: 'conflict' });
+    expect(await refused('ablation.delete', { studyId: started.studyId })).toMatchObject({ code: 'conflict' });
+
+    expect((await ok<{ cancelled: boolean }>('jobs.cancel', { jobId: started.jobId })).cancelled).toBe(true);
+    expect((await service.jobs.wait(started.jobId)).status).toBe('cancelled');
+    const after = await ok<AblationStudy>('ablation.get', { studyId: started.studyId });
+    expect(after.status).toBe('cancelled');
+    expect(after.jobId).toBeNull();
+    expect(after.variants.map((v) => v.run.status)).toEqual(started.runIds.map(() => 'cancelled'));
+
+    // Resume: the same runs in the same order, in one new job.
+    const { jobId } = await ok<{ jobId: string }>('ablation.resume', { studyId: started.studyId });
+    expect(service.jobs.get(jobId)).toMatchObject({ kind: 'ablation', studyId: started.studyId, status: 'running' });
+    await ok('jobs.cancel', { jobId });
+    await service.jobs.wait(jobId);
+
+    expect(await ok<{ deleted: number }>('ablation.delete', { studyId: started.studyId })).toEqual({ deleted: 5 });
+    expect(await refused('ablation.get', { studyId: started.studyId })).toMatchObject({ code: 'not_found' });
+    expect(await ok<AblationStudy[]>('ablation.list', { datasetId })).toEqual([]);
+  });
+});
