@@ -241,6 +241,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       flag('useImages', 'Use images', 1, '0: no visual tokens'),
       flag('useText', 'Use text', 1, '0: no prompt tokens'),
       flag('pretrainedIds', 'Pretrained IDs', 1, '0: M replaced by a frozen random N(0, 0.02) table'),
+      flag('initOutputFromIds', 'W^T from IDs', 1, '1: W^T starts as (M·W^B)ᵀ scaled to nn.Linear’s spread; 0: nn.Linear init'),
       {
         ...int('layout', 'Layout', 0, 0, 1, '0: concat V, T, S; 1: interleaved per item'),
         choices: [0, 1],

@@ -139,6 +139,27 @@ describe('parameters', () => {
   });
 });
 
+test('initOutputFromIds = 1 (default) starts W^T as (M·W^B)ᵀ at the default init’s spread; 0 leaves the nn.Linear init', () => {
+  const plain = almostrecSpec.init(config({ initOutputFromIds: 0 }), ctx, new Rng(3));
+  const warm = almostrecSpec.init(config(), ctx, new Rng(3)); // the default
+  const wb = warm.get('w_b')!;
+  expect(wb).toEqual(plain.get('w_b')); // same draws; only W^T differs
+  const wt = warm.get('w_t')!;
+  const m = itemTableValues(config(), ctx);
+  const items = NUM_ITEMS + 1;
+  // Column j ∝ (M·W^B)[j]: compare two items' columns through the ratio of one coordinate pair.
+  const s = (j: number, c: number) => {
+    let v = 0;
+    for (let k = 0; k < ITEM_DIM; k++) v += m[j * ITEM_DIM + k] * wb[k * D_MODEL + c];
+    return v;
+  };
+  const scale = wt[0 * items + 3] / s(3, 0);
+  for (const [j, c] of [[3, 5], [7, 0], [NUM_ITEMS, D_MODEL - 1]]) expect(wt[c * items + j]).toBeCloseTo(scale * s(j, c), 6);
+  const std = Math.sqrt(wt.reduce((a, x) => a + x * x, 0) / wt.length);
+  expect(std).toBeCloseTo(1 / Math.sqrt(3 * D_MODEL), 6);
+  expect(plain.get('w_t')).not.toEqual(wt);
+});
+
 describe('input layout', () => {
   const tokens = promptTokens(tokenizer, tokenizeTitles(tokenizer, TITLES), 8);
   const base = { interleaved: false, useImages: true, useText: true, promptTitles: 20, imageTokens: (i: number) => (i % 2 ? 2 : 0) };

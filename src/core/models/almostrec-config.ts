@@ -29,6 +29,7 @@ export interface AlmostrecConfig extends TrainingConfig {
   useImages: number;
   useText: number;
   pretrainedIds: number;
+  initOutputFromIds: number;
   /** 0 = concat V, T, S (eq. 1); 1 = interleaved per item. */
   layout: number;
 }

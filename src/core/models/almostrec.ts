@@ -224,6 +224,31 @@ export class AlmostrecModel implements TrainableModel {
   }
 }
 
+/**
+ * W^T = c·(M·W^B)ᵀ: each item's column starts as its ID token S = W^B·M(item), so at the first step an item
+ * scores by how F aligns with its own ID token — a warm start from the sequential model's geometry where
+ * the paper leaves W^T's initialisation open. c gives the entries the default init's standard deviation
+ * (U(±1/√d_m): 1/√(3·d_m)), so the initial logits keep their scale.
+ */
+function outputFromIds(m: Float32Array, wb: Float32Array, shapes: [string, number[]][]): Float32Array {
+  const [di, dm] = shapes.find(([n]) => n === 'w_b')![1];
+  const items = shapes.find(([n]) => n === 'w_t')![1][1];
+  const wt = new Float32Array(dm * items);
+  let sq = 0;
+  for (let j = 0; j < items; j++) {
+    for (let c = 0; c < dm; c++) {
+      let s = 0;
+      for (let k = 0; k < di; k++) s += m[j * di + k] * wb[k * dm + c];
+      wt[c * items + j] = s;
+      sq += s * s;
+    }
+  }
+  const std = Math.sqrt(sq / wt.length);
+  const scale = std > 0 ? 1 / Math.sqrt(3 * dm) / std : 0;
+  for (let i = 0; i < wt.length; i++) wt[i] *= scale;
+  return wt;
+}
+
 export const almostrecSpec: ModelSpec<AlmostrecConfig> = {
   kind: 'almostrec',
   needsBackbone: true,
@@ -240,6 +265,7 @@ export const almostrecSpec: ModelSpec<AlmostrecConfig> = {
       // fan_in: the rows of W^B [d_i, d_m] and W^T [d_m, |I| + 1], the columns of A [r, in].
       else values.set(name, uniformValues(size, 1 / Math.sqrt(name.startsWith('lora.') ? shape[1] : shape[0]), rng));
     }
+    if (config.initOutputFromIds === 1) values.set('w_t', outputFromIds(itemTableValues(config, ctx), values.get('w_b')!, almostrecParamShapes(config, ctx)));
     return values;
   },
   build: (config, ctx, values) => new AlmostrecModel(config, ctx, values),
