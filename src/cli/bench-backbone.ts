@@ -23,17 +23,12 @@ import { llamaTokenizer } from '../core/backbone/tokenizer';
 import { tiedSoftmaxCrossEntropy } from '../core/tensor/ops';
 import { Rng } from '../core/tensor/rng';
 import { gridEncoderId, loadItemGrids } from '../core/vision/grid-encoder';
+import { median } from './bench-stats';
 
 const BATCH = 16;
 const TOKENS = 64;
 
 const log = (msg: string) => process.stderr.write(msg + '\n');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 /** Median seconds of `fn` over `steps` runs after one warm-up run. */
 async function timeIt(steps: number, fn: () => tf.Tensor | tf.Tensor[]): Promise<number> {

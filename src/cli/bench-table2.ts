@@ -10,9 +10,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Metrics, RunDetail } from '../shared/types';
+import type { RunDetail } from '../shared/types';
 import { Catalog } from '../core/catalog';
 import { ensureDataset, resolveDataset } from './bench-data';
+import { median, roundMetrics } from './bench-stats';
 
 const log = (msg: string) => process.stderr.write(msg + '\n');
 
@@ -64,18 +65,6 @@ function cli(db: string, label: string, args: string[]): Promise<Child> {
   });
 }
 
-function round(m: Metrics | null): Metrics | null {
-  if (!m) return null;
-  const r = (x: number) => Math.round(x * 1e6) / 1e6;
-  return { hr10: r(m.hr10), ndcg10: r(m.ndcg10), hr20: r(m.hr20), ndcg20: r(m.ndcg20), mrr: r(m.mrr) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length === 0 ? 0 : s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
     dataset,
@@ -85,8 +74,8 @@ function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<st
     sec_per_epoch: Math.round(median(run.history.map((h) => h.seconds)) * 1000) / 1000,
     // Each model trains in its own CLI process; Node reports no child's peak RSS.
     peak_rss_mb: null,
-    valid: round(run.valid),
-    test: round(run.test),
+    valid: run.valid && roundMetrics(run.valid),
+    test: run.test && roundMetrics(run.test),
     wall_sec: Math.round(wall),
     ...extra
   });

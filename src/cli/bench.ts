@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../shared/api';
 import { MODEL_KINDS, modelDescriptor, type ModelKind } from '../shared/models';
-import type { Metrics } from '../shared/types';
 import type { SequenceData } from '../core/data/types';
 import { Catalog } from '../core/catalog';
 import { evaluate } from '../core/eval';
@@ -20,6 +19,7 @@ import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
 import { loadScorer, trainModel } from '../core/train';
 import { benchBackbone } from './bench-backbone';
+import { median, roundMetrics } from './bench-stats';
 import { loadData, resolveDataset, type DatasetSource } from './bench-data';
 import { benchTable2 } from './bench-table2';
 
@@ -27,17 +27,6 @@ import { benchTable2 } from './bench-table2';
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
 const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
-
-function round(m: Metrics): Metrics {
-  const r = (x: number) => Math.round(x * 1e6) / 1e6;
-  return { hr10: r(m.hr10), ndcg10: r(m.ndcg10), hr20: r(m.hr20), ndcg20: r(m.ndcg20), mrr: r(m.mrr) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length === 0 ? 0 : s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -67,7 +56,7 @@ async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData,
     const pop = fitPopularity(data);
     const valid = await evaluate(pop, data, 'valid');
     const test = await evaluate(pop, data, 'test');
-    return JSON.stringify({ dataset: source.name, model: kind, backend, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: round(valid.metrics), test: round(test.metrics) });
+    return JSON.stringify({ dataset: source.name, model: kind, backend, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: roundMetrics(valid.metrics), test: roundMetrics(test.metrics) });
   }
   const spec = modelSpec(kind);
   const config = benchConfig(kind, s);
@@ -108,8 +97,8 @@ async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData,
     epochs: epochsRun,
     sec_per_epoch: Math.round(median(result.history.map((h) => h.seconds)) * 1000) / 1000,
     peak_rss_mb: peakRssMb(),
-    valid: round(result.valid),
-    test: round(test.metrics)
+    valid: roundMetrics(result.valid),
+    test: roundMetrics(test.metrics)
   });
 }
 
