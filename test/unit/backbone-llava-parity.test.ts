@@ -104,7 +104,7 @@ test('base logits match transformers (max |Δ| ≤ 1e-4), without leaking tensor
   model.dispose();
 });
 
-test('the fixture input is one image placeholder expanded by expandImageTokens', () => {
+test('the fixture input is one <image> token expanded by expandImageTokens', () => {
   const model = new LlavaModel(config, weights);
   const collapsed = inputIds.map((row) => row.filter((id, i) => id !== config.imageTokenIndex || row[i - 1] !== config.imageTokenIndex));
   expect(collapsed[0].filter((id) => id === config.imageTokenIndex)).toHaveLength(1);

@@ -186,7 +186,7 @@ export function parseLlavaConfig(json: unknown, file: string): LlavaConfig {
   };
 }
 
-/** Number of image tokens one image expands to at the image-token placeholder. */
+/** Number of image tokens one image expands to at the image token. */
 export function imageTokensPerImage(cfg: LlavaConfig): number {
   if (cfg.vision.kind === 'mobilenet_v2') return cfg.vision.gridSize * cfg.vision.gridSize;
   const patches = (cfg.vision.imageSize / cfg.vision.patchSize) ** 2;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KvCache } from './llama-decoder';
 import type { LlavaForwardInput, LlavaModel } from './llava-model';
 
-/** A single prompt: ids (with expanded image placeholders and their images) or ready embeddings, batch 1. */
+/** A single prompt: ids (with expanded image tokens (<image>) and their images) or ready embeddings, batch 1. */
 export type LlavaPrompt = Pick<LlavaForwardInput, 'inputIds' | 'inputsEmbeds' | 'pixelValues' | 'imageEmbeds'>;
 
 /** Runs the prompt into `cache` and returns the next-token logits. */

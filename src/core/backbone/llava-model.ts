@@ -1,6 +1,6 @@
 // LLaVA (transformers' LlavaForConditionalGeneration) over our internal weight names: vision tower →
-// selected hidden state → projector gives each image's embeddings, which replace the image-token
-// placeholders of the prompt, in order; the Llama decoder then runs over the merged sequence.
+// selected hidden state → projector gives each image's embeddings, which replace the
+// <image> tokens of the prompt, in order; the Llama decoder then runs over the merged sequence.
 // Base weights are plain tensors owned by the caller and never receive gradients; a LoRA adapter's
 // variables do (tf.variableGrads). Every public method returns fresh tensors and frees its intermediates.
 import * as tf from '@tensorflow/tfjs-core';
@@ -15,7 +15,7 @@ import { Linears, type LoraAdapter } from './lora';
 export type TokenIds = number[][] | tf.Tensor2D;
 
 export interface LlavaForwardInput {
-  /** [B, T] token ids; image placeholders are already expanded (see expandImageTokens). */
+  /** [B, T] token ids; image tokens (<image>) are already expanded (see expandImageTokens). */
   inputIds?: TokenIds;
   /** Ready input embeddings [B, T, d_model] instead of inputIds (no image merge then). */
   inputsEmbeds?: tf.Tensor;
@@ -23,7 +23,7 @@ export interface LlavaForwardInput {
   attentionMask?: TokenIds;
   /** [B, T] explicit position ids. Absent: past + t, as HF's forward without position_ids. */
   positionIds?: TokenIds;
-  /** Images for the placeholders, [N, C, H, W] (CLIP tower only). */
+  /** Images for the <image> tokens, [N, C, H, W] (CLIP tower only). */
   pixelValues?: tf.Tensor4D;
   /** Or their embeddings, [N, tokensPerImage, d_model] (encodeImages / projectVisionFeatures output). */
   imageEmbeds?: tf.Tensor;
@@ -63,7 +63,7 @@ function idMatrix(ids: TokenIds, what: string): IdMatrix {
 }
 
 /**
- * Each single image placeholder becomes `tokensPerImage` placeholders, as the HF processor expands
+ * Each single <image> token becomes `tokensPerImage` image tokens, as the HF processor expands
  * `<image>` in the prompt (rows may end up of different lengths).
  */
 export function expandImageTokens(ids: number[][], imageTokenIndex: number, tokensPerImage: number): number[][] {
@@ -174,7 +174,7 @@ export class LlavaModel {
     return tf.tidy(() => projectFeatures(this.linears, features, training) as tf.Tensor3D);
   }
 
-  /** Token ids [B, T] → embeddings [B, T, d_model]; image placeholders past the vocabulary look up row 0. */
+  /** Token ids [B, T] → embeddings [B, T, d_model]; image tokens (<image>) past the vocabulary look up row 0. */
   embedTokens(ids: TokenIds): tf.Tensor3D {
     return tf.tidy(() => this.embedIds(idMatrix(ids, 'input ids')));
   }
@@ -208,7 +208,7 @@ export class LlavaModel {
     if (k !== imageRows) {
       throw new Error(
         `image features and image tokens do not match: ${k} image tokens in the input ids, ${images.shape[0]} image(s) × ${images.shape[1]} tokens = ${imageRows} features` +
-          ` (expand each placeholder to ${this.tokensPerImage} tokens with expandImageTokens)`
+          ` (expand each <image> token to ${this.tokensPerImage} tokens with expandImageTokens)`
       );
     }
     const table = tf.concat([tf.reshape(text, [n, d]), tf.reshape(images, [imageRows, d])]);

@@ -1,7 +1,7 @@
 // Training sequences for pretraining the compact backbone on a catalog's own items (LLaVA recipe):
 //   with a poster:    <s> <image>×g² caption </s>
 //   without a poster: <s> caption </s>        (stage 2 only; an item without an image gets no visual tokens)
-// Loss is on the caption tokens and </s> only (never on the image placeholders or <s>), as LLaVA masks the
+// Loss is on the caption tokens and </s> only (never on the image tokens (<image>) or <s>), as LLaVA masks the
 // image and instruction part. Sequences are cut to maxTokens and right-padded within a batch.
 import { Rng } from '../tensor/rng';
 

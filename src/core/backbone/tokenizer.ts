@@ -30,7 +30,7 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
 }
 
-/** LLaVA's image placeholder in prompts; expands to image tokens at the model's image token index. */
+/** LLaVA's <image> token in prompts; expands to image tokens at the model's image token index. */
 export const IMAGE_TOKEN = '<image>';
 
 const LLAMA_VOCAB = 32000;

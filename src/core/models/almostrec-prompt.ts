@@ -45,7 +45,7 @@ export interface LayoutOptions {
 
 /**
  * A title as the prompt shows it: the name without the trailing year ("Matrix, The (1999)" → "The Matrix")
- * — the year would take most of a short token budget — with no literal image placeholder left in it.
+ * — the year would take most of a short token budget — with no literal <image> token left in it.
  */
 export function titleText(title: string): string {
   return splitTitle(title.split(IMAGE_TOKEN).join(' ')).name;
