@@ -13,6 +13,7 @@ export default defineConfig({
           index: resolve(__dirname, 'src/main/index.ts'),
           browser: resolve(__dirname, 'src/main/browser.ts'),
           'job-worker': resolve(__dirname, 'src/main/workers/job-worker.ts'),
+          'train-replica': resolve(__dirname, 'src/main/workers/train-replica.ts'),
           cli: resolve(__dirname, 'src/cli/index.ts'),
           bench: resolve(__dirname, 'src/cli/bench.ts')
         }

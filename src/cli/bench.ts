@@ -1,15 +1,20 @@
 // `npm run bench -- <MODEL|baselines> --dataset <name|path> [--epochs E] [--eval-every K] [--patience P]
-//  [--max-len L] [--seed S] [--backend B] [--catalog FILE]`
+//  [--max-len L] [--seed S] [--backend B] [--catalog FILE] [--profile[-only] [--profile-steps K]]
+//  [--reference [--reference-script PATH] [--repeat N]]`
 // Imports the dataset into a temporary catalog, trains the model (or, for `baselines`, every model of the
 // build in turn) with its catalogue defaults through the one training loop, selects it on validation
 // NDCG@10, evaluates the test split once, and prints per model one JSON line with the figures (preceded by a
 // timing breakdown line; for a single model the JSON line is the LAST stdout line). Progress goes to stderr.
+// --profile prints a per-kernel table of a few training steps first (bench-profile.ts). --reference (sasrec)
+// then runs the PyTorch reference on the same data and settings (bench-reference.ts), prints its JSON line and
+// last a comparison JSON line (speed ratio, validation NDCG@10 side by side); --repeat N alternates the two.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../shared/api';
 import { MODEL_KINDS, modelDescriptor, type ModelKind } from '../shared/models';
+import type { EpochRecord } from '../shared/types';
 import type { SequenceData } from '../core/data/types';
 import { Catalog } from '../core/catalog';
 import { evaluate } from '../core/eval';
@@ -21,12 +26,14 @@ import { loadScorer, trainModel } from '../core/train';
 import { benchBackbone } from './bench-backbone';
 import { median, roundMetrics } from './bench-stats';
 import { loadData, resolveDataset, type DatasetSource } from './bench-data';
+import { profileSteps } from './bench-profile';
+import { compareWithReference, referenceCommand, referenceJson, runReference, type ReferenceCommand, type ReferenceResult, type ReferenceSettings } from './bench-reference';
 import { benchTable2 } from './bench-table2';
 
 /** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--catalog FILE]`;
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -37,6 +44,21 @@ interface BenchSettings {
   patience?: number;
   maxLen?: number;
   seed?: number;
+  /** Training threads (data-parallel replicas, see core/train/replicas.ts); not a model parameter. */
+  threads?: number;
+}
+
+interface ProfileOptions {
+  steps: number;
+  /** Stop after the profile, without training. */
+  only: boolean;
+}
+
+/** One model's figures: the printed JSON line and what the reference comparison needs. */
+interface ModelRun {
+  line: string;
+  secPerEpoch: number;
+  history: EpochRecord[];
 }
 
 /**
@@ -51,12 +73,22 @@ function benchConfig(kind: ModelKind, s: BenchSettings): Record<string, number> 
   return parseModelConfig(kind, overrides);
 }
 
-async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData, source: DatasetSource, backend: string, workDir: string, s: BenchSettings): Promise<string> {
+async function benchModel(
+  kind: ModelKind,
+  catalog: Catalog,
+  data: SequenceData,
+  source: DatasetSource,
+  backend: string,
+  workDir: string,
+  s: BenchSettings,
+  profile: ProfileOptions | null = null
+): Promise<ModelRun | null> {
   if (kind === 'popularity') {
     const pop = fitPopularity(data);
     const valid = await evaluate(pop, data, 'valid');
     const test = await evaluate(pop, data, 'test');
-    return JSON.stringify({ dataset: source.name, model: kind, backend, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: roundMetrics(valid.metrics), test: roundMetrics(test.metrics) });
+    const line = JSON.stringify({ dataset: source.name, model: kind, backend, epochs: 0, sec_per_epoch: 0, peak_rss_mb: peakRssMb(), valid: roundMetrics(valid.metrics), test: roundMetrics(test.metrics) });
+    return { line, secPerEpoch: 0, history: [] };
   }
   const spec = modelSpec(kind);
   const config = benchConfig(kind, s);
@@ -65,9 +97,18 @@ async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData,
     if (p.done === p.total) log(`${p.phase}: ${p.done}/${p.total}`);
   });
   if (ctx.itemFeatures) log(`${kind}: image features ${ctx.itemFeatures.encoderId} for ${ctx.itemFeatures.has.reduce((a, b) => a + b, 0)} of ${data.numItems} items`);
+  if (profile) {
+    console.log(await profileSteps(spec, ctx, config, profile.steps));
+    if (profile.only) return null;
+  }
   let lastLog = 0;
+  const checkpointDir = join(workDir, 'checkpoints', kind);
+  // A repeated run (--repeat) starts afresh, not from the previous repetition's files.
+  rmSync(checkpointDir, { recursive: true, force: true });
   const result = await trainModel(spec, ctx, config, {
-    checkpointDir: join(workDir, 'checkpoints', kind),
+    checkpointDir,
+    threads: s.threads,
+    onLog: (message) => log(`${kind}: ${message}`),
     onProgress: (p) => {
       const now = performance.now();
       if (p.phase === 'train' && now - lastLog > 5000) {
@@ -88,18 +129,49 @@ async function benchModel(kind: ModelKind, catalog: Catalog, data: SequenceData,
   const t = result.timing;
   const epochsRun = result.history.length;
   console.log(
-    `${kind} breakdown (s/epoch): forward ${(t.forward / epochsRun).toFixed(3)} backward ${(t.backward / epochsRun).toFixed(3)} optimizer ${(t.optimizer / epochsRun).toFixed(3)} data ${(t.data / epochsRun).toFixed(3)}; best epoch ${result.bestEpoch}${result.stoppedEarly ? ' (stopped early)' : ''}`
+    `${kind} breakdown (s/epoch): forward ${(t.forward / epochsRun).toFixed(3)} backward ${(t.backward / epochsRun).toFixed(3)} optimizer ${(t.optimizer / epochsRun).toFixed(3)} data ${(t.data / epochsRun).toFixed(3)} wait ${(t.wait / epochsRun).toFixed(3)}; threads ${result.threads}; best epoch ${result.bestEpoch}${result.stoppedEarly ? ' (stopped early)' : ''}`
   );
-  return JSON.stringify({
+  const secPerEpoch = median(result.history.map((h) => h.seconds));
+  const line = JSON.stringify({
     dataset: source.name,
     model: kind,
     backend,
     epochs: epochsRun,
-    sec_per_epoch: Math.round(median(result.history.map((h) => h.seconds)) * 1000) / 1000,
+    sec_per_epoch: Math.round(secPerEpoch * 1000) / 1000,
+    threads: result.threads,
     peak_rss_mb: peakRssMb(),
     valid: roundMetrics(result.valid),
     test: roundMetrics(test.metrics)
   });
+  return { line, secPerEpoch, history: result.history };
+}
+
+/** The reference trains what our SASRec config says (its flags default to the same catalogue values). */
+function referenceSettings(config: Record<string, number>): ReferenceSettings {
+  const { epochs, maxLen, seed, hiddenSize, numBlocks, numHeads, dropout, batchSize, learningRate } = config;
+  if (config.beta2 !== 0.98) log(`note: the reference's Adam beta2 is fixed at 0.98, ours is ${config.beta2}`);
+  return { epochs, maxLen, seed, hiddenSize, numBlocks, numHeads, dropout, batchSize, learningRate };
+}
+
+/**
+ * `repeat` alternating pairs, ours then the reference, never at once (each would slow the other); every
+ * run's own lines, then the comparison as the LAST stdout line.
+ */
+async function benchWithReference(run: (first: boolean) => Promise<ModelRun | null>, ref: ReferenceCommand, repeat: number, source: DatasetSource): Promise<void> {
+  const ours: ModelRun[] = [];
+  const refs: ReferenceResult[] = [];
+  for (let r = 0; r < repeat; r++) {
+    if (repeat > 1) log(`bench: repetition ${r + 1}/${repeat}`);
+    const mine = await run(r === 0);
+    if (!mine) throw new Error('--reference needs a training run');
+    console.log(mine.line);
+    const theirs = await runReference(ref, log);
+    console.log(JSON.stringify(referenceJson(theirs)));
+    ours.push(mine);
+    refs.push(theirs);
+  }
+  const curve = (h: EpochRecord[]) => h.flatMap((e) => (e.validNdcg10 === null ? [] : [{ epoch: e.epoch, ndcg10: e.validNdcg10 }]));
+  console.log(JSON.stringify(compareWithReference('sasrec', source.name, ours.map((o) => ({ secPerEpoch: o.secPerEpoch, curve: curve(o.history) })), refs)));
 }
 
 async function main(): Promise<void> {
@@ -120,7 +192,14 @@ async function main(): Promise<void> {
       'gru4rec-epochs': { type: 'string' },
       'almostrec-epochs': { type: 'string' },
       param: { type: 'string', multiple: true },
-      'pretrain-param': { type: 'string', multiple: true }
+      'pretrain-param': { type: 'string', multiple: true },
+      profile: { type: 'boolean' },
+      'profile-only': { type: 'boolean' },
+      'profile-steps': { type: 'string' },
+      reference: { type: 'boolean' },
+      'reference-script': { type: 'string' },
+      repeat: { type: 'string' },
+      threads: { type: 'string' }
     }
   });
   const command = positionals[0];
@@ -166,9 +245,18 @@ async function main(): Promise<void> {
     evalEvery: int(values['eval-every'], 'eval-every'),
     patience: int(values.patience, 'patience'),
     maxLen: int(values['max-len'], 'max-len'),
-    seed: int(values.seed, 'seed', 0)
+    seed: int(values.seed, 'seed', 0),
+    threads: int(values.threads, 'threads')
   };
+  const profile = profileOptions(kinds, values, int);
+  const repeat = int(values.repeat, 'repeat') ?? 1;
+  checkReferenceFlags(kinds, values, profile);
   const source = resolveDataset(values.dataset);
+  // Checked before our own run, which can take hours: a missing Python or torch fails now.
+  const reference = values.reference
+    ? referenceCommand({ datasetName: source.name, datasetPath: source.path, script: values['reference-script'], settings: referenceSettings(benchConfig('sasrec', settings)) })
+    : null;
+  if (reference && settings.evalEvery !== undefined && settings.evalEvery !== 10) log('note: the reference validates every 10th epoch and the last; the curves compare only where both validated');
   const backend = await initBackend((values.backend ?? 'auto') as BackendPreference);
   log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
   const workDir = mkdtempSync(join(tmpdir(), 'almostrec-bench-'));
@@ -184,7 +272,12 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        console.log(await benchModel(kind, catalog, data, source, backend.name, workDir, settings));
+        const run = (first: boolean) => benchModel(kind, catalog, data, source, backend.name, workDir, settings, first ? profile : null);
+        if (reference) await benchWithReference(run, reference, repeat, source);
+        else {
+          const out = await run(true);
+          if (out) console.log(out.line);
+        }
       } catch (e) {
         // One broken model must not cost the others' figures; the exit status still reports it.
         if (kinds.length === 1) throw e;
@@ -197,6 +290,28 @@ async function main(): Promise<void> {
     catalog.close();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+type FlagValues = { [k: string]: string | boolean | (string | boolean)[] | undefined };
+
+/** --profile / --profile-only: one trainable model, K ≥ 1 steps (default 3). */
+function profileOptions(kinds: readonly ModelKind[], values: FlagValues, int: (v: string | undefined, name: string) => number | undefined): ProfileOptions | null {
+  const only = values['profile-only'] === true;
+  if (!values.profile && !only) {
+    if (values['profile-steps'] !== undefined) throw new Error('--profile-steps needs --profile or --profile-only');
+    return null;
+  }
+  if (kinds.length !== 1 || kinds[0] === 'popularity') throw new Error('--profile needs one trainable model (not popularity or baselines)');
+  return { steps: int(values['profile-steps'] as string | undefined, 'profile-steps') ?? 3, only };
+}
+
+function checkReferenceFlags(kinds: readonly ModelKind[], values: FlagValues, profile: ProfileOptions | null): void {
+  if (!values.reference) {
+    if (values['reference-script'] !== undefined || values.repeat !== undefined) throw new Error('--reference-script and --repeat need --reference');
+    return;
+  }
+  if (kinds.length !== 1 || kinds[0] !== 'sasrec') throw new Error('--reference is only for sasrec (the PyTorch reference is a SASRec)');
+  if (profile?.only) throw new Error('--profile-only does not train, so it cannot be compared with --reference');
 }
 
 main().catch((e: unknown) => {

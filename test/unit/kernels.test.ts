@@ -147,6 +147,71 @@ describe('wasm per-batch matmul kernel', () => {
   });
 });
 
+/** The same op on the cpu backend (stock kernels) and on wasm (ours where it applies), values copied over. */
+async function cpuVsWasm(x: tf.Tensor, op: (t: tf.Tensor) => tf.Tensor): Promise<{ want: tf.Tensor; got: tf.Tensor }> {
+  const data = x.dataSync().slice();
+  await tf.setBackend('cpu');
+  const expected = op(tf.tensor(data, x.shape, x.dtype));
+  const want = { data: expected.dataSync().slice(), shape: expected.shape };
+  await tf.setBackend('wasm');
+  const got = op(tf.tensor(data, x.shape, x.dtype));
+  return { want: tf.tensor(want.data, want.shape), got };
+}
+
+describe('wasm Transpose kernel (last two axes)', () => {
+  test('replaces the stock kernel', () => {
+    const config = tf.getKernel('Transpose', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
+    expect(config[Symbol.for('almostrec.wasm.stockKernel')]?.kernelFunc).toBeDefined();
+    expect(config[Symbol.for('almostrec.wasm.stockKernel')]?.kernelFunc).not.toBe(config.kernelFunc);
+  });
+
+  test.each<[string, number[], number[]]>([
+    ['2-D, not a multiple of the tile', [67, 45], [1, 0]],
+    ['2-D, one row', [1, 70], [1, 0]],
+    ['3-D batch of matrices', [3, 33, 65], [0, 2, 1]],
+    ['other permutations go to the stock kernel', [4, 5, 6], [2, 0, 1]],
+    ['int32 goes to the stock kernel', [5, 7], [1, 0]]
+  ])('%s matches the cpu kernel exactly', async (_name, shape, perm) => {
+    const x = _name.startsWith('int32') ? tf.tensor(Int32Array.from({ length: 35 }, (_, i) => i * 3 - 7), shape, 'int32') : rand(shape);
+    const { want, got } = await cpuVsWasm(x, (t) => tf.transpose(t, perm));
+    expect(got.shape).toEqual(want.shape);
+    expect(Array.from(got.dataSync())).toEqual(Array.from(want.dataSync()));
+  });
+
+  test('gradient of a matmul through our transpose matches the stock one', async () => {
+    const a = rand([9, 40]);
+    const b = rand([9, 7]);
+    const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(tf.matMul(tf.transpose(x) as tf.Tensor2D, y as tf.Tensor2D)));
+    const data = [a.dataSync().slice(), b.dataSync().slice()];
+    await tf.setBackend('cpu');
+    const want = tf.grads(f)([tf.tensor(data[0], [9, 40]), tf.tensor(data[1], [9, 7])]).map((g) => tf.tensor(g.dataSync().slice(), g.shape));
+    await tf.setBackend('wasm');
+    const got = tf.grads(f)([tf.tensor(data[0], [9, 40]), tf.tensor(data[1], [9, 7])]);
+    await tf.setBackend('cpu');
+    expectClose(got.map((g) => tf.tensor(g.dataSync().slice(), g.shape)), want);
+  });
+});
+
+describe('wasm Sum kernel (leading axes)', () => {
+  test('replaces the stock kernel', () => {
+    const config = tf.getKernel('Sum', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
+    expect(config[Symbol.for('almostrec.wasm.stockKernel')]?.kernelFunc).toBeDefined();
+    expect(config[Symbol.for('almostrec.wasm.stockKernel')]?.kernelFunc).not.toBe(config.kernelFunc);
+  });
+
+  test.each<[string, number[], number | number[], boolean]>([
+    ['bias gradient sum(dy, 0)', [300, 17], 0, false],
+    ['two leading axes, keepDims', [4, 50, 9], [0, 1], true],
+    ['negative axis list in any order', [4, 50, 9], [1, -3], false],
+    ['the last axis goes to the stock kernel', [6, 11], 1, false],
+    ['all axes go to the stock kernel', [6, 11], [0, 1], false]
+  ])('%s matches the cpu kernel', async (_name, shape, axis, keepDims) => {
+    const { want, got } = await cpuVsWasm(rand(shape), (t) => tf.sum(t, axis, keepDims));
+    expect(got.shape).toEqual(want.shape);
+    expect(relErr(got, want)).toBeLessThanOrEqual(1e-6);
+  });
+});
+
 describe('wasm UnsortedSegmentSum kernel', () => {
   test('matches the cpu kernel, including out-of-range ids', async () => {
     const x = rand([50, 3, 2]);
@@ -185,7 +250,7 @@ describe('wasm GatherV2 kernel', () => {
   test('replaces the stock kernel and keeps a reference to it', async () => {
     await tf.setBackend('wasm');
     const config = tf.getKernel('GatherV2', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
-    const stock = config[Symbol.for('almostrec.wasm.stockGatherV2')];
+    const stock = config[Symbol.for('almostrec.wasm.stockKernel')];
     expect(stock).toBeDefined();
     expect(stock?.kernelFunc).not.toBe(config.kernelFunc);
     expect(config.setupFunc).toBe(stock?.setupFunc);
@@ -220,7 +285,7 @@ describe('wasm GatherV2 kernel', () => {
     const x = rand([4, 10, 3]);
     const ids = ints([4, 6], 10);
     const config = tf.getKernel('GatherV2', 'wasm') as tf.KernelConfig & Record<symbol, tf.KernelConfig | undefined>;
-    const stock = config[Symbol.for('almostrec.wasm.stockGatherV2')] as tf.KernelConfig;
+    const stock = config[Symbol.for('almostrec.wasm.stockKernel')] as tf.KernelConfig;
     const info = stock.kernelFunc({ inputs: { x, indices: ids }, backend: tf.backend(), attrs: { axis: 1, batchDims: 1 } }) as tf.TensorInfo;
     const direct = tf.engine().makeTensorFromTensorInfo(info);
     const viaOp = tf.gather(x, ids, 1, 1);

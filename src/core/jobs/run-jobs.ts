@@ -162,7 +162,8 @@ export async function runTrainingJob(
           resume: ctx.resume,
           onProgress: ctx.onProgress,
           onEpoch: (rec) => catalog.appendEpoch(runId, rec),
-          signal: ctx.signal
+          signal: ctx.signal,
+          onLog: (message) => ctx.onLog(`Run ${runId}: ${message}`)
         });
         const last = result.history.length ? result.history[result.history.length - 1].epoch : 0;
         for (const rec of result.history) catalog.appendEpoch(runId, rec);

@@ -16,8 +16,8 @@ import type { TrainingConfig } from '../../shared/api';
 import { bmm, dense, embedding, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { gruSequence } from '../tensor/seq-ops';
-import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
-import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, trainingWindows, type TrainingWindow, toTimeMajor, trainingSequences } from './seq/batches';
+import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
+import { batchMembers, historyBatch, nextItemBatch, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow, toTimeMajor, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, dropout, itemTable, normalValues, uniformValues } from './seq/params';
 
 export interface Gru4recConfig extends TrainingConfig {
@@ -102,13 +102,19 @@ export class Gru4recModel implements TrainableModel {
 
   /** Mean CE over all items at every non-padding target of B × len left-padded inputs/targets (row-major). */
   loss(inputs: Int32Array, targets: Int32Array, batch: number, len: number, rng: Rng | null): tf.Scalar {
+    return this.lossWithCount(inputs, targets, batch, len, rng)?.loss ?? tf.scalar(0);
+  }
+
+  /** The loss and the number of targets it averages over; null when no target is real. */
+  lossWithCount(inputs: Int32Array, targets: Int32Array, batch: number, len: number, rng: Rng | null): ShardLoss | null {
     const tm = toTimeMajor(targets, batch, len);
     const rows: number[] = [];
     for (let i = 0; i < tm.length; i++) if (tm[i] !== 0) rows.push(i);
+    if (rows.length === 0) return null;
     const h = this.forward(toTimeMajor(inputs, batch, len), batch, len, rng);
     // Only rows with a target go through the dense layer and the all-item softmax.
     const out = dense(embedding(h, tf.tensor1d(rows, 'int32')), this.p('dense.w'), this.p('dense.b')) as tf.Tensor2D;
-    return tiedSoftmaxCrossEntropy(out, this.p('item_emb') as tf.Tensor2D, Int32Array.from(rows, (r) => tm[r]));
+    return { loss: tiedSoftmaxCrossEntropy(out, this.p('item_emb') as tf.Tensor2D, Int32Array.from(rows, (r) => tm[r])), count: rows.length };
   }
 
   beginEpoch(rng: Rng): number {
@@ -122,6 +128,14 @@ export class Gru4recModel implements TrainableModel {
     const members = batchMembers(this.order, this.config.batchSize, step);
     const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'left');
     return this.loss(inputs, targets, batch, len, rng);
+  }
+
+  shardLoss(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null {
+    const all = batchMembers(this.order, this.config.batchSize, step);
+    const members = shardMembers(all, (w) => this.windows[w].end, shard, shards);
+    if (members.length === 0) return null;
+    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'left');
+    return this.lossWithCount(inputs, targets, batch, len, rng);
   }
 
   scoreBatch(histories: Int32Array[]): Float32Array {

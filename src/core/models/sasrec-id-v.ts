@@ -5,12 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { SasrecConfig } from '../../shared/api';
 import { trainPart } from '../data/types';
-import { embedding, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
-import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
+import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { FrozenFeatures, fusedItemTable } from '../vision/projection';
 import { makeVariables, normalValues } from './cf/tables';
-import { initSasrecParams, sasrecEncoder, padLeftInto, sasrecParamShapes, trimLeftPadding, trimmedLength, type SasrecShape } from './sasrec';
+import { initSasrecParams, lengthGroupedLoss, sasrecEncoder, padLeftInto, sasrecParamShapes, type SasrecShape } from './sasrec';
+import { shardMembers } from './seq/batches';
 
 export type SasrecIdVConfig = SasrecConfig;
 
@@ -69,11 +69,15 @@ export class SasrecIdVModel implements TrainableModel {
     return Math.ceil(this.seqs.length / this.batchSize);
   }
 
-  /** Cross-entropy over all items at every non-padding position of the step's users. */
-  stepLoss(step: number, rng: Rng): tf.Scalar {
+  private members(step: number): Int32Array {
     if (!this.order) throw new Error(`${MODEL}: stepLoss before beginEpoch`);
     const members = this.order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
     if (members.length === 0) throw new Error(`${MODEL}: step ${step} outside this epoch`);
+    return members;
+  }
+
+  /** Mean cross-entropy over all items at every non-padding position of the given users; null: no target. */
+  private lossOf(members: Int32Array, rng: Rng): ShardLoss | null {
     const B = members.length;
     const M = this.shape.maxLen;
     const inputsFull = new Int32Array(B * M);
@@ -83,16 +87,17 @@ export class SasrecIdVModel implements TrainableModel {
       padLeftInto(seq.subarray(0, seq.length - 1), M, inputsFull, b * M);
       padLeftInto(seq.subarray(1), M, targetsFull, b * M);
     });
-    const L = trimmedLength(inputsFull, B, M);
-    const inputs = trimLeftPadding(inputsFull, B, M, L);
-    const targets = trimLeftPadding(targetsFull, B, M, L);
-    const positions: number[] = [];
-    for (let i = 0; i < B * L; i++) if (targets[i] !== 0) positions.push(i);
-    const rowTargets = Int32Array.from(positions, (pos) => targets[pos]);
     const table = this.itemTable();
-    const h = this.forward(table, inputs, B, L, rng);
-    const rows = embedding(tf.reshape(h, [B * L, this.shape.hiddenSize]), tf.tensor1d(positions, 'int32'));
-    return tiedSoftmaxCrossEntropy(rows as tf.Tensor2D, table, rowTargets);
+    return lengthGroupedLoss((ids, b, len) => this.forward(table, ids, b, len, rng), table, inputsFull, targetsFull, B, M);
+  }
+
+  stepLoss(step: number, rng: Rng): tf.Scalar {
+    return this.lossOf(this.members(step), rng)?.loss ?? tf.scalar(0);
+  }
+
+  shardLoss(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null {
+    const members = shardMembers(this.members(step), (u) => this.seqs[u].length, shard, shards);
+    return members.length ? this.lossOf(members, rng) : null;
   }
 
   scoreBatch(histories: Int32Array[]): Float32Array {

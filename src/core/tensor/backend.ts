@@ -1,6 +1,7 @@
 // Picks and initialises the tfjs backend: native TensorFlow (GPU, then CPU) when its optional package is
 // installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Works in plain Node, a worker_thread,
 // and when bundled by electron-vite into out/main/*.js (CommonJS, dependencies external).
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -24,7 +25,22 @@ const runtimeRequire = createRequire(import.meta.url);
 
 let active: BackendInfo | null = null;
 
+/**
+ * Whether the package's native binding (lib/napi-v*\/tfjs_binding.node, fetched by its install script) is on
+ * disk. Requiring a package without it registers its kernels and then throws, and a second such package then
+ * prints a warning for every kernel registered again.
+ */
+function nativeBindingPresent(pkg: string): boolean {
+  try {
+    const lib = join(dirname(runtimeRequire.resolve(`${pkg}/package.json`)), 'lib');
+    return existsSync(lib) && readdirSync(lib).some((d) => d.startsWith('napi-v') && existsSync(join(lib, d, 'tfjs_binding.node')));
+  } catch {
+    return false;
+  }
+}
+
 function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): boolean {
+  if (!nativeBindingPresent(pkg)) return false;
   try {
     runtimeRequire(pkg);
   } catch {

@@ -2,6 +2,7 @@
 // ~10x slower with transpose flags, so every backward pass transposes explicitly (a cheap memory copy) and
 // then multiplies plainly. Each op is checked against tfjs's stock implementation in test/unit/kernels.test.ts.
 import * as tf from '@tensorflow/tfjs-core';
+import { ortCrossEntropy, type CrossEntropyRunner } from './ort-cross-entropy';
 import { PER_BATCH_MATMUL } from './wasm-kernels';
 
 /** Swap the last two axes. */
@@ -132,6 +133,11 @@ export function tiedSoftmaxCrossEntropy(
   const chunks: { start: number; rows: number }[] = [];
   for (let start = 0; start < n; start += step) chunks.push({ start, rows: Math.min(step, n - start) });
 
+  if (crossEntropyImpl() === 'onnxruntime') {
+    const ort = ortCrossEntropy(table.dataSync() as Float32Array, numClasses, table.shape[1]);
+    if (ort) return ortTiedSoftmaxCrossEntropy(h, table, ort, targets, weights, count, chunks);
+  }
+
   const op = tf.customGrad((...args: CustomArgs) => {
     const [hIn, tIn, save] = [tensorArg(args, 0), tensorArg(args, 1), saveArg(args)];
     const tableT = tf.transpose(tIn) as tf.Tensor2D;
@@ -204,6 +210,61 @@ export function tiedSoftmaxCrossEntropy(
         });
         return [dhParts.length === 1 ? dhParts[0] : tf.concat(dhParts), tf.sub(tf.transpose(dTableT), dTableTarget)];
       }
+    };
+  });
+  return op(h, table) as tf.Tensor as tf.Scalar;
+}
+
+/**
+ * Which implementation tiedSoftmaxCrossEntropy uses: onnxruntime on the CPU backends (ort-cross-entropy.ts),
+ * tfjs kernels elsewhere (native TensorFlow, GPU) or when env ALMOSTREC_CROSS_ENTROPY=tfjs asks for them.
+ * onnxruntime falls back to tfjs when it cannot be loaded.
+ */
+export function crossEntropyImpl(): 'onnxruntime' | 'tfjs' {
+  const wanted = process.env.ALMOSTREC_CROSS_ENTROPY;
+  if (wanted !== undefined && wanted !== 'tfjs' && wanted !== 'onnxruntime') throw new Error(`ALMOSTREC_CROSS_ENTROPY="${wanted}" is not one of onnxruntime, tfjs`);
+  const backend = tf.getBackend();
+  return wanted !== 'tfjs' && (backend === 'wasm' || backend === 'cpu') ? 'onnxruntime' : 'tfjs';
+}
+
+/**
+ * tiedSoftmaxCrossEntropy through onnxruntime: loss and both gradients are computed together in the forward
+ * pass, chunk by chunk (the gradient of a scalar loss only needs dy's scale); backward scales them by dy.
+ */
+function ortTiedSoftmaxCrossEntropy(
+  h: tf.Tensor2D,
+  table: tf.Tensor2D,
+  run: CrossEntropyRunner,
+  targets: Int32Array,
+  valid: Float32Array,
+  count: number,
+  chunks: { start: number; rows: number }[]
+): tf.Scalar {
+  const [n, d] = h.shape;
+  const numClasses = table.shape[0];
+  const op = tf.customGrad((...args: CustomArgs) => {
+    const [hIn, save] = [tensorArg(args, 0), saveArg(args)];
+    const hData = hIn.dataSync() as Float32Array;
+    const dh = new Float32Array(n * d);
+    const dtable = new Float32Array(numClasses * d);
+    let loss = 0;
+    for (const { start, rows } of chunks) {
+      const ids = new BigInt64Array(rows);
+      const weights = new Float32Array(rows);
+      for (let i = 0; i < rows; i++) {
+        // Ignored rows keep a valid index (0) and weight 0: they add nothing to the loss or the gradients.
+        ids[i] = BigInt(valid[start + i] ? targets[start + i] : 0);
+        weights[i] = valid[start + i] / Math.max(1, count);
+      }
+      const out = run({ h: hData.subarray(start * d, (start + rows) * d), rows, targets: ids, weights });
+      loss += out.loss;
+      dh.set(out.dh, start * d);
+      for (let i = 0; i < dtable.length; i++) dtable[i] += out.dtable[i];
+    }
+    save([tf.tensor2d(dh, [n, d]), tf.tensor2d(dtable, [numClasses, d])]);
+    return {
+      value: tf.scalar(loss),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(saved[0], dy), tf.mul(saved[1], dy)]
     };
   });
   return op(h, table) as tf.Tensor as tf.Scalar;

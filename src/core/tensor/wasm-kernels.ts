@@ -9,6 +9,11 @@
 //   copyWithin on one Int32Array view of the heap (a byte copy, so bit-identical, NaN payloads included);
 //   everything else goes to the stock kernel, saved before we override it. Its gradient (registered per
 //   kernel name, not per backend) is unchanged.
+// - Transpose of the last two axes (float32; 2-D, or [B, m, n] with perm [0, 2, 1]): the stock kernel takes
+//   ~8 ns per element; a tiled copy on the heap ~1 ns. Every matmul gradient transposes an operand.
+// - Sum over the leading axes (float32, keeping the last ones, e.g. a bias gradient sum(dy, 0)): the stock
+//   kernel transposes first (~8 ns per element); this adds rows into float64 accumulators in one pass.
+// Overrides keep the stock kernel for every other case (same pattern as GatherV2).
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
@@ -95,13 +100,20 @@ function unsortedSegmentSum(args: {
 
 type KernelFunc = (args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 
-/** Marks our GatherV2 config with the stock one, so a second copy of this module never wraps our own kernel. */
-const STOCK_CONFIG = Symbol.for('almostrec.wasm.stockGatherV2');
+/** Marks our override configs with the stock one, so a second copy of this module never wraps our own kernel. */
+const STOCK_CONFIG = Symbol.for('almostrec.wasm.stockKernel');
 type MarkedConfig = tf.KernelConfig & { [STOCK_CONFIG]?: tf.KernelConfig };
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap };
 
-let stockGatherV2: KernelFunc | null = null;
+const stockKernels = new Map<string, KernelFunc>();
 
-function gatherV2(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?: tf.NamedAttrMap }): tf.TensorInfo | tf.TensorInfo[] {
+function stock(name: string, args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const fn = stockKernels.get(name);
+  if (!fn) throw new Error(`${name}: the stock wasm kernel was not found`);
+  return fn(args);
+}
+
+function gatherV2(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
   const fast =
@@ -110,10 +122,7 @@ function gatherV2(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?
     x.shape.length >= 1 &&
     (batchDims ?? 0) === 0 &&
     tf.util.parseAxisParam(axis, x.shape)[0] === 0;
-  if (!fast) {
-    if (!stockGatherV2) throw new Error('GatherV2: the stock wasm kernel was not found');
-    return stockGatherV2(args);
-  }
+  if (!fast) return stock('GatherV2', args);
   const backend = args.backend as unknown as BackendWasm;
   const internals = args.backend as unknown as WasmInternals & { wasm: { HEAPU8: Uint8Array } };
   const rows = x.shape[0];
@@ -144,27 +153,79 @@ function gatherV2(args: { inputs: tf.NamedTensorInfoMap; backend: object; attrs?
   return out;
 }
 
-function registerGatherV2(): void {
-  const current = tf.getKernel('GatherV2', 'wasm') as MarkedConfig | undefined;
+/**
+ * Rows per block of the transpose: each output row gets 8 consecutive values per pass, reading 8 input rows
+ * that stay in cache (measured ~1–1.5 ns per element for shapes from 25600 × 64 to 2297 × 3651).
+ */
+const BLOCK_ROWS = 8;
+
+function transpose(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const perm = (args.attrs as { perm: number[] }).perm;
+  const rank = x.shape.length;
+  const swapsLast2 = (rank === 2 && perm[0] === 1 && perm[1] === 0) || (rank === 3 && perm[0] === 0 && perm[1] === 2 && perm[2] === 1);
+  if (x.dtype !== 'float32' || !swapsLast2) return stock('Transpose', args);
+  const backend = args.backend as unknown as BackendWasm;
+  const [batch, m, n] = rank === 2 ? [1, x.shape[0], x.shape[1]] : (x.shape as [number, number, number]);
+  const out = backend.makeOutput(perm.map((p) => x.shape[p]), 'float32');
+  // Views after makeOutput (it may grow the heap). Output[b, j, i] = input[b, i, j].
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
+  const dst = backend.typedArrayFromHeap(out) as Float32Array;
+  for (let b = 0; b < batch; b++) {
+    const base = b * m * n;
+    for (let i0 = 0; i0 < m; i0 += BLOCK_ROWS) {
+      const i1 = Math.min(m, i0 + BLOCK_ROWS);
+      for (let j = 0; j < n; j++) {
+        let o = base + j * m + i0;
+        for (let i = i0; i < i1; i++) dst[o++] = src[base + i * n + j];
+      }
+    }
+  }
+  return out;
+}
+
+function sumLeading(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+  const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) return stock('Sum', args);
+  const backend = args.backend as unknown as BackendWasm;
+  const kept = x.shape.slice(axes.length);
+  const cols = tf.util.sizeFromShape(kept);
+  const rows = cols === 0 ? 0 : tf.util.sizeFromShape(x.shape) / cols;
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  const src = backend.typedArrayFromHeap(x) as Float32Array;
+  const acc = new Float64Array(cols);
+  for (let r = 0, o = 0; r < rows; r++, o += cols) for (let c = 0; c < cols; c++) acc[c] += src[o + c];
+  (backend.typedArrayFromHeap(out) as Float32Array).set(acc);
+  return out;
+}
+
+/** Replace the wasm kernel `name` by `fn`, which delegates the cases it does not handle to the stock one. */
+function registerOverride(name: string, fn: KernelFunc): void {
+  const current = tf.getKernel(name, 'wasm') as MarkedConfig | undefined;
   if (!current) return; // nothing to delegate to: leave tfjs alone
-  const stock = current[STOCK_CONFIG] ?? current;
-  stockGatherV2 = stock.kernelFunc as KernelFunc;
+  const stockConfig = current[STOCK_CONFIG] ?? current;
+  stockKernels.set(name, stockConfig.kernelFunc as KernelFunc);
   const config: MarkedConfig = {
-    kernelName: 'GatherV2',
+    kernelName: name,
     backendName: 'wasm',
-    kernelFunc: gatherV2 as tf.KernelFunc,
+    kernelFunc: fn as tf.KernelFunc,
     // Keep the stock setup/dispose so a re-created wasm backend still initialises the stock kernel we delegate to.
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    [STOCK_CONFIG]: stock,
+    setupFunc: stockConfig.setupFunc,
+    disposeFunc: stockConfig.disposeFunc,
+    [STOCK_CONFIG]: stockConfig
   };
-  tf.unregisterKernel('GatherV2', 'wasm'); // avoids tfjs's "already registered" warning
+  tf.unregisterKernel(name, 'wasm'); // avoids tfjs's "already registered" warning
   tf.registerKernel(config);
 }
 
 export function registerWasmKernels(): void {
   if (registered) return;
-  registerGatherV2();
+  registerOverride('GatherV2', gatherV2);
+  registerOverride('Transpose', transpose);
+  registerOverride('Sum', sumLeading);
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
     tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum });
   }

@@ -49,6 +49,12 @@ export interface ModelContext {
   backbone?: BackboneInputs;
 }
 
+/** One shard's part of a step: its mean loss over `count` targets (the step's loss is the count-weighted mean). */
+export interface ShardLoss {
+  loss: tf.Scalar;
+  count: number;
+}
+
 export interface TrainableModel extends Scorer {
   /** Trainable variables under stable names; checkpoints and Adam state follow this map's order. */
   readonly params: Map<string, tf.Variable>;
@@ -60,6 +66,13 @@ export interface TrainableModel extends Scorer {
   beginEpoch(rng: Rng): number;
   /** The mean loss of step `step` (0-based) of the current epoch; called inside tf.variableGrads. Dropout masks come from `rng`. */
   stepLoss(step: number, rng: Rng): tf.Scalar;
+  /**
+   * Models that can split a step into independent shards implement this (data-parallel training, see
+   * train/replicas.ts): the mean loss of shard `shard` of `shards` of step `step`, with dropout masks from
+   * `rng`; null when the shard has no targets. Every shard must see the full regularisation terms, since the
+   * step's loss is Σ count·loss / Σ count.
+   */
+  shardLoss?(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null;
   /** Eval mode: scores B × (numItems + 1) for the next item after each history (column 0 = padding). */
   scoreBatch(histories: Int32Array[]): Float32Array;
   /** Frees the variables. */

@@ -9,10 +9,13 @@ import type { EpochRecord, Metrics } from '../../shared/types';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
 import { evaluate, type Scorer } from '../eval/evaluator';
 import { initBackend, isBackendInitialised } from '../tensor/backend';
+import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
 import { Adam } from './adam';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
 import type { ModelContext, ModelSpec, TrainableKind, TrainableModel } from './model-spec';
+import { defaultReplicaScript, Replica, SHARDS, trainingThreads, type ShardResult } from './replicas';
+import { combineShards, computeShard } from './shard-step';
 
 /** What the checks below need to know of a spec, whatever its config type. */
 type SpecId = { kind: TrainableKind; needsItemFeatures?: boolean; needsBackbone?: boolean };
@@ -26,14 +29,27 @@ export interface TrainModelOptions {
   onEpoch?: (rec: EpochRecord, valid: Metrics | null) => void;
   /** Checked every step; a cancelled run throws CancelledError and the last epoch checkpoint stays resumable. */
   signal?: CancelSignal;
+  /**
+   * Threads for models that split a step into shards (replicas.ts; default: env ALMOSTREC_THREADS, else the
+   * cores, at most SHARDS). The result is the same for any value; only the speed differs.
+   */
+  threads?: number;
+  /** The built replica worker script (default: found next to the build, see defaultReplicaScript). */
+  replicaScript?: string;
+  /** Notes worth a line in a job log (e.g. why training runs on one thread). */
+  onLog?: (message: string) => void;
 }
 
-/** Cumulative seconds spent in each part of the training steps (data = beginEpoch's preparation). */
+/**
+ * Cumulative seconds spent in each part of the training steps (data = beginEpoch's preparation; wait = time
+ * the main thread waited for a replica's gradients after finishing its own shard).
+ */
 export interface TrainTiming {
   forward: number;
   backward: number;
   optimizer: number;
   data: number;
+  wait: number;
 }
 
 export interface TrainModelResult {
@@ -44,6 +60,8 @@ export interface TrainModelResult {
   history: EpochRecord[];
   stoppedEarly: boolean;
   timing: TrainTiming;
+  /** Threads the steps ran on (2 with a data-parallel replica). */
+  threads: number;
 }
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -135,6 +153,7 @@ export async function trainModel<C extends TrainingConfig>(
 
   const model: TrainableModel = spec.build(cfg, ctx, initial);
   let adam: Adam | null = null;
+  let replica: Replica | null = null;
   // Gradients summed over the steps of one update (gradAccum > 1); null between updates.
   let pending: Map<string, tf.Tensor> | null = null;
   try {
@@ -158,23 +177,16 @@ export async function trainModel<C extends TrainingConfig>(
       tf.dispose(Object.values(named));
       if (steps > 1) tf.dispose([...grads.values()]);
     };
-    const timing: TrainTiming = { forward: 0, backward: 0, optimizer: 0, data: 0 };
+    const timing: TrainTiming = { forward: 0, backward: 0, optimizer: 0, data: 0, wait: 0 };
     const varList = names.map((n) => model.params.get(n)!);
-    const runStart = performance.now();
-    let stepsThisRun = 0;
-    let stepsPerEpoch = 0;
-    const scorer: Scorer = { scoreBatch: (h) => model.scoreBatch(h) };
+    const sharded = typeof model.shardLoss === 'function';
+    if (sharded) replica = await startReplica(spec.kind, cfg as unknown as Record<string, number>, ctx, model, opts);
+    // The cross-entropy's onnxruntime pool gets the cores a replica does not use.
+    setCrossEntropyThreads(replica ? 1 : trainingThreads(opts.threads));
 
-    for (let epoch = startEpoch + 1; epoch <= cfg.epochs && !early.stoppedEarly; epoch++) {
-      throwIfCancelled(opts.signal);
-      const epochStart = performance.now();
-      stepsPerEpoch = model.beginEpoch(rng);
-      if (!(stepsPerEpoch >= 1)) throw new Error(`model ${spec.kind}: no training examples (does any user have enough training interactions?)`);
-      timing.data += (performance.now() - epochStart) / 1000;
-      const totalSteps = stepsPerEpoch * cfg.epochs;
-      let lossSum = 0;
-      for (let s = 0; s < stepsPerEpoch; s++) {
-        throwIfCancelled(opts.signal);
+    /** One step's mean loss and gradients by variable name, timed into `timing`. */
+    const runStep = async (s: number): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> => {
+      if (!sharded) {
         const t0 = performance.now();
         let forwardEnd = t0;
         const { value, grads } = tf.variableGrads(() => {
@@ -183,17 +195,56 @@ export async function trainModel<C extends TrainingConfig>(
           return l;
         }, varList);
         const loss = value.dataSync()[0];
-        const t1 = performance.now();
+        value.dispose();
         timing.forward += (forwardEnd - t0) / 1000;
-        timing.backward += (t1 - forwardEnd) / 1000;
+        timing.backward += (performance.now() - forwardEnd) / 1000;
+        const byName = new Map<string, tf.Tensor>();
+        varList.forEach((v, i) => grads[v.name] && byName.set(names[i], grads[v.name]));
+        return { loss, grads: byName };
+      }
+      const seeds = Array.from({ length: SHARDS }, () => rng.nextU32());
+      // The replica takes the last shard while this thread computes the others.
+      const remote = replica?.shard(s, SHARDS - 1, seeds[SHARDS - 1], varList.map((v) => (v.dataSync() as Float32Array).slice()));
+      const parts: ShardResult[] = [];
+      for (let i = 0; i < (remote ? SHARDS - 1 : SHARDS); i++) {
+        const part = computeShard(model, model.params, s, i, seeds[i]);
+        timing.forward += part.forward;
+        timing.backward += part.backward;
+        parts.push(part);
+      }
+      const computed = performance.now();
+      if (remote) {
+        const r = await remote;
+        const grads = new Map(names.flatMap((n, i) => (r.grads[i] ? [[n, tf.tensor(r.grads[i]!, varList[i].shape)] as const] : [])));
+        parts.push({ ...r, grads });
+      }
+      timing.wait += (performance.now() - computed) / 1000;
+      return combineShards(parts);
+    };
+    const runStart = performance.now();
+    let stepsThisRun = 0;
+    let stepsPerEpoch = 0;
+    const scorer: Scorer = { scoreBatch: (h) => model.scoreBatch(h) };
+
+    for (let epoch = startEpoch + 1; epoch <= cfg.epochs && !early.stoppedEarly; epoch++) {
+      throwIfCancelled(opts.signal);
+      const epochStart = performance.now();
+      replica?.beginEpoch(rng.state());
+      stepsPerEpoch = model.beginEpoch(rng);
+      if (!(stepsPerEpoch >= 1)) throw new Error(`model ${spec.kind}: no training examples (does any user have enough training interactions?)`);
+      timing.data += (performance.now() - epochStart) / 1000;
+      const totalSteps = stepsPerEpoch * cfg.epochs;
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        throwIfCancelled(opts.signal);
+        const { loss, grads } = await runStep(s);
+        const t1 = performance.now();
         const sum: Map<string, tf.Tensor> = pending ?? new Map();
-        varList.forEach((v, i) => {
-          const g = grads[v.name];
-          if (!g) return;
-          const before = sum.get(names[i]);
-          sum.set(names[i], before ? tf.add(before, g) : g);
+        for (const [name, g] of grads) {
+          const before = sum.get(name);
+          sum.set(name, before ? tf.add(before, g) : g);
           if (before) tf.dispose([before, g]);
-        });
+        }
         pending = sum;
         pendingSteps++;
         // An epoch's last steps update even when fewer than `accumulate`: checkpoints never hold a partial sum.
@@ -202,7 +253,6 @@ export async function trainModel<C extends TrainingConfig>(
           pending = null;
           pendingSteps = 0;
         }
-        value.dispose();
         timing.optimizer += (performance.now() - t1) / 1000;
         if (!Number.isFinite(loss)) throw new Error(`Training diverged: loss ${loss} at epoch ${epoch}, step ${s + 1}`);
         lossSum += loss;
@@ -248,11 +298,34 @@ export async function trainModel<C extends TrainingConfig>(
       opts.onEpoch?.(rec, valid);
     }
     if (!early.bestValid) throw new Error(`${ckptPath}: run finished without a validation result`);
-    return { bestEpoch: early.bestEpoch, valid: early.bestValid, checkpointPath: bestPath, history, stoppedEarly: early.stoppedEarly, timing };
+    return { bestEpoch: early.bestEpoch, valid: early.bestValid, checkpointPath: bestPath, history, stoppedEarly: early.stoppedEarly, timing, threads: replica ? 2 : 1 };
   } finally {
     if (pending) tf.dispose([...pending.values()]);
     model.dispose();
     adam?.dispose();
+    await replica?.close();
+  }
+}
+
+/**
+ * A replica for a shardable model when more than one thread is wanted, the backend runs kernels on one
+ * core (wasm, cpu) and the replica script is built; otherwise null (the loop computes every shard itself,
+ * with the same result). A replica that fails to start is reported and training goes on without it.
+ */
+async function startReplica(kind: TrainableKind, config: Record<string, number>, ctx: ModelContext, model: TrainableModel, opts: TrainModelOptions): Promise<Replica | null> {
+  const threads = trainingThreads(opts.threads);
+  const backend = tf.getBackend();
+  if (threads < 2 || ctx.backbone || (backend !== 'wasm' && backend !== 'cpu')) return null;
+  const script = opts.replicaScript ?? defaultReplicaScript();
+  if (!script) {
+    opts.onLog?.('training on one thread: the replica worker (train-replica.js) is not built');
+    return null;
+  }
+  try {
+    return await Replica.start(script, { kind, config, ctx: { data: ctx.data, itemFeatures: ctx.itemFeatures }, values: [...snapshot(model.params)], backend });
+  } catch (e) {
+    opts.onLog?.(`training on one thread: ${e instanceof Error ? e.message : String(e)}`);
+    return null;
   }
 }
 

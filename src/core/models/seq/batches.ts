@@ -37,6 +37,15 @@ export function batchMembers(order: Int32Array, batchSize: number, step: number)
   return members;
 }
 
+/**
+ * Shard `shard` of `shards` of a step's members for data-parallel training: members ranked by sequence
+ * length, every `shards`-th one, so shards cost about the same (and each still groups by length).
+ */
+export function shardMembers(members: Int32Array, lengthOf: (member: number) => number, shard: number, shards: number): Int32Array {
+  const ranked = Array.from(members).sort((a, b) => lengthOf(a) - lengthOf(b) || a - b);
+  return Int32Array.from(ranked.filter((_, r) => r % shards === shard));
+}
+
 /** Copy the last min(len, width) items of `seq` into row `row` of a B × width matrix. */
 function placeRow(seq: ArrayLike<number>, width: number, out: Int32Array, row: number, align: Alignment): void {
   const n = Math.min(seq.length, width);

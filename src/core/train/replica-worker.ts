@@ -1,0 +1,55 @@
+// The replica side of data-parallel training (replicas.ts): builds the model from the init message, then
+// answers each step request with its shard's loss, target count and gradients.
+import type { MessagePort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { modelSpec } from '../models/registry';
+import { initBackend, type BackendPreference } from '../tensor/backend';
+import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
+import { Rng } from '../tensor/rng';
+import type { ModelContext } from './model-spec';
+import type { FromReplica, ReplicaInit, ToReplica } from './replicas';
+import { computeShard } from './shard-step';
+
+export async function serveReplica(port: MessagePort, init: ReplicaInit): Promise<void> {
+  const post = (m: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+  let model;
+  try {
+    await initBackend(init.backend as BackendPreference);
+    setCrossEntropyThreads(1); // the main thread's shard keeps the other core busy
+    const spec = modelSpec(init.kind);
+    model = spec.build(init.config as never, init.ctx as ModelContext, new Map(init.values));
+  } catch (e) {
+    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  const vars = model.params;
+  post({ type: 'ready' });
+  port.on('message', (m: ToReplica) => {
+    try {
+      if (m.type === 'close') {
+        model.dispose();
+        port.close();
+      } else if (m.type === 'epoch') {
+        model.beginEpoch(new Rng(m.rng));
+      } else {
+        let i = 0;
+        for (const v of vars.values()) {
+          const value = tf.tensor(m.params[i++], v.shape);
+          v.assign(value); // the variable keeps its own reference to the data
+          value.dispose();
+        }
+        const part = computeShard(model, vars, m.step, m.shard, m.seed);
+        const grads = [...vars.keys()].map((name) => {
+          const g = part.grads.get(name);
+          const data: Float32Array<ArrayBuffer> | null = g ? (g.dataSync() as Float32Array<ArrayBuffer>).slice() : null;
+          g?.dispose();
+          return data;
+        });
+        const buffers = grads.flatMap((g) => (g ? [g.buffer] : []));
+        post({ type: 'shard', loss: part.loss, count: part.count, forward: part.forward, backward: part.backward, grads }, buffers);
+      }
+    } catch (e) {
+      post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+    }
+  });
+}

@@ -1,0 +1,123 @@
+// Data-parallel training over worker threads. The wasm backend runs every kernel on one core, so a second
+// core only helps if a second tfjs engine works on another part of the batch: a replica worker holds a copy
+// of the model, receives the current weights each step, computes the gradients of its shard (see
+// TrainableModel.shardLoss) and sends them back; the training loop combines them and runs Adam once.
+//
+// A step is always cut into SHARDS shards with one seed each, whether a replica exists or not: without one,
+// the loop computes every shard itself. The same seed then gives the same run, bit for bit, on one thread
+// or two (same kernels, same inputs, same summation order).
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { TrainableKind } from './model-spec';
+import type { ModelContext } from './model-spec';
+import type { RngState } from '../tensor/rng';
+
+/** Shards per step of a shardable model (one per thread on a 2-core machine; fixed so results never depend on the thread count). */
+export const SHARDS = 2;
+
+/** Everything a replica needs to build the model (structured-cloned into the worker). */
+export interface ReplicaInit {
+  kind: TrainableKind;
+  config: Record<string, number>;
+  /** The model context without the backbone (models on a backbone are not sharded). */
+  ctx: Pick<ModelContext, 'data' | 'itemFeatures'>;
+  values: [string, Float32Array][];
+  backend: string;
+}
+
+export type ToReplica =
+  | { type: 'epoch'; rng: RngState }
+  | { type: 'step'; step: number; shard: number; seed: number; params: Float32Array[] }
+  | { type: 'close' };
+
+export type FromReplica =
+  | { type: 'ready' }
+  | { type: 'shard'; loss: number; count: number; forward: number; backward: number; grads: (Float32Array | null)[] }
+  | { type: 'error'; message: string };
+
+/** One shard's result in the loop's terms: mean loss, its target count, gradients by variable name. */
+export interface ShardResult {
+  loss: number;
+  count: number;
+  grads: Map<string, tf.Tensor>;
+  /** Seconds spent computing the loss, then its gradients. */
+  forward: number;
+  backward: number;
+}
+
+/**
+ * Threads to train on: env ALMOSTREC_THREADS, else the machine's cores, at most SHARDS. 1 = no replica.
+ */
+export function trainingThreads(requested?: number): number {
+  const fromEnv = process.env.ALMOSTREC_THREADS;
+  const raw = requested ?? (fromEnv ? Number(fromEnv) : cpus().length);
+  if (!Number.isInteger(raw) || raw < 1) throw new Error(`ALMOSTREC_THREADS / threads must be a positive integer, got "${fromEnv ?? requested}"`);
+  return Math.min(SHARDS, raw);
+}
+
+/**
+ * The built replica entry (out/main/train-replica.js): next to the bundle chunk this module ends up in, one
+ * folder up (chunks/), or, when running from the sources (tests), in the build output. Null if not built.
+ */
+export function defaultReplicaScript(): string | null {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'train-replica.js'), join(here, '..', 'train-replica.js'), join(here, '..', '..', '..', 'out', 'main', 'train-replica.js')];
+  return candidates.find((c) => existsSync(c)) ?? null;
+}
+
+/** The main thread's handle on one replica worker; requests are answered in order. */
+export class Replica {
+  private waiting: { resolve: (m: FromReplica) => void; reject: (e: Error) => void }[] = [];
+  private failure: Error | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: FromReplica) => {
+      const next = this.waiting.shift();
+      if (m.type === 'error') this.failure ??= new Error(`training replica: ${m.message}`);
+      if (next) {
+        if (m.type === 'error') next.reject(this.failure!);
+        else next.resolve(m);
+      }
+    });
+    const fail = (e: Error) => {
+      this.failure ??= e;
+      for (const w of this.waiting.splice(0)) w.reject(this.failure);
+    };
+    worker.on('error', (e) => fail(new Error(`training replica crashed: ${e.message}`)));
+    worker.on('exit', (code) => fail(new Error(`training replica exited (code ${code})`)));
+  }
+
+  /** Starts the worker and waits until its model is built. */
+  static async start(script: string, init: ReplicaInit): Promise<Replica> {
+    const replica = new Replica(new Worker(script, { workerData: init }));
+    await replica.next();
+    return replica;
+  }
+
+  private next(): Promise<FromReplica> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Same epoch preparation as the main thread's (beginEpoch draws only from this rng state). */
+  beginEpoch(rng: RngState): void {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage({ type: 'epoch', rng } satisfies ToReplica);
+  }
+
+  /** Sends the current weights and asks for one shard's loss, count and gradients. */
+  shard(step: number, shard: number, seed: number, params: Float32Array[]): Promise<Extract<FromReplica, { type: 'shard' }>> {
+    const answer = this.next();
+    this.worker.postMessage({ type: 'step', step, shard, seed, params } satisfies ToReplica, params.map((p) => p.buffer as ArrayBuffer));
+    return answer as Promise<Extract<FromReplica, { type: 'shard' }>>;
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage({ type: 'close' } satisfies ToReplica);
+    await this.worker.terminate();
+  }
+}
