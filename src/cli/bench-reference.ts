@@ -9,7 +9,7 @@ import { median } from './bench-stats';
 
 export const INSTALL_HINT = 'apt-get install -y python3-torch libopenblas0-pthread';
 
-/** Threads for PyTorch: the wasm backend's thread count on the 2-core benchmark machines. */
+/** Threads for PyTorch: both cores of the 2-core benchmark machines, as our training uses (computeThreads). */
 export const REFERENCE_THREADS = 2;
 
 export interface RefMetrics {

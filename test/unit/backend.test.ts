@@ -1,8 +1,22 @@
+import { cpus } from 'node:os';
 import { afterEach, describe, expect, test } from 'vitest';
-import { getBackendInfo, initBackend, tf } from '../../src/core/tensor/backend';
+import { computeThreads, getBackendInfo, initBackend, tf } from '../../src/core/tensor/backend';
 
 afterEach(() => {
   delete process.env.ALMOSTREC_BACKEND;
+  delete process.env.ALMOSTREC_THREADS;
+});
+
+describe('computeThreads', () => {
+  test('the cores, at most 2; ALMOSTREC_THREADS overrides; nonsense is refused', () => {
+    expect(computeThreads()).toBe(Math.min(2, cpus().length));
+    expect(computeThreads(1)).toBe(1);
+    expect(computeThreads(8)).toBe(2);
+    process.env.ALMOSTREC_THREADS = '1';
+    expect(computeThreads()).toBe(1);
+    process.env.ALMOSTREC_THREADS = 'many';
+    expect(() => computeThreads()).toThrow(/ALMOSTREC_THREADS/);
+  });
 });
 
 describe('initBackend', () => {
@@ -11,7 +25,8 @@ describe('initBackend', () => {
     // @tensorflow/tfjs-node(-gpu) are optional and not installed in CI; where they are, this is 'tensorflow'.
     expect(['tensorflow', 'wasm']).toContain(info.name);
     if (info.name === 'wasm') {
-      expect(info).toEqual({ name: 'wasm', threads: info.threads, device: 'CPU (wasm SIMD)', simd: true });
+      // The cross-entropy over all items runs in onnxruntime (bundled CPU build of onnxruntime-node).
+      expect(info).toEqual({ name: 'wasm', threads: computeThreads(), device: 'CPU (wasm SIMD + onnxruntime)', simd: true });
       expect(info.threads).toBeGreaterThanOrEqual(1);
     }
     expect(tf.getBackend()).toBe(info.name);
@@ -24,7 +39,7 @@ describe('initBackend', () => {
   test('ALMOSTREC_BACKEND overrides the argument; unknown values are rejected', async () => {
     process.env.ALMOSTREC_BACKEND = 'cpu';
     const info = await initBackend('wasm');
-    expect(info).toEqual({ name: 'cpu', threads: 1, device: 'CPU (JavaScript)', simd: false });
+    expect(info).toEqual({ name: 'cpu', threads: computeThreads(), device: 'CPU (JavaScript + onnxruntime)', simd: false });
     expect(getBackendInfo()).toEqual(info);
     process.env.ALMOSTREC_BACKEND = 'tpu';
     await expect(initBackend()).rejects.toThrow('ALMOSTREC_BACKEND="tpu"');

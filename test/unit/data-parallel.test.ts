@@ -9,6 +9,7 @@ import { parseModelConfig, type SasrecConfig } from '../../src/shared/api';
 import type { ModelSpec } from '../../src/core/train/model-spec';
 import type { SequenceData } from '../../src/core/data/types';
 import { gru4recSpec } from '../../src/core/models/gru4rec';
+import { nextitnetSpec } from '../../src/core/models/nextitnet';
 import { initSasrecParams, lengthGroups, SasrecModel, sasrecSpec } from '../../src/core/models/sasrec';
 import { shardMembers } from '../../src/core/models/seq/batches';
 import { initBackend, tf } from '../../src/core/tensor/backend';
@@ -105,7 +106,8 @@ describe('length groups', () => {
 describe('shards of a step', () => {
   test.each([
     ['sasrec', sasrecSpec, { batchSize: 16, maxLen: 48, hiddenSize: 16, numBlocks: 1, numHeads: 1, dropout: 0 }],
-    ['gru4rec', gru4recSpec, { batchSize: 16, maxLen: 48, embeddingSize: 16, hiddenSize: 16, dropout: 0 }]
+    ['gru4rec', gru4recSpec, { batchSize: 16, maxLen: 48, embeddingSize: 16, hiddenSize: 16, dropout: 0 }],
+    ['nextitnet', nextitnetSpec, { batchSize: 16, maxLen: 48, embeddingSize: 16 }]
   ] as const)('%s: count-weighted shard gradients equal the whole step’s (no dropout)', (kind, spec, overrides) => {
     const ctx = { data: mixedLengths() };
     const config = parseModelConfig(kind, overrides) as never;

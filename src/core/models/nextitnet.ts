@@ -17,8 +17,8 @@ import type { TrainingConfig } from '../../shared/api';
 import { dense, embedding, layerNorm, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { causalConv1d } from '../tensor/seq-ops';
-import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
-import { batchMembers, historyBatch, nextItemBatch, shuffledBatches, trainingWindows, type TrainingWindow, trainingSequences } from './seq/batches';
+import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
+import { batchMembers, historyBatch, nextItemBatch, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, itemTable, normalValues, uniformValues } from './seq/params';
 
 export interface NextitnetConfig extends TrainingConfig {
@@ -129,14 +129,20 @@ export class NextitnetModel implements TrainableModel {
 
   /** Mean CE over all items at every non-padding target of B × len right-padded inputs/targets. */
   loss(inputs: Int32Array, targets: Int32Array, batch: number, len: number): tf.Scalar {
+    return this.lossWithCount(inputs, targets, batch, len)?.loss ?? tf.scalar(0);
+  }
+
+  /** The loss (CE + the full regularisation) and the number of targets the CE averages over; null: no target. */
+  lossWithCount(inputs: Int32Array, targets: Int32Array, batch: number, len: number): ShardLoss | null {
     const rows: number[] = [];
     for (let i = 0; i < targets.length; i++) if (targets[i] !== 0) rows.push(i);
+    if (rows.length === 0) return null;
     const out = this.head(this.forward(inputs, batch, len), rows);
     const ce = tiedSoftmaxCrossEntropy(out, this.p('item_emb') as tf.Tensor2D, Int32Array.from(rows, (r) => targets[r]));
     const norms = [...this.params.keys()]
       .filter((n) => n === 'item_emb' || n === 'final.w' || /\.conv\d\.w$|\.gamma$/.test(n))
       .map((n) => tf.sqrt(tf.sum(tf.square(this.p(n)))));
-    return tf.add(ce, tf.mul(tf.addN(norms), REG_WEIGHT)) as tf.Scalar;
+    return { loss: tf.add(ce, tf.mul(tf.addN(norms), REG_WEIGHT)) as tf.Scalar, count: rows.length };
   }
 
   beginEpoch(rng: Rng): number {
@@ -150,6 +156,14 @@ export class NextitnetModel implements TrainableModel {
     const members = batchMembers(this.order, this.config.batchSize, step);
     const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'right');
     return this.loss(inputs, targets, batch, len);
+  }
+
+  shardLoss(step: number, shard: number, shards: number): ShardLoss | null {
+    const all = batchMembers(this.order, this.config.batchSize, step);
+    const members = shardMembers(all, (w) => this.windows[w].end, shard, shards);
+    if (members.length === 0) return null;
+    const { inputs, targets, batch, len } = nextItemBatch(this.seqs, this.windows, members, this.config.maxLen, 'right');
+    return this.lossWithCount(inputs, targets, batch, len);
   }
 
   scoreBatch(histories: Int32Array[]): Float32Array {

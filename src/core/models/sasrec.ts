@@ -105,7 +105,7 @@ export class SasrecModel {
 
   /**
    * Hidden states [B, len, d] for left-padded ids (B × len, row-major): the last `len` of the maxLen
-   * positions (leading all-padding columns dropped, see trimLeftPadding). With `rng`, dropout is applied
+   * positions (leading all-padding columns dropped, see lengthGroups). With `rng`, dropout is applied
    * using masks drawn from it (training); without, the model runs in eval mode.
    */
   forward(ids: Int32Array, batch: number, len: number, rng: Rng | null): tf.Tensor3D {
@@ -128,7 +128,7 @@ export class SasrecModel {
 
   /** Scores (B × (numItems + 1)) for the next item after each history (eval mode). */
   scoreNext(histories: Int32Array[]): Float32Array {
-    // Pad only to the longest history in the batch (same result as padding to maxLen, see trimLeftPadding).
+    // Pad only to the longest history in the batch (same result as padding to maxLen: see lengthGroups).
     const L = Math.max(1, Math.min(this.shape.maxLen, Math.max(...histories.map((h) => h.length))));
     const B = histories.length;
     const ids = new Int32Array(B * L);
@@ -202,30 +202,6 @@ export function sasrecEncoder(
     h = layerNorm(tf.add(h, ffnOut), param(`${p}ln2.gamma`), param(`${p}ln2.beta`));
   }
   return h as tf.Tensor3D;
-}
-
-/**
- * Length after dropping the leading columns that are padding in every row of a B × maxLen left-padded
- * batch. Dropping them is exact for every non-padding position: padding keys are masked out of attention
- * (their weights are exactly 0) and positions are counted from the right. Short-sequence datasets then
- * pay for the longest sequence in the batch, not for maxLen.
- */
-export function trimmedLength(ids: Int32Array, batch: number, maxLen: number): number {
-  let len = 1;
-  for (let b = 0; b < batch; b++) {
-    let first = 0;
-    while (first < maxLen && ids[b * maxLen + first] === 0) first++;
-    len = Math.max(len, maxLen - first);
-  }
-  return len;
-}
-
-/** The last `len` columns of a B × maxLen matrix. */
-export function trimLeftPadding(ids: Int32Array, batch: number, maxLen: number, len: number): Int32Array {
-  if (len === maxLen) return ids;
-  const out = new Int32Array(batch * len);
-  for (let b = 0; b < batch; b++) out.set(ids.subarray(b * maxLen + maxLen - len, (b + 1) * maxLen), b * len);
-  return out;
 }
 
 /**

@@ -3,6 +3,7 @@
 // and when bundled by electron-vite into out/main/*.js (CommonJS, dependencies external).
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -13,6 +14,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../../shared/types';
+import { ortAvailable, setCrossEntropyThreads } from './ort-cross-entropy';
 import { registerWasmKernels } from './wasm-kernels';
 
 export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -73,15 +75,28 @@ async function initWasm(): Promise<boolean> {
   return true;
 }
 
+/**
+ * Threads training uses on the CPU backends: env ALMOSTREC_THREADS, else the machine's cores, at most 2 (a
+ * step is cut into 2 shards, see train/replicas.ts; the cross-entropy's onnxruntime pool gets the same).
+ */
+export function computeThreads(requested?: number): number {
+  const fromEnv = process.env.ALMOSTREC_THREADS;
+  const raw = requested ?? (fromEnv ? Number(fromEnv) : cpus().length);
+  if (!Number.isInteger(raw) || raw < 1) throw new Error(`ALMOSTREC_THREADS / threads must be a positive integer, got "${fromEnv ?? requested}"`);
+  return Math.min(2, raw);
+}
+
 function describe(name: string, native: 'gpu' | 'cpu' | null): BackendInfo {
   if (name === 'tensorflow') {
     return { name, threads: 0, device: native === 'gpu' ? 'GPU (TensorFlow CUDA)' : 'CPU (TensorFlow native)', simd: true };
   }
+  // On the CPU backends the cross-entropy over all items runs in onnxruntime when it loads (tensor/ops.ts).
+  const ort = ortAvailable() ? ' + onnxruntime' : '';
   if (name === 'wasm') {
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    return { name, threads: wasm.getThreadsCount(), device: simd ? 'CPU (wasm SIMD)' : 'CPU (wasm)', simd };
+    return { name, threads: computeThreads(), device: (simd ? 'CPU (wasm SIMD' : 'CPU (wasm') + ort + ')', simd };
   }
-  return { name, threads: 1, device: 'CPU (JavaScript)', simd: false };
+  return { name, threads: computeThreads(), device: `CPU (JavaScript${ort})`, simd: false };
 }
 
 /**
@@ -108,6 +123,7 @@ export async function initBackend(prefer: BackendPreference = 'auto'): Promise<B
     }
     if (found) {
       active = found;
+      setCrossEntropyThreads(computeThreads());
       return found;
     }
   }

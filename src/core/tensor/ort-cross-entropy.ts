@@ -15,7 +15,6 @@
 // so the version is pinned in package.json; anything missing makes `ortCrossEntropy()` return null and the
 // caller keeps the tfjs implementation.
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
 import { onnx } from 'onnx-proto';
 
 const runtimeRequire = createRequire(import.meta.url);
@@ -46,6 +45,11 @@ function loadOrt(): OrtModules | null {
     modules = null;
   }
   return modules;
+}
+
+/** Whether onnxruntime-node's CPU build loads here. */
+export function ortAvailable(): boolean {
+  return loadOrt() !== null;
 }
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
@@ -87,10 +91,10 @@ export function crossEntropyModel(): Uint8Array {
 }
 
 /**
- * Intra-op threads of the session used next: the cores (at most 2, env ALMOSTREC_THREADS overrides), set to
- * 1 by the training loop while data-parallel replicas keep the other core busy (train/replicas.ts).
+ * Intra-op threads of the session used next: set by initBackend to the compute threads (computeThreads),
+ * and to 1 by the training loop while a data-parallel replica keeps the other core busy (train/replicas.ts).
  */
-let threads = Math.max(1, Math.min(2, Number(process.env.ALMOSTREC_THREADS) || cpus().length));
+let threads = 1;
 const sessions = new Map<number, NativeSession>();
 
 export function setCrossEntropyThreads(n: number): void {

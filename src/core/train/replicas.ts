@@ -7,7 +7,6 @@
 // the loop computes every shard itself. The same seed then gives the same run, bit for bit, on one thread
 // or two (same kernels, same inputs, same summation order).
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -47,16 +46,6 @@ export interface ShardResult {
   /** Seconds spent computing the loss, then its gradients. */
   forward: number;
   backward: number;
-}
-
-/**
- * Threads to train on: env ALMOSTREC_THREADS, else the machine's cores, at most SHARDS. 1 = no replica.
- */
-export function trainingThreads(requested?: number): number {
-  const fromEnv = process.env.ALMOSTREC_THREADS;
-  const raw = requested ?? (fromEnv ? Number(fromEnv) : cpus().length);
-  if (!Number.isInteger(raw) || raw < 1) throw new Error(`ALMOSTREC_THREADS / threads must be a positive integer, got "${fromEnv ?? requested}"`);
-  return Math.min(SHARDS, raw);
 }
 
 /**

@@ -8,13 +8,13 @@ import { parseModelConfig, type TrainingConfig } from '../../shared/api';
 import type { EpochRecord, Metrics } from '../../shared/types';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
 import { evaluate, type Scorer } from '../eval/evaluator';
-import { initBackend, isBackendInitialised } from '../tensor/backend';
+import { computeThreads, initBackend, isBackendInitialised } from '../tensor/backend';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
 import { Adam } from './adam';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
 import type { ModelContext, ModelSpec, TrainableKind, TrainableModel } from './model-spec';
-import { defaultReplicaScript, Replica, SHARDS, trainingThreads, type ShardResult } from './replicas';
+import { defaultReplicaScript, Replica, SHARDS, type ShardResult } from './replicas';
 import { combineShards, computeShard } from './shard-step';
 
 /** What the checks below need to know of a spec, whatever its config type. */
@@ -182,7 +182,7 @@ export async function trainModel<C extends TrainingConfig>(
     const sharded = typeof model.shardLoss === 'function';
     if (sharded) replica = await startReplica(spec.kind, cfg as unknown as Record<string, number>, ctx, model, opts);
     // The cross-entropy's onnxruntime pool gets the cores a replica does not use.
-    setCrossEntropyThreads(replica ? 1 : trainingThreads(opts.threads));
+    setCrossEntropyThreads(replica ? 1 : computeThreads(opts.threads));
 
     /** One step's mean loss and gradients by variable name, timed into `timing`. */
     const runStep = async (s: number): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> => {
@@ -205,6 +205,9 @@ export async function trainModel<C extends TrainingConfig>(
       const seeds = Array.from({ length: SHARDS }, () => rng.nextU32());
       // The replica takes the last shard while this thread computes the others.
       const remote = replica?.shard(s, SHARDS - 1, seeds[SHARDS - 1], varList.map((v) => (v.dataSync() as Float32Array).slice()));
+      // If this thread's shard throws, the replica's answer is never awaited: its failure must not surface as
+      // an unhandled rejection when the replica is closed.
+      remote?.catch(() => undefined);
       const parts: ShardResult[] = [];
       for (let i = 0; i < (remote ? SHARDS - 1 : SHARDS); i++) {
         const part = computeShard(model, model.params, s, i, seeds[i]);
@@ -313,7 +316,7 @@ export async function trainModel<C extends TrainingConfig>(
  * with the same result). A replica that fails to start is reported and training goes on without it.
  */
 async function startReplica(kind: TrainableKind, config: Record<string, number>, ctx: ModelContext, model: TrainableModel, opts: TrainModelOptions): Promise<Replica | null> {
-  const threads = trainingThreads(opts.threads);
+  const threads = computeThreads(opts.threads);
   const backend = tf.getBackend();
   if (threads < 2 || ctx.backbone || (backend !== 'wasm' && backend !== 'cpu')) return null;
   const script = opts.replicaScript ?? defaultReplicaScript();
