@@ -203,20 +203,14 @@ async function main(): Promise<void> {
     }
   });
   const command = positionals[0];
-  const positive = (v: string | undefined, name: string, fallback: number): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
   if (command === 'table2') {
     if (!values.dataset) throw new Error(USAGE);
     await benchTable2({
       dataset: values.dataset,
       catalog: values.catalog,
-      sasrecEpochs: positive(values['sasrec-epochs'], 'sasrec-epochs', 30),
-      gru4recEpochs: positive(values['gru4rec-epochs'], 'gru4rec-epochs', 20),
-      almostrecEpochs: positive(values['almostrec-epochs'], 'almostrec-epochs', 3),
+      sasrecEpochs: intFlag(values['sasrec-epochs'], 'sasrec-epochs') ?? 30,
+      gru4recEpochs: intFlag(values['gru4rec-epochs'], 'gru4rec-epochs') ?? 20,
+      almostrecEpochs: intFlag(values['almostrec-epochs'], 'almostrec-epochs') ?? 3,
       almostrecParams: values.param ?? [],
       pretrainParams: values['pretrain-param'] ?? []
     });
@@ -225,8 +219,7 @@ async function main(): Promise<void> {
   if (command === 'backbone') {
     const backend = await initBackend((values.backend ?? 'auto') as BackendPreference);
     log(`backend: ${backend.name} (${backend.device}, ${backend.threads} thread(s))`);
-    const steps = values.steps === undefined ? 5 : Number(values.steps);
-    if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${values.steps}"`);
+    const steps = intFlag(values.steps, 'steps') ?? 5;
     console.log(await benchBackbone(backend.name, { steps, pretrain: !values['no-pretrain'], catalog: values.catalog }));
     return;
   }
@@ -234,22 +227,16 @@ async function main(): Promise<void> {
     command === 'baselines' ? [...BASELINE_ORDER] : MODEL_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
   if (!kinds || !values.dataset || positionals.length > 1) throw new Error(USAGE);
   if (kinds.length === 1 && !isAvailable(kinds[0])) throw new Error(`model ${kinds[0]} is not available in this build`);
-  const int = (v: string | undefined, name: string, min = 1): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got "${v}"`);
-    return n;
-  };
   const settings: BenchSettings = {
-    epochs: int(values.epochs, 'epochs'),
-    evalEvery: int(values['eval-every'], 'eval-every'),
-    patience: int(values.patience, 'patience'),
-    maxLen: int(values['max-len'], 'max-len'),
-    seed: int(values.seed, 'seed', 0),
-    threads: int(values.threads, 'threads')
+    epochs: intFlag(values.epochs, 'epochs'),
+    evalEvery: intFlag(values['eval-every'], 'eval-every'),
+    patience: intFlag(values.patience, 'patience'),
+    maxLen: intFlag(values['max-len'], 'max-len'),
+    seed: intFlag(values.seed, 'seed', 0),
+    threads: intFlag(values.threads, 'threads')
   };
-  const profile = profileOptions(kinds, values, int);
-  const repeat = int(values.repeat, 'repeat') ?? 1;
+  const profile = profileOptions(kinds, values);
+  const repeat = intFlag(values.repeat, 'repeat') ?? 1;
   checkReferenceFlags(kinds, values, profile);
   const source = resolveDataset(values.dataset);
   // Checked before our own run, which can take hours: a missing Python or torch fails now.
@@ -292,17 +279,25 @@ async function main(): Promise<void> {
   }
 }
 
+/** An integer flag ≥ `min`, or undefined when not given. */
+function intFlag(v: string | undefined, name: string, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer, got "${v}"`);
+  return n;
+}
+
 type FlagValues = { [k: string]: string | boolean | (string | boolean)[] | undefined };
 
 /** --profile / --profile-only: one trainable model, K ≥ 1 steps (default 3). */
-function profileOptions(kinds: readonly ModelKind[], values: FlagValues, int: (v: string | undefined, name: string) => number | undefined): ProfileOptions | null {
+function profileOptions(kinds: readonly ModelKind[], values: FlagValues): ProfileOptions | null {
   const only = values['profile-only'] === true;
   if (!values.profile && !only) {
     if (values['profile-steps'] !== undefined) throw new Error('--profile-steps needs --profile or --profile-only');
     return null;
   }
   if (kinds.length !== 1 || kinds[0] === 'popularity') throw new Error('--profile needs one trainable model (not popularity or baselines)');
-  return { steps: int(values['profile-steps'] as string | undefined, 'profile-steps') ?? 3, only };
+  return { steps: intFlag(values['profile-steps'] as string | undefined, 'profile-steps') ?? 3, only };
 }
 
 function checkReferenceFlags(kinds: readonly ModelKind[], values: FlagValues, profile: ProfileOptions | null): void {

@@ -9,8 +9,8 @@ import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { FrozenFeatures, fusedItemTable } from '../vision/projection';
 import { makeVariables, normalValues } from './cf/tables';
-import { initSasrecParams, lengthGroupedLoss, sasrecEncoder, padLeftInto, sasrecParamShapes, type SasrecShape } from './sasrec';
-import { shardMembers } from './seq/batches';
+import { initSasrecParams, lengthGroupedLoss, nextItemPairs, sasrecEncoder, padLeftInto, sasrecParamShapes, type SasrecShape } from './sasrec';
+import { batchMembers, shardMembers } from './seq/batches';
 
 export type SasrecIdVConfig = SasrecConfig;
 
@@ -71,24 +71,15 @@ export class SasrecIdVModel implements TrainableModel {
 
   private members(step: number): Int32Array {
     if (!this.order) throw new Error(`${MODEL}: stepLoss before beginEpoch`);
-    const members = this.order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
-    if (members.length === 0) throw new Error(`${MODEL}: step ${step} outside this epoch`);
-    return members;
+    return batchMembers(this.order, this.batchSize, step);
   }
 
   /** Mean cross-entropy over all items at every non-padding position of the given users; null: no target. */
   private lossOf(members: Int32Array, rng: Rng): ShardLoss | null {
-    const B = members.length;
     const M = this.shape.maxLen;
-    const inputsFull = new Int32Array(B * M);
-    const targetsFull = new Int32Array(B * M);
-    members.forEach((u, b) => {
-      const seq = this.seqs[u];
-      padLeftInto(seq.subarray(0, seq.length - 1), M, inputsFull, b * M);
-      padLeftInto(seq.subarray(1), M, targetsFull, b * M);
-    });
+    const { inputs, targets } = nextItemPairs(this.seqs, members, M);
     const table = this.itemTable();
-    return lengthGroupedLoss((ids, b, len) => this.forward(table, ids, b, len, rng), table, inputsFull, targetsFull, B, M);
+    return lengthGroupedLoss((ids, b, len) => this.forward(table, ids, b, len, rng), table, inputs, targets, members.length, M);
   }
 
   stepLoss(step: number, rng: Rng): tf.Scalar {

@@ -7,7 +7,7 @@ import { trainPart, type SequenceData } from '../data/types';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { bmm, dense, embedding, gelu, layerNorm, tiedSoftmaxCrossEntropy, transposeLast2 } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
-import { shardMembers } from './seq/batches';
+import { batchMembers, shardMembers } from './seq/batches';
 
 export interface SasrecShape {
   numItems: number;
@@ -306,6 +306,21 @@ export function attentionBias(ids: Int32Array, batch: number, L: number): Float3
   return out;
 }
 
+/**
+ * Inputs and targets (B × maxLen, left-padded) of the given users' training sequences: at every position the
+ * item and the next one (inputs = seq[0..n−1), targets = seq[1..n)).
+ */
+export function nextItemPairs(seqs: Int32Array[], members: ArrayLike<number>, maxLen: number): { inputs: Int32Array; targets: Int32Array } {
+  const inputs = new Int32Array(members.length * maxLen);
+  const targets = new Int32Array(members.length * maxLen);
+  for (let b = 0; b < members.length; b++) {
+    const seq = seqs[members[b]];
+    padLeftInto(seq.subarray(0, seq.length - 1), maxLen, inputs, b * maxLen);
+    padLeftInto(seq.subarray(1), maxLen, targets, b * maxLen);
+  }
+  return { inputs, targets };
+}
+
 /** Training sequences: each user's training part, if it has at least one (input, target) pair. */
 export function trainingSequences(data: SequenceData): Int32Array[] {
   return data.users.map(trainPart).filter((s) => s.length >= 2);
@@ -338,33 +353,16 @@ class SasrecTrainable implements TrainableModel {
     return Math.ceil(this.seqs.length / this.batchSize);
   }
 
-  private members(step: number): Int32Array {
-    return this.order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
-  }
-
-  /** Inputs and targets (B × maxLen, left-padded) of the given users. */
-  private batch(members: Int32Array): { inputs: Int32Array; targets: Int32Array } {
-    const L = this.model.shape.maxLen;
-    const inputs = new Int32Array(members.length * L);
-    const targets = new Int32Array(members.length * L);
-    members.forEach((u, b) => {
-      const seq = this.seqs[u];
-      padLeftInto(seq.subarray(0, seq.length - 1), L, inputs, b * L);
-      padLeftInto(seq.subarray(1), L, targets, b * L);
-    });
-    return { inputs, targets };
-  }
-
   stepLoss(step: number, rng: Rng): tf.Scalar {
-    const members = this.members(step);
-    const { inputs, targets } = this.batch(members);
+    const members = batchMembers(this.order, this.batchSize, step);
+    const { inputs, targets } = nextItemPairs(this.seqs, members, this.model.shape.maxLen);
     return this.model.loss(inputs, targets, members.length, rng);
   }
 
   shardLoss(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null {
-    const members = shardMembers(this.members(step), (u) => this.seqs[u].length, shard, shards);
+    const members = shardMembers(batchMembers(this.order, this.batchSize, step), (u) => this.seqs[u].length, shard, shards);
     if (members.length === 0) return null;
-    const { inputs, targets } = this.batch(members);
+    const { inputs, targets } = nextItemPairs(this.seqs, members, this.model.shape.maxLen);
     return this.model.lossWithCount(inputs, targets, members.length, rng);
   }
 

@@ -76,14 +76,17 @@ async function initWasm(): Promise<boolean> {
 }
 
 /**
- * Threads training uses on the CPU backends: env ALMOSTREC_THREADS, else the machine's cores, at most 2 (a
- * step is cut into 2 shards, see train/replicas.ts; the cross-entropy's onnxruntime pool gets the same).
+ * The most threads training uses on the CPU backends: a step is cut into this many shards, one per thread
+ * (train/replicas.ts), and the cross-entropy's onnxruntime pool gets as many.
  */
+export const MAX_TRAINING_THREADS = 2;
+
+/** Threads training uses on the CPU backends: env ALMOSTREC_THREADS, else the machine's cores, at most MAX_TRAINING_THREADS. */
 export function computeThreads(requested?: number): number {
   const fromEnv = process.env.ALMOSTREC_THREADS;
   const raw = requested ?? (fromEnv ? Number(fromEnv) : cpus().length);
   if (!Number.isInteger(raw) || raw < 1) throw new Error(`ALMOSTREC_THREADS / threads must be a positive integer, got "${fromEnv ?? requested}"`);
-  return Math.min(2, raw);
+  return Math.min(MAX_TRAINING_THREADS, raw);
 }
 
 function describe(name: string, native: 'gpu' | 'cpu' | null): BackendInfo {

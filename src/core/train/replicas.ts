@@ -13,10 +13,11 @@ import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { TrainableKind } from './model-spec';
 import type { ModelContext } from './model-spec';
+import { MAX_TRAINING_THREADS } from '../tensor/backend';
 import type { RngState } from '../tensor/rng';
 
-/** Shards per step of a shardable model (one per thread on a 2-core machine; fixed so results never depend on the thread count). */
-export const SHARDS = 2;
+/** Shards per step of a shardable model: one per thread at most, fixed so results never depend on the thread count. */
+export const SHARDS = MAX_TRAINING_THREADS;
 
 /** Everything a replica needs to build the model (structured-cloned into the worker). */
 export interface ReplicaInit {
