@@ -85,6 +85,14 @@ describe('ablation API', () => {
     await ok('jobs.cancel', { jobId });
     await service.jobs.wait(jobId);
 
+    // A variant resumed on its own (or evaluated) guards the whole study against resume and delete.
+    const single = await ok<{ jobId: string }>('train.resume', { runId: started.runIds[0] });
+    const variantBusy = { code: 'conflict', message: expect.stringMatching(new RegExp(`^Run ${started.runIds[0]} .* is used by another job`)) };
+    expect(await refused('ablation.delete', { studyId: started.studyId })).toMatchObject(variantBusy);
+    expect(await refused('ablation.resume', { studyId: started.studyId })).toMatchObject(variantBusy);
+    await ok('jobs.cancel', { jobId: single.jobId });
+    await service.jobs.wait(single.jobId);
+
     expect(await ok<{ deleted: number }>('ablation.delete', { studyId: started.studyId })).toEqual({ deleted: 5 });
     expect(await refused('ablation.get', { studyId: started.studyId })).toMatchObject({ code: 'not_found' });
     expect(await ok<AblationStudy[]>('ablation.list', { datasetId })).toEqual([]);

@@ -47,6 +47,12 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     if (!s) throw notFound(`Ablation study ${studyId}`);
     return s;
   };
+  /** Another job (a resumed or evaluated variant) still works on one of the study's runs. */
+  const assertNoVariantJob = (s: AblationStudy): void => {
+    const running = d.jobs.list().filter((j) => j.status === 'running');
+    const busy = s.variants.find((v) => running.some((j) => j.runId === v.run.id));
+    if (busy) throw new ApiFailure('conflict', `Run ${busy.run.id} (${busy.label}) is used by another job; cancel it first`);
+  };
   const startJob = (studyId: number, datasetId: number, runIds: number[], title: string): JobInfo =>
     d.jobs.start('ablation', title, { kind: 'ablation', studyId, runIds }, { datasetId, studyId });
 
@@ -72,9 +78,7 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     'ablation.resume': ({ studyId }) => {
       const s = require(studyId);
       if (studyJob(d.jobs, studyId)) throw new ApiFailure('conflict', `Ablation study ${studyId} is already training`);
-      const running = d.jobs.list().filter((j) => j.status === 'running');
-      const busy = s.variants.find((v) => running.some((j) => j.runId === v.run.id));
-      if (busy) throw new ApiFailure('conflict', `Run ${busy.run.id} (${busy.label}) is being trained by another job; cancel it first`);
+      assertNoVariantJob(s);
       if (s.variants.every((v) => v.run.status === 'succeeded')) throw new ApiFailure('conflict', `Every variant of ablation study ${studyId} has finished`);
       const runIds = s.variants.map((v) => v.run.id);
       return { jobId: startJob(studyId, s.datasetId, runIds, `Resuming ablation study ${studyId} on ${s.datasetName}`).jobId };
@@ -82,6 +86,7 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     'ablation.delete': ({ studyId }) => {
       const s = require(studyId);
       if (studyJob(d.jobs, studyId)) throw new ApiFailure('conflict', `Ablation study ${studyId} is training; cancel it first`);
+      assertNoVariantJob(s);
       let deleted = 0;
       for (const v of s.variants) {
         if (c.deleteRun(v.run.id)) {
