@@ -12,20 +12,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resultsDir, root, useBrowserSession } from './browser-session';
+import { TINY_BACKBONE, type DecodedImage } from './fixtures';
 
 const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
-/** Pretraining that takes seconds (as in backbones.e2e.test.ts). */
-const TINY_BACKBONE: Record<string, string> = {
-  'pretrain-hiddensize': '32',
-  'pretrain-numlayers': '1',
-  'pretrain-numheads': '2',
-  'pretrain-numkvheads': '1',
-  'pretrain-intermediatesize': '64',
-  'pretrain-maxtokens': '32',
-  'pretrain-batchsize': '2',
-  'pretrain-stage1steps': '2',
-  'pretrain-stage2steps': '2'
-};
 const TINY_SEQ = { 'train-epochs': '2', 'train-maxlen': '10', 'train-batchsize': '8' };
 const TINY_ALMOSTREC = {
   'train-epochs': '1',
@@ -35,12 +24,6 @@ const TINY_ALMOSTREC = {
   'train-maxtitletokens': '4',
   'train-samplesperuser': '1'
 };
-
-/** The two HTMLImageElement fields we read (this file compiles without the DOM lib). */
-interface DecodedImage {
-  complete: boolean;
-  naturalWidth: number;
-}
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-almostrec-', serverArgs: ['--no-import'] });
 let page: Page;

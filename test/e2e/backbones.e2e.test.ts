@@ -7,21 +7,10 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PRETRAIN_PARAMS } from '../../src/shared/backbones';
 import { resultsDir, root, useBrowserSession } from './browser-session';
+import { TINY_BACKBONE } from './fixtures';
 
 const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
-/** Form fields (data-testid) of a pretraining that takes seconds. */
-const TINY: Record<string, string> = {
-  'pretrain-hiddensize': '32',
-  'pretrain-numlayers': '1',
-  'pretrain-numheads': '2',
-  'pretrain-numkvheads': '1',
-  'pretrain-intermediatesize': '64',
-  'pretrain-maxtokens': '32',
-  'pretrain-batchsize': '2',
-  'pretrain-stage1steps': '2',
-  'pretrain-stage2steps': '2'
-};
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-backbones-', serverArgs: ['--no-import'] });
 let page: Page;
@@ -47,7 +36,7 @@ describe('Backbones view in browser mode', () => {
     await page.getByTestId('nav-backbones').click();
     await expect.poll(() => page.getByTestId('pretrain-name').inputValue()).toBe('compact-tiny');
     await expect.poll(() => page.getByTestId('pretrain-stage1steps').inputValue()).toBe(String(PRETRAIN_PARAMS.find((p) => p.key === 'stage1Steps')!.default)); // catalogue default shown
-    for (const [testId, value] of Object.entries(TINY)) await page.getByTestId(testId).fill(value);
+    for (const [testId, value] of Object.entries(TINY_BACKBONE)) await page.getByTestId(testId).fill(value);
     await page.getByTestId('pretrain-start').click();
 
     const details = page.getByTestId('backbone-details');

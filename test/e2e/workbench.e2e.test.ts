@@ -5,12 +5,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resultsDir, useBrowserSession } from './browser-session';
-
-/** The two HTMLImageElement fields we read (this file compiles without the DOM lib). */
-interface DecodedImage {
-  complete: boolean;
-  naturalWidth: number;
-}
+import type { DecodedImage } from './fixtures';
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-' });
 let page: Page;

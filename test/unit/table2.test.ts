@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   allRows,
   buildTable2,
-  fileSlug,
   formatImprovement,
   selectByValidation,
   table2Csv,
@@ -11,6 +10,7 @@ import {
   type MetricValues,
   type Table2Run
 } from '../../src/renderer/src/lib/table2';
+import { fileSlug } from '../../src/renderer/src/lib/csv';
 
 function m(v: number, over: Partial<MetricValues> = {}): MetricValues {
   return { hr10: v, hr20: v * 1.5, ndcg10: v / 2, ndcg20: v / 1.8, mrr: v / 3, ...over };

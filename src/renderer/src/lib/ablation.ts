@@ -3,16 +3,13 @@
 import type { AblationStudy, AblationStudyVariant } from '../../../shared/ablation';
 import type { Metrics } from '../../../shared/types';
 import type { BarGroup, BarSeries } from './barChart';
+import { ACCENT_COLOR, HELDOUT_COLOR } from './colors';
 import { csvText } from './csv';
-
-/** Same colours as the training charts' two series. */
-const HR_COLOR = '#3b6fd8';
-const NDCG_COLOR = '#c2710c';
 
 export function ablationSeries(k: 10 | 20): BarSeries[] {
   return [
-    { name: `HR@${k}`, color: HR_COLOR },
-    { name: `NDCG@${k}`, color: NDCG_COLOR }
+    { name: `HR@${k}`, color: ACCENT_COLOR },
+    { name: `NDCG@${k}`, color: HELDOUT_COLOR }
   ];
 }
 

@@ -1,6 +1,6 @@
 // State of the Ablation view: the selected dataset's studies, the one shown, and what the last start left
-// out. Lives outside the component so a study started from the Train view is selected when the view opens,
-// and reloads as each variant ends (the job's progress events name the variant in training).
+// out. Lives outside the component so a study started from the Train view is selected when the view opens;
+// the view itself reloads the list (on open, when a job ends, and by polling while a study runs).
 import type { AblationStudy, SkippedVariant } from '../../../shared/ablation';
 import type { JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
@@ -12,27 +12,15 @@ class AblationSession {
   selectedId = $state<number | null>(null);
   /** Variants the last started study left out, and why (only known when it starts). */
   skipped = $state<{ studyId: number; variants: SkippedVariant[] } | null>(null);
+  /** What the last user action (start, resume, cancel, delete) failed with. */
   error = $state<ApiError | null>(null);
+  /** What the last reload of the list failed with (shown in the Ablation view only). */
+  loadError = $state<ApiError | null>(null);
   loading = $state(false);
   busy = $state(false);
 
   selected = $derived<AblationStudy | null>(this.studies.find((s) => s.id === this.selectedId) ?? this.studies[0] ?? null);
   job = $derived<JobInfo | null>(this.selected?.jobId ? (wb.jobs.find((j) => j.jobId === this.selected!.jobId) ?? null) : null);
-
-  /** The variant each study job last reported, so a reload happens once per variant, not per step. */
-  private variantOfJob = new Map<string, number>();
-
-  constructor() {
-    wb.onProgress((e) => {
-      const variant = e.metrics?.variant;
-      if (variant == null || this.variantOfJob.get(e.jobId) === variant) return;
-      this.variantOfJob.set(e.jobId, variant);
-      void this.refresh();
-    });
-    wb.onJobFinished((job) => {
-      if (job.kind === 'ablation' || job.kind === 'train') void this.refresh();
-    });
-  }
 
   async refresh(): Promise<void> {
     const datasetId = wb.selectedDatasetId;
@@ -45,7 +33,7 @@ class AblationSession {
       const list = await api.call('ablation.list', { datasetId });
       if (datasetId === wb.selectedDatasetId) this.studies = list;
     } catch (err) {
-      this.error = toApiError(err);
+      this.loadError = toApiError(err);
     } finally {
       this.loading = false;
     }

@@ -8,3 +8,8 @@ export function csvField(s: string): string {
 export function csvText(rows: readonly (readonly string[])[]): string {
   return rows.map((l) => l.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
+
+/** A file-name-safe slug, e.g. for the CSV downloads. */
+export function fileSlug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'dataset';
+}

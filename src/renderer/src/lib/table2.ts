@@ -287,8 +287,3 @@ export function table2Latex(table: Table2, options: LatexOptions = {}): string {
   out.push('\\end{tabular}');
   return out.join('\n') + '\n';
 }
-
-/** A file-name-safe slug, e.g. for the CSV download. */
-export function fileSlug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'dataset';
-}
