@@ -33,7 +33,10 @@ import { benchTable2 } from './bench-table2';
 /** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${MODEL_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
+/** Single-model benchmarks: every model but ALMOSTREC, which needs a backbone and a sequential run (`table2`). */
+const BENCH_KINDS: readonly ModelKind[] = MODEL_KINDS.filter((k) => k !== 'almostrec');
+
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -224,7 +227,8 @@ async function main(): Promise<void> {
     return;
   }
   const kinds: ModelKind[] | null =
-    command === 'baselines' ? [...BASELINE_ORDER] : MODEL_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
+    command === 'baselines' ? [...BASELINE_ORDER] : BENCH_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
+  if (command === 'almostrec') throw new Error('ALMOSTREC needs a pretrained backbone and a finished SASRec/GRU4Rec run: use `bench table2 --dataset D`, which trains all three');
   if (!kinds || !values.dataset || positionals.length > 1) throw new Error(USAGE);
   if (kinds.length === 1 && !isAvailable(kinds[0])) throw new Error(`model ${kinds[0]} is not available in this build`);
   const settings: BenchSettings = {

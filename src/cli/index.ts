@@ -11,6 +11,8 @@ import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/
 import { Catalog } from '../core/catalog';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
+import type { AlmostrecConfig } from '../core/models/almostrec-config';
+import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
 import { isAvailable } from '../core/models/registry';
 import type { JobProgress } from '../core/jobs/types';
 import { catalogPath, defaultDataDir } from '../main/app-paths';
@@ -327,6 +329,8 @@ async function main(argv: string[]): Promise<void> {
           if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
         }
         const config = parseModelConfig(model, partial);
+        // As the app's train.start: refuse unusable references before a run row exists.
+        if (model === 'almostrec') resolveAlmostrecReferences(catalog, ds.id, config as unknown as AlmostrecConfig);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
         await runJobInProcess(catalog, dataDir, { kind: 'train', runId: id, resume: false });

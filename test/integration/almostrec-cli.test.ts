@@ -62,4 +62,11 @@ it('trains ALMOSTREC from --seq-run and --backbone (a name, then a llava-hf fold
   const wrong = cli('train', 'sasrec', '--dataset', 'tiny', '--seq-run', String(seqRun));
   expect(wrong.code).toBe(1);
   expect(wrong.stderr.trim().split('\n').at(-1)).toBe('almostrec: --seq-run and --backbone apply to almostrec only');
+
+  // An unusable reference is refused before a run row exists (as the app's train.start does).
+  const runsBefore = cli('runs', '--dataset', 'tiny', '--json').lines.length;
+  const missing = cli('train', 'almostrec', '--dataset', 'tiny', '--seq-run', '99999', '--backbone', 'bb');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr.trim().split('\n').at(-1)).toBe('almostrec: ALMOSTREC: run 99999 not found');
+  expect(cli('runs', '--dataset', 'tiny', '--json').lines.length).toBe(runsBefore);
 });

@@ -16,7 +16,7 @@ import {
 import { parseModelConfig } from '../../shared/api';
 import type { BackendInfo, RunSummary } from '../../shared/types';
 import type { Catalog } from '../catalog';
-import { resolveAlmostrecReferences } from '../models/almostrec-references';
+import { InvalidReferenceError, resolveAlmostrecReferences } from '../models/almostrec-references';
 
 export interface CreatedStudy {
   studyId: number;
@@ -60,7 +60,7 @@ export function createAblationStudy(catalog: Catalog, datasetId: number, rawConf
   let gru4recRunId: number | null;
   if (opts.gru4recRunId !== undefined) {
     const given = resolveAlmostrecReferences(catalog, datasetId, { backboneId: full.backboneId, seqRunId: opts.gru4recRunId });
-    if (given.seqRun.model !== 'gru4rec') throw new Error(`Ablation: run ${given.seqRun.id} is a ${given.seqRun.model} run, not GRU4Rec`);
+    if (given.seqRun.model !== 'gru4rec') throw new InvalidReferenceError(`Ablation: run ${given.seqRun.id} is a ${given.seqRun.model} run, not GRU4Rec`);
     gru4recRunId = given.seqRun.id;
   } else {
     gru4recRunId = bestGru4recRun(catalog, datasetId, full.backboneId);

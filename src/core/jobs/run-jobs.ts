@@ -92,7 +92,10 @@ export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: Sequ
   if (run.model === 'popularity') return fitPopularity(data);
   if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint (status ${run.status})`);
   const spec = modelSpec(run.model);
-  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, runModelConfig(run.model, run.config));
+  // Only a backbone model needs its run config to build the context; the others read theirs from the
+  // checkpoint header (an older run's stored config need not parse against today's catalogue).
+  const config = spec.needsBackbone ? runModelConfig(run.model, run.config) : undefined;
+  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, config);
   try {
     checkRunContext(run, mctx);
     const scorer = await loadScorer(spec, mctx, run.checkpointPath);
@@ -139,11 +142,13 @@ export async function runTrainingJob(
       const mctx = await modelContext(catalog, spec, data, ctx.onProgress, ctx.signal, config);
       try {
         if (ctx.resume) checkRunContext(run, mctx);
+        // What the run was built on, recorded beside its config (checked again on resume).
+        const builtOn: Record<string, string> = {};
         if (mctx.itemFeatures) {
           const f = mctx.itemFeatures;
           const withImage = f.has.reduce((a, b) => a + b, 0);
           ctx.onLog(`Run ${runId}: image features ${f.encoderId} (${f.dim}-d) for ${withImage} of ${data.numItems} items`);
-          catalog.updateRun(runId, { config: { ...bookkeepingOf(run.config), ...config, [IMAGE_ENCODER_KEY]: f.encoderId } });
+          builtOn[IMAGE_ENCODER_KEY] = f.encoderId;
         }
         if (mctx.backbone) {
           const b = mctx.backbone;
@@ -152,10 +157,9 @@ export async function runTrainingJob(
             `Run ${runId}: backbone ${b.backbone.id} (${b.backbone.name}), M from ${b.itemTable.model} run ${b.itemTable.runId} (${b.itemTable.dim}-d)` +
               (b.visual ? `, visual tokens ${b.visual.cacheId} for ${withImage} of ${data.numItems} items` : ', no images')
           );
-          catalog.updateRun(runId, {
-            config: { ...bookkeepingOf(run.config), ...config, [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id }
-          });
+          Object.assign(builtOn, { [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id });
         }
+        if (Object.keys(builtOn).length) catalog.updateRun(runId, { config: { ...bookkeepingOf(run.config), ...config, ...builtOn } });
         const dir = runCheckpointDir(ctx.dataDir, runId);
         const result = await trainModel(spec, mctx, config, {
           checkpointDir: dir,

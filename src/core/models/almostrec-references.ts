@@ -7,6 +7,14 @@ import type { RunDetail } from '../../shared/types';
 import type { Catalog } from '../catalog';
 import type { AlmostrecConfig } from './almostrec-config';
 
+/** A run config points at a catalog entry that cannot serve (the caller's input to fix, not a failure). */
+export class InvalidReferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidReferenceError';
+  }
+}
+
 /** The kinds whose item table can be M (DESIGN §5). */
 export const SEQUENTIAL_RUN_KINDS: readonly string[] = ['sasrec', 'gru4rec'];
 
@@ -18,25 +26,25 @@ export interface AlmostrecReferences {
 
 /** Checks the run config's backbone and sequential run against the catalog; every error says what to fix. */
 export function resolveAlmostrecReferences(catalog: Catalog, datasetId: number, config: Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'>): AlmostrecReferences {
-  if (!config.backboneId) throw new Error('ALMOSTREC needs a backbone: set backboneId to the id of a finished backbone (Backbones view, or `almostrec backbone list`)');
+  if (!config.backboneId) throw new InvalidReferenceError('ALMOSTREC needs a backbone: set backboneId to the id of a finished backbone (Backbones view, or `almostrec backbone list`)');
   const backbone = catalog.getBackbone(config.backboneId);
-  if (!backbone) throw new Error(`ALMOSTREC: backbone ${config.backboneId} not found`);
-  if (backbone.status !== 'succeeded') throw new Error(`ALMOSTREC: backbone ${backbone.id} (${backbone.name}) is ${backbone.status}; it must finish pretraining first`);
+  if (!backbone) throw new InvalidReferenceError(`ALMOSTREC: backbone ${config.backboneId} not found`);
+  if (backbone.status !== 'succeeded') throw new InvalidReferenceError(`ALMOSTREC: backbone ${backbone.id} (${backbone.name}) is ${backbone.status}; it must finish pretraining first`);
   if (!config.seqRunId) {
-    throw new Error('ALMOSTREC needs a sequential run: set seqRunId to a finished SASRec or GRU4Rec run on this dataset (its item embeddings are M)');
+    throw new InvalidReferenceError('ALMOSTREC needs a sequential run: set seqRunId to a finished SASRec or GRU4Rec run on this dataset (its item embeddings are M)');
   }
   const seqRun = catalog.getRun(config.seqRunId);
-  if (!seqRun) throw new Error(`ALMOSTREC: run ${config.seqRunId} not found`);
-  if (!SEQUENTIAL_RUN_KINDS.includes(seqRun.model)) throw new Error(`ALMOSTREC: run ${seqRun.id} is a ${seqRun.model} run; M comes from a SASRec or GRU4Rec run`);
+  if (!seqRun) throw new InvalidReferenceError(`ALMOSTREC: run ${config.seqRunId} not found`);
+  if (!SEQUENTIAL_RUN_KINDS.includes(seqRun.model)) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is a ${seqRun.model} run; M comes from a SASRec or GRU4Rec run`);
   if (seqRun.datasetId !== datasetId) {
-    throw new Error(`ALMOSTREC: run ${seqRun.id} is on dataset ${seqRun.datasetId} (${seqRun.datasetName}), not on this run's dataset ${datasetId}`);
+    throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is on dataset ${seqRun.datasetId} (${seqRun.datasetName}), not on this run's dataset ${datasetId}`);
   }
-  if (seqRun.status !== 'succeeded') throw new Error(`ALMOSTREC: run ${seqRun.id} is ${seqRun.status}; its item embeddings exist once it has finished`);
+  if (seqRun.status !== 'succeeded') throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is ${seqRun.status}; its item embeddings exist once it has finished`);
   const artifact = catalog
     .getArtifacts(seqRun.id)
     .filter((a) => a.kind === 'item_embeddings')
     .at(-1);
-  if (!artifact) throw new Error(`ALMOSTREC: run ${seqRun.id} has no item_embeddings artifact (train a new ${seqRun.model} run)`);
-  if (!existsSync(artifact.path)) throw new Error(`ALMOSTREC: run ${seqRun.id}'s item embeddings ${artifact.path} are missing`);
+  if (!artifact) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} has no item_embeddings artifact (train a new ${seqRun.model} run)`);
+  if (!existsSync(artifact.path)) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id}'s item embeddings ${artifact.path} are missing`);
   return { backbone, seqRun, itemEmbeddingsPath: artifact.path };
 }

@@ -1,7 +1,6 @@
 // The ablation.* API methods: an ALMOSTREC ablation study is created as one queued run per variant and
 // trained by ONE 'ablation' job that runs them in sequence (core/jobs/ablation-job.ts), so starting a study
 // never puts six trainings on the machine at once. Cancel is the ordinary jobs.cancel of that job.
-import { ZodError } from 'zod';
 import type { AblationStudy, AblationStudyVariant } from '../../shared/ablation';
 import type { BackendInfo, DatasetSummary, JobInfo } from '../../shared/types';
 import type { Catalog } from '../../core/catalog';
@@ -48,7 +47,7 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     return s;
   };
   /** Another job (a resumed or evaluated variant) still works on one of the study's runs. */
-  const assertNoVariantJob = (s: AblationStudy): void => {
+  const assertNoVariantJob = (s: { variants: readonly AblationStudyVariant[] }): void => {
     const running = d.jobs.list().filter((j) => j.status === 'running');
     const busy = s.variants.find((v) => running.some((j) => j.runId === v.run.id));
     if (busy) throw new ApiFailure('conflict', `Run ${busy.run.id} (${busy.label}) is used by another job; cancel it first`);
@@ -59,13 +58,7 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
   return {
     'ablation.start': ({ datasetId, config, gru4recRunId }) => {
       const ds = d.requireDataset(datasetId);
-      let created;
-      try {
-        created = createAblationStudy(c, ds.id, config, { gru4recRunId, backend: d.backend() });
-      } catch (e) {
-        if (e instanceof ZodError) throw e; // the contract's own invalid_input, field by field
-        throw new ApiFailure('invalid_input', (e as Error).message);
-      }
+      const created = createAblationStudy(c, ds.id, config, { gru4recRunId, backend: d.backend() });
       const { studyId, runIds } = created;
       const job = startJob(studyId, ds.id, runIds, `Ablation study ${studyId} on ${ds.name} (${runIds.length} variants, one after another)`);
       return { jobId: job.jobId, ...created };

@@ -31,6 +31,8 @@ export function toApiError(err: unknown): ApiErrorShape {
     if (err.name === 'ImportError') {
       return { code: 'import_error', message: err.message, details: { file: withLocation.file, line: withLocation.line } };
     }
+    // A reference in the input (backbone, sequential run) that cannot serve: the caller's to fix.
+    if (err.name === 'InvalidReferenceError') return { code: 'invalid_input', message: err.message };
     return { code: 'internal', message: err.message || err.name };
   }
   return { code: 'internal', message: String(err) };
