@@ -15,12 +15,19 @@ export interface DatasetSource {
   path: string;
 }
 
-/** Shared datasets live next to the repository (never inside it, for licence reasons). */
-function sharedDataset(sub: string): string {
-  const candidates = [resolve(process.cwd(), '..', 'shared', 'datasets', sub), resolve(process.cwd(), 'shared', 'datasets', sub)];
+/**
+ * A path in the shared folder next to the repository (`../shared/…`, or `./shared/…` from the parent):
+ * datasets (never inside the repository, for licence reasons) and the PyTorch reference.
+ */
+export function sharedPath(parts: string[], cwd: string, what: string, hint = ''): string {
+  const candidates = [resolve(cwd, '..', 'shared', ...parts), resolve(cwd, 'shared', ...parts)];
   const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`dataset folder not found: tried ${candidates.join(', ')}`);
+  if (!found) throw new Error(`${what} not found: tried ${candidates.join(', ')}${hint}`);
   return found;
+}
+
+function sharedDataset(sub: string): string {
+  return sharedPath(['datasets', sub], process.cwd(), 'dataset folder');
 }
 
 function detectLayout(dir: string): ImportFormat {

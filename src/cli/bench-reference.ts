@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { median } from './bench-stats';
+import { sharedPath } from './bench-data';
+import { median, round, roundMetrics } from './bench-stats';
 
 export const INSTALL_HINT = 'apt-get install -y python3-torch libopenblas0-pthread';
 
@@ -93,8 +94,6 @@ export function parseReferenceOutput(stdout: string): ReferenceResult {
 
 // ---- the printed figures ---------------------------------------------------------------------------
 
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
-const roundRef = (m: RefMetrics): RefMetrics => ({ hr10: round(m.hr10, 6), ndcg10: round(m.ndcg10, 6), hr20: round(m.hr20, 6), ndcg20: round(m.ndcg20, 6) });
 
 /** The reference's JSON line. */
 export function referenceJson(r: ReferenceResult): Record<string, unknown> {
@@ -103,8 +102,8 @@ export function referenceJson(r: ReferenceResult): Record<string, unknown> {
     sec_per_epoch: r.secPerEpoch,
     best_epoch: r.bestEpoch,
     valid_curve: r.validCurve.map((p) => ({ epoch: p.epoch, ndcg10: round(p.metrics.ndcg10, 6) })),
-    valid: roundRef(r.valid),
-    test: roundRef(r.test)
+    valid: roundMetrics(r.valid),
+    test: roundMetrics(r.test)
   };
 }
 
@@ -180,10 +179,7 @@ export function referenceScript(given: string | undefined, cwd: string = process
     if (!existsSync(p)) throw new Error(`reference script not found: ${p}`);
     return p;
   }
-  const candidates = [resolve(cwd, '..', 'shared', 'reference', 'sasrec_ref.py'), resolve(cwd, 'shared', 'reference', 'sasrec_ref.py')];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`reference script sasrec_ref.py not found: tried ${candidates.join(', ')}; pass --reference-script PATH`);
-  return found;
+  return sharedPath(['reference', 'sasrec_ref.py'], cwd, 'reference script sasrec_ref.py', '; pass --reference-script PATH');
 }
 
 /** The script's CSV flags for a benchmark dataset (`datasetPath` as resolveDataset found it). */

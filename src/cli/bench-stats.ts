@@ -1,9 +1,15 @@
 // Figures as every benchmark prints them: metrics rounded to 6 decimals, medians of per-epoch/step times.
 import type { Metrics } from '../shared/types';
 
-export function roundMetrics(m: Metrics): Metrics {
-  const r = (x: number) => Math.round(x * 1e6) / 1e6;
-  return { hr10: r(m.hr10), ndcg10: r(m.ndcg10), hr20: r(m.hr20), ndcg20: r(m.ndcg20), mrr: r(m.mrr) };
+export function round(x: number, digits: number): number {
+  return Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
+const METRIC_ORDER: readonly (keyof Metrics)[] = ['hr10', 'ndcg10', 'hr20', 'ndcg20', 'mrr'];
+
+/** The metrics a record has (ours, or the reference's subset) to 6 decimals, always in the same order. */
+export function roundMetrics<M extends Partial<Metrics>>(m: M): M {
+  return Object.fromEntries(METRIC_ORDER.filter((k) => m[k] !== undefined).map((k) => [k, round(m[k]!, 6)])) as M;
 }
 
 export function median(xs: readonly number[]): number {

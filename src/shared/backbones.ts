@@ -71,12 +71,16 @@ export function pretrainDefaults(): Record<string, number> {
   return Object.fromEntries(PRETRAIN_PARAMS.map((p) => [p.key, p.default]));
 }
 
-/** "compact-<dataset>", or the first "compact-<dataset>-N" not in `taken` (the UI's and CLI's default name). */
-export function defaultBackboneName(datasetName: string, taken: readonly string[]): string {
-  const base = `compact-${datasetName}`;
+/** `base`, or the first "base-N" (N = 2, 3, …) not in `taken`. */
+export function uniqueName(base: string, taken: readonly string[]): string {
   const used = new Set(taken);
   if (!used.has(base)) return base;
   let n = 2;
   while (used.has(`${base}-${n}`)) n++;
   return `${base}-${n}`;
+}
+
+/** "compact-<dataset>", or the first "compact-<dataset>-N" not in `taken` (the UI's and CLI's default name). */
+export function defaultBackboneName(datasetName: string, taken: readonly string[]): string {
+  return uniqueName(`compact-${datasetName}`, taken);
 }
