@@ -3,8 +3,10 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import {
   backboneFeatureId,
+  cachedItemIds,
   computeBackboneFeatures,
   readBackboneFeatures,
+  uncachedItemsWithImage,
   writeBackboneFeatures,
   type ImageTokenEncoder
 } from '../../src/core/backbone/feature-cache';
@@ -83,6 +85,19 @@ describe('cache ids and storage', () => {
     catalog.db.prepare("UPDATE vision_features SET dims = '[6]' WHERE encoder_id = 'x'").run();
     expect(() => readBackboneFeatures(catalog, 'x', [withImage[0]])).toThrow(/shape \[6\], expected \[tokens, dim\]/);
   });
+
+  test('a "no tokens" marker ([0, dim], no values) is cached but reads as no image; a marker with values or a bad dim is refused', () => {
+    const item = withImage[2];
+    writeBackboneFeatures(catalog, 'x', [{ itemId: item, tokens: new Float32Array(0), dims: [0, DIM] }]);
+    expect(catalog.db.prepare("SELECT dims, length(tensor) AS n FROM vision_features WHERE encoder_id = 'x'").get()).toEqual({ dims: `[0,${DIM}]`, n: 0 });
+    expect(readBackboneFeatures(catalog, 'x', [item]).size).toBe(0);
+    expect(cachedItemIds(catalog, 'x', [item, withImage[3]])).toEqual(new Set([item]));
+    expect(uncachedItemsWithImage(catalog, 'x', [item, withImage[3], withoutImage[0]])).toEqual([withImage[3]]);
+    catalog.db.prepare("UPDATE vision_features SET tensor = ? WHERE encoder_id = 'x'").run(Buffer.alloc(16));
+    expect(() => readBackboneFeatures(catalog, 'x', [item])).toThrow(/vision_features: item \d+ \(x\) has shape \[0,4\], expected \[tokens, dim\]/);
+    catalog.db.prepare("UPDATE vision_features SET dims = '[0, 0]', tensor = ? WHERE encoder_id = 'x'").run(Buffer.alloc(0));
+    expect(() => readBackboneFeatures(catalog, 'x', [item])).toThrow(/shape \[0, 0\], expected \[tokens, dim\]/);
+  });
 });
 
 describe('computeBackboneFeatures', () => {
@@ -149,6 +164,30 @@ describe('computeBackboneFeatures', () => {
     expect(s).toEqual({ encoded: 36, cached: 0, withoutImage: 0, failed: [broken] });
     expect(readBackboneFeatures(catalog, backboneFeatureId('fake-llava', 1), [broken]).size).toBe(0);
     expect(messages.at(-1)).toMatch(/1 stored image\(s\) gave no tokens/);
+  });
+
+  test('an image that gave no tokens is recorded once: read back as no image, never encoded again', async () => {
+    const broken = withImage[5];
+    const enc = new FakeEncoder(2, 4, new Set([broken]));
+    const id = backboneFeatureId('fake-llava', 1);
+    const all = [...withImage, ...withoutImage];
+    // What the ALMOSTREC context checks before it loads the vision tower.
+    expect(uncachedItemsWithImage(catalog, id, all)).toEqual(withImage);
+    await computeBackboneFeatures(catalog, all, enc, 1);
+    expect(enc.calls.flat().filter((i) => i === broken)).toHaveLength(1);
+    expect(cachedItemIds(catalog, id, [broken])).toEqual(new Set([broken]));
+    expect(readBackboneFeatures(catalog, id, all).has(broken)).toBe(false);
+    expect(readBackboneFeatures(catalog, id, all).size).toBe(36);
+    // The next start needs no encoder at all, and a call anyway encodes nothing and counts the item as without an image.
+    expect(uncachedItemsWithImage(catalog, id, all)).toEqual([]);
+    const calls = enc.calls.length;
+    const messages: string[] = [];
+    const again = await computeBackboneFeatures(catalog, all, enc, 1, (p) => p.message && messages.push(p.message));
+    expect(again).toEqual({ encoded: 0, cached: 36, withoutImage: 6, failed: [] });
+    expect(enc.calls).toHaveLength(calls);
+    expect(messages).toEqual([]);
+    // Another k (another cache id) has its own marker.
+    expect(uncachedItemsWithImage(catalog, backboneFeatureId('fake-llava', 4), [broken])).toEqual([broken]);
   });
 
   test('tokens that are no grid (a kept CLS token) only go in as k = all; a wrong size is an error', async () => {

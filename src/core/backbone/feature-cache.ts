@@ -1,7 +1,9 @@
 // The backbone's visual-token cache: per item image, the projector's output pooled to k tokens, stored in
 // the catalog's vision_features table under an id naming the backbone and k. The tokens are frozen
 // (vision tower and projector are not trained), so training reads them instead of running the tower.
-// The read/write helpers are shape-aware (dims [tokens, dim]) and serve any encoder id.
+// The read/write helpers are shape-aware (dims [tokens, dim]) and serve any encoder id. A stored image the
+// encoder gives no tokens for (one it cannot decode) is cached too, as a "no tokens" marker (dims [0, dim],
+// an empty blob): it reads back as no image, and it is not tried again (nor the vision tower loaded for it).
 import type { Catalog } from '../catalog';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
 import { itemsWithImage } from '../vision/feature-store';
@@ -28,11 +30,14 @@ export interface TokenFeatures {
 export interface BackboneFeatureSummary {
   /** Items encoded now and cached. */
   encoded: number;
-  /** Items already cached under this id. */
+  /** Items already cached under this id (with tokens). */
   cached: number;
-  /** Items without a stored image: they get no visual tokens. */
+  /** Items without a stored image, or whose image an earlier call found gives no tokens: they get no visual tokens. */
   withoutImage: number;
-  /** Items with a stored image that the encoder returned nothing for (an image it could not decode). */
+  /**
+   * Items with a stored image that the encoder returned nothing for now (an image it could not decode);
+   * each is cached as a "no tokens" marker, so later calls count it under withoutImage.
+   */
   failed: number[];
 }
 
@@ -67,7 +72,10 @@ function fromBlob(blob: Uint8Array, size: number): Float32Array {
   return v;
 }
 
-/** Stores token tensors under `id` (replacing any for the same item and id) in one transaction. */
+/**
+ * Stores token tensors under `id` (replacing any for the same item and id) in one transaction. A row with
+ * dims [0, dim] and no tokens is the "no tokens" marker of an image that gave none.
+ */
 export function writeBackboneFeatures(catalog: Catalog, id: string, rows: readonly ({ itemId: number } & TokenFeatures)[]): void {
   for (const { itemId, tokens, dims } of rows) {
     if (dims.length !== 2 || tokens.length !== dims[0] * dims[1]) {
@@ -80,7 +88,10 @@ export function writeBackboneFeatures(catalog: Catalog, id: string, rows: readon
   })();
 }
 
-/** Token tensors cached under `id` for those of `itemIds` that have one. Throws on a row whose blob or shape is off. */
+/**
+ * Token tensors cached under `id` for those of `itemIds` that have one; a "no tokens" marker reads as no
+ * image (no entry). Throws on a row whose blob or shape is off.
+ */
 export function readBackboneFeatures(catalog: Catalog, id: string, itemIds: readonly number[]): Map<number, TokenFeatures> {
   const out = new Map<number, TokenFeatures>();
   for (const part of chunks(itemIds, CHUNK)) {
@@ -89,6 +100,7 @@ export function readBackboneFeatures(catalog: Catalog, id: string, itemIds: read
       .all(id, ...part) as { item_id: number; dims: string; tensor: Buffer }[];
     for (const r of rows) {
       const dims = JSON.parse(r.dims) as unknown;
+      if (isNoTokensShape(dims) && r.tensor.length === 0) continue;
       if (!Array.isArray(dims) || dims.length !== 2 || !dims.every((d) => Number.isInteger(d) && d > 0)) {
         throw new Error(`catalog vision_features: item ${r.item_id} (${id}) has shape ${r.dims}, expected [tokens, dim]`);
       }
@@ -102,17 +114,36 @@ export function readBackboneFeatures(catalog: Catalog, id: string, itemIds: read
   return out;
 }
 
-/** Those of `itemIds` with a row under `id` (without reading the blobs). */
-export function cachedItemIds(catalog: Catalog, id: string, itemIds: readonly number[]): Set<number> {
-  const out = new Set<number>();
+/** dims of a "no tokens" marker: [0, dim]. */
+function isNoTokensShape(dims: unknown): boolean {
+  return Array.isArray(dims) && dims.length === 2 && dims[0] === 0 && Number.isInteger(dims[1]) && (dims[1] as number) > 0;
+}
+
+/** Per item of `itemIds` with a row under `id`: whether the row holds tokens (false: a "no tokens" marker). Reads no blobs. */
+function cachedRows(catalog: Catalog, id: string, itemIds: readonly number[]): Map<number, boolean> {
+  const out = new Map<number, boolean>();
   for (const part of chunks(itemIds, CHUNK)) {
     const rows = catalog.db
-      .prepare(`SELECT item_id FROM vision_features WHERE encoder_id = ? AND item_id IN (${part.map(() => '?').join(',')})`)
+      .prepare(`SELECT item_id, length(tensor) > 0 FROM vision_features WHERE encoder_id = ? AND item_id IN (${part.map(() => '?').join(',')})`)
       .raw()
-      .all(id, ...part) as [number][];
-    for (const [itemId] of rows) out.add(itemId);
+      .all(id, ...part) as [number, number][];
+    for (const [itemId, hasTokens] of rows) out.set(itemId, hasTokens === 1);
   }
   return out;
+}
+
+/**
+ * Those of `itemIds` with a row under `id` (without reading the blobs), "no tokens" markers included: an item
+ * listed here needs no encoding, and one with a marker reads back as no image.
+ */
+export function cachedItemIds(catalog: Catalog, id: string, itemIds: readonly number[]): Set<number> {
+  return new Set(cachedRows(catalog, id, itemIds).keys());
+}
+
+/** Those of `itemIds` with a stored image and nothing (neither tokens nor a marker) cached under `id`: what an encoder would have to run on. */
+export function uncachedItemsWithImage(catalog: Catalog, id: string, itemIds: readonly number[]): number[] {
+  const cached = cachedItemIds(catalog, id, itemIds);
+  return itemsWithImage(catalog, itemIds.filter((itemId) => !cached.has(itemId)));
 }
 
 /**
@@ -135,10 +166,16 @@ export async function computeBackboneFeatures(
   }
   const outTokens = pooledSide(k) === null ? encoder.tokensPerImage : pooledTokenCount(encoder.gridSide, k);
   const unique = [...new Set(itemIds)].filter((itemId) => itemId > 0);
-  const cached = cachedItemIds(catalog, id, unique);
+  const cached = cachedRows(catalog, id, unique);
   const todo = unique.filter((itemId) => !cached.has(itemId));
   const withImage = itemsWithImage(catalog, todo);
-  const summary: BackboneFeatureSummary = { encoded: 0, cached: cached.size, withoutImage: todo.length - withImage.length, failed: [] };
+  const withTokens = [...cached.values()].filter((hasTokens) => hasTokens).length;
+  const summary: BackboneFeatureSummary = {
+    encoded: 0,
+    cached: withTokens,
+    withoutImage: todo.length - withImage.length + cached.size - withTokens,
+    failed: []
+  };
   if (withImage.length === 0) return summary;
   const expected = encoder.tokensPerImage * encoder.dim;
   onProgress?.({ phase: 'backbone-features', done: 0, total: withImage.length, message: `Encoding item images (${id})` });
@@ -147,10 +184,12 @@ export async function computeBackboneFeatures(
     const batch = withImage.slice(start, start + BATCH);
     const encoded = await encoder.encodeItems(batch);
     const rows: ({ itemId: number } & TokenFeatures)[] = [];
+    const failed: number[] = [];
     for (const itemId of batch) {
       const tokens = encoded.get(itemId);
       if (!tokens) {
-        summary.failed.push(itemId);
+        failed.push(itemId);
+        rows.push({ itemId, tokens: new Float32Array(0), dims: [0, encoder.dim] });
         continue;
       }
       if (tokens.length !== expected) {
@@ -160,7 +199,8 @@ export async function computeBackboneFeatures(
       rows.push({ itemId, tokens: pooled, dims: [outTokens, encoder.dim] });
     }
     writeBackboneFeatures(catalog, id, rows);
-    summary.encoded += rows.length;
+    summary.encoded += rows.length - failed.length;
+    summary.failed.push(...failed);
     onProgress?.({ phase: 'backbone-features', done: start + batch.length, total: withImage.length, message: `Encoding item images (${id})` });
     // Yield so a worker's cancel message and progress events get through between batches.
     await new Promise((resolve) => setImmediate(resolve));
@@ -170,7 +210,7 @@ export async function computeBackboneFeatures(
       phase: 'backbone-features',
       done: withImage.length,
       total: withImage.length,
-      message: `${summary.failed.length} stored image(s) gave no tokens and count as missing (first: item ${summary.failed[0]})`
+      message: `${summary.failed.length} stored image(s) gave no tokens and count as missing from now on (first: item ${summary.failed[0]})`
     });
   }
   return summary;

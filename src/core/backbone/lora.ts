@@ -5,12 +5,14 @@
 //
 //   y = x Wᵀ + b + (alpha / r) · dropout(x) Aᵀ Bᵀ      A: [r, in], B: [out, r] (PEFT's shapes)
 import * as tf from '@tensorflow/tfjs-core';
+import { LORA_TARGET_BITS } from '../../shared/models';
 import type { LlavaConfig } from './config';
 import { expectedTensors, visionLayersUsed } from './weight-names';
 import { Rng } from '../tensor/rng';
 import { dense } from '../tensor/ops';
 
-export const TEXT_LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+/** The language model's LoRA targets: the catalogue's bitmask list (its bit order is the config's loraTargets). */
+export const TEXT_LORA_TARGETS = LORA_TARGET_BITS;
 export const VISION_LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'out_proj', 'fc1', 'fc2'] as const;
 export type LoraTarget = (typeof TEXT_LORA_TARGETS)[number] | (typeof VISION_LORA_TARGETS)[number];
 export type LoraTower = 'text' | 'vision';

@@ -152,7 +152,8 @@ function targeted(module: string, targets: string[]): boolean {
   return targets.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
-function writeAtomically(path: string, text: string): void {
+/** Writes `text` to `path` via a temp file that is fsynced, then renamed over it: readers see the old file or the whole new one. */
+export function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {

@@ -4,7 +4,7 @@
 // tokens — computed now, with progress, for the items that have an image and nothing cached yet.
 import { backboneImageEncoder } from '../backbone/backbone-jobs';
 import { backboneTokenizer } from '../backbone/backbone-tokenizer';
-import { backboneFeatureId, cachedItemIds, computeBackboneFeatures, readBackboneFeatures } from '../backbone/feature-cache';
+import { backboneFeatureId, computeBackboneFeatures, readBackboneFeatures, uncachedItemsWithImage } from '../backbone/feature-cache';
 import { loadHfCheckpoint, openHfCheckpoint } from '../backbone/hf-checkpoint';
 import type { TokenPoolK } from '../backbone/image-token-pool';
 import type { Catalog } from '../catalog';
@@ -13,7 +13,6 @@ import type { CancelSignal, ProgressFn } from '../jobs/types';
 import { readSafetensors } from '../tensor/safetensors';
 import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
 import type { BackboneInputs } from '../train/model-spec';
-import { itemsWithImage } from '../vision/feature-store';
 import { tokenPoolK, type AlmostrecConfig } from './almostrec-config';
 import { tokenizeTitles } from './almostrec-prompt';
 import { resolveAlmostrecReferences } from './almostrec-references';
@@ -45,9 +44,9 @@ async function visualTokens(
 ): Promise<NonNullable<BackboneInputs['visual']>> {
   const itemIds = Array.from(data.itemIds.subarray(1));
   const cacheId = backboneFeatureId(String(backboneId), k);
-  const cached = cachedItemIds(catalog, cacheId, itemIds);
-  // The vision tower is loaded only when some item with an image has no tokens yet.
-  if (itemsWithImage(catalog, itemIds.filter((id) => !cached.has(id))).length > 0) {
+  // The vision tower is loaded only when some item with an image has nothing cached yet (an image that
+  // gave no tokens before is cached as such and not retried).
+  if (uncachedItemsWithImage(catalog, cacheId, itemIds).length > 0) {
     const encoder = await backboneImageEncoder(catalog, backboneId, onProgress, signal);
     try {
       await computeBackboneFeatures(catalog, itemIds, encoder, k, onProgress, signal);

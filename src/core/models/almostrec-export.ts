@@ -5,12 +5,11 @@
 //                         used) and item_ids [|I| + 1] (row → catalog item id, 0 for the padding row)
 //   almostrec.json        the manifest: dataset, sequential run, backbone, config, prompt, files
 // The manifest is written last, so it never names a file that is not there yet.
-import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Metrics } from '../../shared/types';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, writePeftAdapter, type LoraPair } from '../backbone/peft-adapter';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, writeAtomically, writePeftAdapter, type LoraPair } from '../backbone/peft-adapter';
 import { writeSafetensors } from '../tensor/safetensors';
-import { readWeights } from '../train/checkpoint';
+import { readModelWeights } from '../train/checkpoint';
 import type { ModelContext } from '../train/model-spec';
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
@@ -40,17 +39,7 @@ export function exportAlmostrec(checkpointPath: string, ctx: ModelContext): { ki
   const inputs = backboneInputsOf(ctx);
   const { data } = ctx;
   const dir = dirname(checkpointPath);
-  let config: AlmostrecConfig | null = null;
-  const w = readWeights(checkpointPath, (h) => {
-    if (h.kind !== 'almostrec') throw new Error(`${checkpointPath}: checkpoint is a ${h.kind} model, expected almostrec`);
-    if (h.numItems !== data.numItems || h.datasetId !== data.datasetId) {
-      throw new Error(`${checkpointPath}: checkpoint is for dataset ${h.datasetId} (${h.numItems} items), not dataset ${data.datasetId} (${data.numItems} items)`);
-    }
-    config = h.config as unknown as AlmostrecConfig;
-    return almostrecParamShapes(config, ctx);
-  });
-  const cfg = config as AlmostrecConfig | null;
-  if (!cfg) throw new Error(`${checkpointPath}: no config`);
+  const { weights: w, config: cfg } = readModelWeights<AlmostrecConfig>(checkpointPath, 'almostrec', data, (c) => almostrecParamShapes(c, ctx));
   const dm = inputs.backbone.config.text.hiddenSize;
   const di = inputs.itemTable.dim;
   const width = data.numItems + 1;
@@ -104,9 +93,7 @@ export function exportAlmostrec(checkpointPath: string, ctx: ModelContext): { ki
     loraAdapter: lora ? LORA_DIR : null
   };
   const manifestPath = join(dir, ALMOSTREC_MANIFEST_FILE);
-  const tmp = `${manifestPath}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
-  renameSync(tmp, manifestPath);
+  writeAtomically(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   artifacts.push({ kind: 'almostrec_manifest', path: manifestPath });
   return artifacts;
 }

@@ -15,7 +15,7 @@ import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec } from './almostrec-export';
-import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraName } from './almostrec-params';
+import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
 import { layoutBatch, promptTokens, sequencePieces, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
 
@@ -59,14 +59,14 @@ export class AlmostrecModel implements TrainableModel {
       }
       const lora = loraConfigOf(config);
       if (lora) {
-        const modules = new Map<string, PeftLoraModule>();
-        for (const [name, shape] of shapes.slice(2)) {
+        const factor = (name: string, shape: [number, number]): PeftLoraModule['a'] => {
           const v = values.get(name);
           if (!v || v.length !== shape[0] * shape[1]) throw new Error(`${MODEL}: parameter "${name}" is missing or not [${shape}]`);
-          const m = /^lora\.(.+)\.([AB])$/.exec(name)!;
-          const entry = modules.get(m[1]) ?? ({} as PeftLoraModule);
-          entry[m[2] === 'A' ? 'a' : 'b'] = { data: v, shape: [shape[0], shape[1]] };
-          modules.set(m[1], entry);
+          return { data: v, shape };
+        };
+        const modules = new Map<string, PeftLoraModule>();
+        for (const [path, [outDim, inDim]] of loraModules(config, inputs)) {
+          modules.set(path, { a: factor(loraName(path, 'A'), [lora.r, inDim]), b: factor(loraName(path, 'B'), [outDim, lora.r]) });
         }
         this.lora = LoraAdapter.fromPeft(modules, lora, config.seed);
         for (const path of modules.keys()) {

@@ -139,6 +139,29 @@ export function readWeights(path: string, shapesFor: (h: CheckpointHeader) => Pa
   };
 }
 
+/**
+ * The weights of a `kind` model trained on `data`'s dataset, with its stored config: the header must name
+ * that kind, item count and dataset (every message names the file), and the tensors `shapes(config)`.
+ */
+export function readModelWeights<C>(
+  path: string,
+  kind: TrainableKind,
+  data: { numItems: number; datasetId: number },
+  shapes: (config: C) => ParamShapes
+): { weights: ModelWeights; config: C } {
+  let config: C | null = null;
+  const weights = readWeights(path, (h) => {
+    if (h.kind !== kind) throw new Error(`${path}: checkpoint is a ${h.kind} model, expected ${kind}`);
+    if (h.numItems !== data.numItems || h.datasetId !== data.datasetId) {
+      throw new Error(`${path}: checkpoint is for dataset ${h.datasetId} (${h.numItems} items), not dataset ${data.datasetId} (${data.numItems} items)`);
+    }
+    config = h.config as unknown as C;
+    return shapes(config);
+  });
+  // readWeights calls shapesFor (which sets config) before it returns.
+  return { weights, config: config as unknown as C };
+}
+
 export function writeTrainState(path: string, s: TrainState, shapes: ParamShapes): void {
   const tensors: Record<string, TensorToWrite> = {};
   tensorsFrom('param.', s.params, shapes, tensors);

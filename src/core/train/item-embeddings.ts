@@ -4,7 +4,7 @@
 import { dirname, join } from 'node:path';
 import type { TrainingConfig } from '../../shared/api';
 import { writeSafetensors } from '../tensor/safetensors';
-import { readWeights } from './checkpoint';
+import { readModelWeights } from './checkpoint';
 import type { ModelContext, ModelSpec } from './model-spec';
 
 export const ITEM_EMBEDDINGS_FILE = 'item_embeddings.safetensors';
@@ -22,16 +22,8 @@ export function exportItemEmbeddings<C extends TrainingConfig>(
 ): string {
   const { data } = ctx;
   if (!spec.itemEmbeddings) throw new Error(`model ${spec.kind} has no item-embedding table to export`);
-  let config: C | null = null;
-  const w = readWeights(checkpointPath, (h) => {
-    if (h.kind !== spec.kind) throw new Error(`${checkpointPath}: checkpoint is a ${h.kind} model, expected ${spec.kind}`);
-    if (h.numItems !== data.numItems || h.datasetId !== data.datasetId) {
-      throw new Error(`${checkpointPath}: checkpoint is for dataset ${h.datasetId} (${h.numItems} items), not dataset ${data.datasetId} (${data.numItems} items)`);
-    }
-    config = h.config as unknown as C;
-    return spec.paramShapes(config, ctx);
-  });
-  const { table, dim } = spec.itemEmbeddings(w.params, config!);
+  const { weights: w, config } = readModelWeights<C>(checkpointPath, spec.kind, data, (c) => spec.paramShapes(c, ctx));
+  const { table, dim } = spec.itemEmbeddings(w.params, config);
   if (table.length !== (data.numItems + 1) * dim) {
     throw new Error(`model ${spec.kind}: item table has ${table.length} values, expected ${data.numItems + 1} × ${dim}`);
   }
