@@ -11,10 +11,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resultsDir, root, useBrowserSession } from './browser-session';
-import { TINY_BACKBONE, type DecodedImage } from './fixtures';
+import { resultsDir, useBrowserSession } from './browser-session';
+import { importTinyDataset, TINY_BACKBONE, type DecodedImage } from './fixtures';
 
-const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
 const TINY_SEQ = { 'train-epochs': '2', 'train-maxlen': '10', 'train-batchsize': '8' };
 const TINY_ALMOSTREC = {
   'train-epochs': '1',
@@ -53,12 +52,7 @@ async function fill(fields: Record<string, string>): Promise<void> {
 
 describe('ALMOSTREC from the UI', () => {
   it('imports the small dataset, and the ALMOSTREC form says what is missing', async () => {
-    await page.getByTestId('nav-datasets').click();
-    await page.getByTestId('import-format').selectOption('movielens-latest');
-    await page.getByTestId('import-path').fill(DATASET);
-    await page.getByTestId('import-name').fill('tiny');
-    await page.getByTestId('import-start').click();
-    await page.getByTestId('datasets-table').getByText('tiny').waitFor({ timeout: 60_000 });
+    await importTinyDataset(page);
 
     await page.getByTestId('nav-train').click();
     await page.getByTestId('train-model').selectOption('almostrec');

@@ -7,9 +7,8 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PRETRAIN_PARAMS } from '../../src/shared/backbones';
 import { resultsDir, root, useBrowserSession } from './browser-session';
-import { TINY_BACKBONE } from './fixtures';
+import { importTinyDataset, TINY_BACKBONE } from './fixtures';
 
-const DATASET = join(root, 'test', 'fixtures', 'importers', 'ml-latest');
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-backbones-', serverArgs: ['--no-import'] });
@@ -24,12 +23,7 @@ beforeAll(async () => {
 
 describe('Backbones view in browser mode', () => {
   it('imports a small dataset from the Datasets form', async () => {
-    await page.getByTestId('nav-datasets').click();
-    await page.getByTestId('import-format').selectOption('movielens-latest');
-    await page.getByTestId('import-path').fill(DATASET);
-    await page.getByTestId('import-name').fill('tiny');
-    await page.getByTestId('import-start').click();
-    await page.getByTestId('datasets-table').getByText('tiny').waitFor({ timeout: 60_000 });
+    await importTinyDataset(page);
   });
 
   it('pretrains a tiny backbone from the form and follows its loss curve to the end', async () => {
