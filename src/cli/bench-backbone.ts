@@ -22,7 +22,7 @@ import { pretrainCompact, type PretrainParams } from '../core/backbone/pretrain'
 import { llamaTokenizer } from '../core/backbone/tokenizer';
 import { tiedSoftmaxCrossEntropy } from '../core/tensor/ops';
 import { Rng } from '../core/tensor/rng';
-import { gridEncoderId, loadItemGrids } from '../core/vision/grid-encoder';
+import { gridEncoderId, loadItemGrids } from '../core/backbone/grid-encoder';
 import { median } from './bench-stats';
 
 const BATCH = 16;

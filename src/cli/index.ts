@@ -14,7 +14,7 @@ import { recommendForUser } from '../core/jobs/recommend';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
 import { isAvailable } from '../core/models/registry';
-import type { JobProgress } from '../core/jobs/types';
+import type { JobProgress } from '../core/progress';
 import { catalogPath, defaultDataDir } from '../main/app-paths';
 
 const USAGE = `Usage: almostrec <command> [options]
@@ -148,7 +148,7 @@ async function backboneFor(catalog: Catalog, ref: string): Promise<BackboneSumma
   if (!existsSync(path)) return findBackbone(catalog, ref);
   const known = catalog.listBackbones().find((b) => b.path === path);
   if (known) return known;
-  const { registerHfBackbone } = await import('../core/backbone/backbone-jobs');
+  const { registerHfBackbone } = await import('../core/jobs/backbone-jobs');
   const name = uniqueName(basename(path), catalog.listBackbones().map((b) => b.name));
   const id = registerHfBackbone(catalog, path, name);
   process.stderr.write(`Registered ${path} as backbone "${name}" (id ${id})\n`);
@@ -177,7 +177,7 @@ async function backboneCommand(catalog: Catalog, dataDir: string, flags: Flags, 
       if (catalog.findBackboneByName(name)) throw new CliError(`A backbone named "${name}" already exists`);
       const folder = resolve(arg);
       if (!existsSync(folder)) throw new CliError(`Folder ${folder} not found`);
-      const { registerHfBackbone } = await import('../core/backbone/backbone-jobs');
+      const { registerHfBackbone } = await import('../core/jobs/backbone-jobs');
       const b = summary(catalog, registerHfBackbone(catalog, folder, name));
       out(json, b, `Registered "${b.name}" (id ${b.id}): ${b.architecture ?? 'architecture unknown'}`);
       return;

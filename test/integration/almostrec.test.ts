@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createPretrainedBackbone } from '../../src/core/backbone/backbone-store';
-import { runPretrainJob } from '../../src/core/backbone/backbone-jobs';
+import { runPretrainJob } from '../../src/core/jobs/backbone-jobs';
 import { Catalog } from '../../src/core/catalog';
 import type { SequenceData } from '../../src/core/data/types';
 import { evaluate } from '../../src/core/eval';

@@ -10,7 +10,7 @@ import { importDataset, resolveEmbeddedDatasetDir } from '../../src/core/importe
 import { evaluate } from '../../src/core/eval';
 import { fitPopularity } from '../../src/core/models/popularity';
 import { initBackend } from '../../src/core/tensor/backend';
-import { loadSasrecScorer, trainSasrec } from '../../src/core/train';
+import { loadSasrecScorer, trainSasrec } from '../../src/core/models/sasrec-trainer';
 
 const workDir = mkdtempSync(join(tmpdir(), 'almostrec-it-'));
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));

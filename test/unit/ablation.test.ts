@@ -11,7 +11,7 @@ import { importDataset } from '../../src/core/importers';
 import { runAblationJob, type TrainRun } from '../../src/core/jobs/ablation-job';
 import { createAblationStudy, groupAblationStudies, readAblationStudy } from '../../src/core/jobs/ablation-study';
 import { runModelConfig, type RunJobContext } from '../../src/core/jobs/run-jobs';
-import { CancelledError, type JobProgress } from '../../src/core/jobs/types';
+import { CancelledError, type JobProgress } from '../../src/core/progress';
 import { ABLATION_STUDY_KEY, ABLATION_VARIANT_KEY, isAblatedRun, planAblation } from '../../src/shared/ablation';
 import { defaultConfig } from '../../src/shared/models';
 import { finishedBackbone, finishedSeqRun } from './ablation-refs';

@@ -12,7 +12,7 @@ import { TEXT_LORA_TARGETS } from '../../src/core/backbone/lora';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import type { SequenceData } from '../../src/core/data/types';
-import { CancelledError } from '../../src/core/jobs/types';
+import { CancelledError } from '../../src/core/progress';
 import { AlmostrecModel, almostrecSpec } from '../../src/core/models/almostrec';
 import type { AlmostrecConfig } from '../../src/core/models/almostrec-config';
 import { ALMOSTREC_MANIFEST_FILE, ALMOSTREC_TENSORS_FILE, exportAlmostrec, type AlmostrecManifest } from '../../src/core/models/almostrec-export';

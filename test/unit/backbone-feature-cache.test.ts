@@ -12,7 +12,7 @@ import {
 } from '../../src/core/backbone/feature-cache';
 import { poolImageTokens } from '../../src/core/backbone/image-token-pool';
 import { Catalog } from '../../src/core/catalog';
-import { CancelledError, type JobProgress } from '../../src/core/jobs/types';
+import { CancelledError, type JobProgress } from '../../src/core/progress';
 
 const DIM = 4;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { CancelledError } from '../../src/core/jobs/types';
+import { CancelledError } from '../../src/core/progress';
 import { pretrainCompact, type PretrainParams } from '../../src/core/backbone/pretrain';
 import { compactConfig, initialWeights, COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
 import { loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';

@@ -7,7 +7,7 @@ import { evaluate } from '../../src/core/eval/evaluator';
 import { bprSpec, type BprConfig, type BprModel } from '../../src/core/models/bpr';
 import { HistoryIndex, sampleNegative, trainingPairs } from '../../src/core/models/cf/interactions';
 import { fitPopularity } from '../../src/core/models/popularity';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import type { TrainableModel } from '../../src/core/train/model-spec';
 import { loadScorer, trainModel } from '../../src/core/train/train-model';
 import { initBackend, tf } from '../../src/core/tensor/backend';

@@ -5,7 +5,7 @@ import { gru4recParamShapes, gru4recSpec, Gru4recModel, type Gru4recConfig } fro
 import { toTimeMajor, trainingWindows } from '../../src/core/models/seq/batches';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import { defaultConfig } from '../../src/shared/models';
 
 /** Users walk through items in order (i → i+1, wrapping), so the next item is learnable. */

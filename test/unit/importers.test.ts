@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/core/catalog';
 import { importDataset, ImportError, type ImportInputParsed } from '../../src/core/importers';
-import { CancelledError, type JobProgress } from '../../src/core/jobs/types';
+import { CancelledError, type JobProgress } from '../../src/core/progress';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/importers');
 

@@ -7,7 +7,7 @@ import { evaluate } from '../../src/core/eval/evaluator';
 import { trainingPairs } from '../../src/core/models/cf/interactions';
 import { ncfSpec, type NcfConfig, type NcfModel } from '../../src/core/models/ncf';
 import { fitPopularity } from '../../src/core/models/popularity';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import type { TrainableModel } from '../../src/core/train/model-spec';
 import { loadScorer, trainModel } from '../../src/core/train/train-model';
 import { initBackend, tf } from '../../src/core/tensor/backend';

@@ -4,7 +4,7 @@ import { evaluate } from '../../src/core/eval/evaluator';
 import { nextitnetSpec, NextitnetModel, residualDilations, type NextitnetConfig } from '../../src/core/models/nextitnet';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import { defaultConfig } from '../../src/shared/models';
 
 /** Users walk through items in order (i → i+1, wrapping), so the next item is learnable. */

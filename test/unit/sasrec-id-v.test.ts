@@ -5,7 +5,7 @@ import { sasrecIdVSpec, type SasrecIdVConfig } from '../../src/core/models/sasre
 import { sasrecParamShapes } from '../../src/core/models/sasrec';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import type { ItemFeatures, ModelContext, TrainableModel } from '../../src/core/train/model-spec';
 
 /** Users walk through items in order (i → i+1, wrapping), so the next item is learnable. */

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { SasrecConfig } from '../../src/shared/api';
 import type { SequenceData } from '../../src/core/data/types';
-import { CancelledError } from '../../src/core/jobs/types';
+import { CancelledError } from '../../src/core/progress';
 import { attentionBias, initSasrecParams, SasrecModel } from '../../src/core/models/sasrec';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { readSafetensors, writeSafetensors } from '../../src/core/tensor/safetensors';
 import { Rng } from '../../src/core/tensor/rng';
-import { BEST_FILE, CHECKPOINT_FILE, loadSasrecScorer, trainSasrec } from '../../src/core/train';
+import { loadSasrecScorer, trainSasrec } from '../../src/core/models/sasrec-trainer';
+import { BEST_FILE, CHECKPOINT_FILE } from '../../src/core/train';
 
 /** Users walk through items in order (i → i+1, wrapping), so the next item is learnable. */
 function syntheticData(numUsers = 24, numItems = 20, seed = 3): SequenceData {

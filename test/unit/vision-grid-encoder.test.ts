@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readBackboneFeatures } from '../../src/core/backbone/feature-cache';
 import { Catalog } from '../../src/core/catalog';
 import { importDataset } from '../../src/core/importers';
-import { CancelledError } from '../../src/core/jobs/types';
+import { CancelledError } from '../../src/core/progress';
 import { initBackend } from '../../src/core/tensor/backend';
 import { decodeRgb, loadImageEncoder, type RgbImage } from '../../src/core/vision';
 import { loadMobilenetModel, toInputBatch } from '../../src/core/vision/encoder';
-import { encodeItemGrids, gridEncoderId, loadGridEncoder, loadItemGrids } from '../../src/core/vision/grid-encoder';
+import { encodeItemGrids, gridEncoderId, loadGridEncoder, loadItemGrids } from '../../src/core/backbone/grid-encoder';
 
 const POSTERS = path.resolve(__dirname, '../../resources/datasets/ml-latest-small/posters');
 const FIXTURES = path.resolve(__dirname, '../fixtures/importers');

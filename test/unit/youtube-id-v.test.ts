@@ -4,7 +4,7 @@ import { evaluate } from '../../src/core/eval';
 import { poolingBatch, youtubeIdVSpec, type YoutubeIdVConfig, YoutubeIdVModel } from '../../src/core/models/youtube-id-v';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { Adam } from '../../src/core/train/adam';
+import { Adam } from '../../src/core/tensor/adam';
 import type { ItemFeatures, ModelContext, TrainableModel } from '../../src/core/train/model-spec';
 
 /** Each user cycles through one of four disjoint groups of 10 items, so the history says what comes next. */

@@ -5,7 +5,7 @@
 // encoder gives no tokens for (one it cannot decode) is cached too, as a "no tokens" marker (dims [0, dim],
 // an empty blob): it reads back as no image, and it is not tried again (nor the vision tower loaded for it).
 import type { Catalog } from '../catalog';
-import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { itemsWithImage } from '../vision/feature-store';
 import { poolImageTokens, pooledSide, pooledTokenCount, type TokenPoolK } from './image-token-pool';
 

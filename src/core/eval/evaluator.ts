@@ -1,7 +1,7 @@
 // Full-ranking leave-one-out evaluation shared by every model (DESIGN.md §4).
 import type { Metrics } from '../../shared/types';
 import { splitInput, type SequenceData, type SplitName } from '../data/types';
-import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { metricsFromRanks } from './metrics';
 
 export interface Scorer {

@@ -2,7 +2,7 @@
 // 1-based line numbers for error messages, byte progress and cancellation.
 import fs from 'node:fs';
 import { parse, type Info } from 'csv-parse';
-import { throwIfCancelled, type CancelSignal } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal } from '../progress';
 import { ImportError } from './import-error';
 
 export interface DelimitedOptions {

@@ -5,7 +5,7 @@
 // interaction naming an item not listed there is an error; without one, items are created on sight.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
 import { findColumn, parseNumber, parseTimestamp, readDelimited } from './delimited-reader';
 import { ImportError } from './import-error';

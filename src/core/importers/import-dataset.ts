@@ -3,7 +3,7 @@
 // catalog unchanged; cancellation throws CancelledError, also before anything is committed.
 import path from 'node:path';
 import type { Catalog } from '../catalog';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import type { ImportInputParsed, ReadResult } from './format-reader';
 import { readGeneric } from './generic';
 import { ImportError } from './import-error';

@@ -1,7 +1,7 @@
 // Optional per-item table with plot text and poster paths (the `items.csv` that ships next to the
 // MovieLens datasets here). Its poster column holds paths relative to the CSV's own folder.
 import path from 'node:path';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { findColumn, parseId, readDelimited, readHeader, requireColumn } from './delimited-reader';
 import { ImportError } from './import-error';
 

@@ -4,7 +4,7 @@
 // titles file is an error at the pairs line that names it.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
 import { expectColumns, parseId, readDelimited, requireColumn } from './delimited-reader';
 import { ImportError } from './import-error';

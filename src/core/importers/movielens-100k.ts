@@ -3,7 +3,7 @@
 // with overviews and posters. A rating that names an item missing from u.item is an error at that line.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
 import { expectColumns, parseId, parseNumber, readDelimited } from './delimited-reader';
 import { ImportError } from './import-error';

@@ -4,7 +4,7 @@
 // movie is missing from movies.csv is an error at that line.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
 import { parseId, parseNumber, readDelimited, requireColumn } from './delimited-reader';
 import { ImportError } from './import-error';

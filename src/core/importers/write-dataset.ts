@@ -3,7 +3,7 @@
 import type { Catalog } from '../catalog';
 import { coreFilter, type CoreFilterResult } from '../data/five-core';
 import { orderUserSequences, roleAt } from '../data/sequence-order';
-import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import type { DatasetStats, ImportFormat } from '../../shared/types';
 import type { DatasetBuilder } from './dataset-builder';
 import { loadImage } from './image-check';

@@ -5,7 +5,7 @@
 import { ablationVariantInfo, ablationVariantOf } from '../../shared/ablation';
 import type { Catalog } from '../catalog';
 import { runTrainingJob, type RunJobContext } from './run-jobs';
-import { CancelledError } from './types';
+import { CancelledError } from '../progress';
 
 /** Trains one run (runTrainingJob; tests pass a stand-in). */
 export type TrainRun = (catalog: Catalog, runId: number, ctx: RunJobContext & { resume: boolean }) => Promise<void>;

@@ -5,7 +5,7 @@ import { importDataset } from '../importers';
 import { runAblationJob } from './ablation-job';
 import type { JobRequest, JobResult } from './requests';
 import { runEvaluationJob, runTrainingJob } from './run-jobs';
-import type { CancelSignal, ProgressFn } from './types';
+import type { CancelSignal, ProgressFn } from '../progress';
 
 export interface JobContext {
   catalog: Catalog;
@@ -30,12 +30,12 @@ export async function executeJob(request: JobRequest, ctx: JobContext): Promise<
       return { kind: 'evaluate', runId: request.runId };
     case 'pretrain': {
       // Loaded on demand: the backbone code (decoder, vision tower, tokenizer) is only needed by these jobs.
-      const { runPretrainJob } = await import('../backbone/backbone-jobs');
+      const { runPretrainJob } = await import('./backbone-jobs');
       await runPretrainJob(ctx.catalog, request.backboneId, { ...ctx, resume: request.resume });
       return { kind: 'pretrain', backboneId: request.backboneId, status: 'succeeded' };
     }
     case 'backbone-features': {
-      const { runBackboneFeaturesJob } = await import('../backbone/backbone-jobs');
+      const { runBackboneFeaturesJob } = await import('./backbone-jobs');
       const { backboneId, datasetId, k } = request;
       const counts = await runBackboneFeaturesJob(ctx.catalog, { backboneId, datasetId, k }, ctx);
       return { kind: 'backbone-features', backboneId, datasetId, ...counts };

@@ -15,7 +15,7 @@ import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
 import { exportItemEmbeddings, loadScorer, trainModel, type ModelContext, type ModelSpec } from '../train';
-import { CancelledError, type CancelSignal, type ProgressFn } from './types';
+import { CancelledError, type CancelSignal, type ProgressFn } from '../progress';
 
 export interface RunJobContext {
   dataDir: string;

@@ -2,14 +2,14 @@
 // references: the backbone (weights, tokenizer), M (the item_embeddings artifact of a finished SASRec or
 // GRU4Rec run on the same dataset), every item's title tokens and, with images, the backbone's pooled visual
 // tokens — computed now, with progress, for the items that have an image and nothing cached yet.
-import { backboneImageEncoder } from '../backbone/backbone-jobs';
+import { backboneImageEncoder } from '../backbone/image-encoder';
 import { backboneTokenizer } from '../backbone/backbone-tokenizer';
 import { backboneFeatureId, computeBackboneFeatures, readBackboneFeatures, uncachedItemsWithImage } from '../backbone/feature-cache';
 import { loadHfCheckpoint, openHfCheckpoint } from '../backbone/hf-checkpoint';
 import type { TokenPoolK } from '../backbone/image-token-pool';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
-import type { CancelSignal, ProgressFn } from '../jobs/types';
+import type { CancelSignal, ProgressFn } from '../progress';
 import { readSafetensors } from '../tensor/safetensors';
 import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
 import type { BackboneInputs } from '../train/model-spec';

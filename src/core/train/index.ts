@@ -1,5 +1,3 @@
 export { trainModel, loadScorer, CHECKPOINT_FILE, BEST_FILE, type TrainModelOptions, type TrainModelResult, type TrainTiming } from './train-model';
-export { trainSasrec, loadSasrecScorer, type TrainSasrecOptions, type TrainSasrecResult } from './sasrec-trainer';
 export { exportItemEmbeddings, ITEM_EMBEDDINGS_FILE } from './item-embeddings';
 export type { ModelSpec, TrainableModel, ModelContext, ItemFeatures, TrainableKind, OptimizerSettings } from './model-spec';
-export { fitPopularity, type PopularityModel } from '../models/popularity';

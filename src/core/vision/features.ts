@@ -2,7 +2,7 @@
 // progress), then lay the vectors out by SequenceData item index.
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
-import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { initBackend, isBackendInitialised } from '../tensor/backend';
 import type { ItemFeatures } from '../train/model-spec';
 import { ENCODER_DIM, ENCODER_ID, loadImageEncoder } from './encoder';

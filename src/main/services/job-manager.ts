@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { JobRequest, JobResult } from '../../core/jobs/requests';
-import type { JobProgress } from '../../core/jobs/types';
+import type { JobProgress } from '../../core/progress';
 import type { JobEvent } from '../../shared/api';
 import type { ApiErrorShape, JobInfo, JobKind } from '../../shared/types';
 import type { JobWorkerData, JobWorkerMessage } from '../workers/protocol';

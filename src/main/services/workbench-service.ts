@@ -275,7 +275,7 @@ export class WorkbenchService {
     const folder = resolve(path);
     if (!existsSync(folder)) throw new ApiFailure('not_found', `Folder ${folder} not found`);
     // Loaded on first use: the backbone modules are not needed to serve anything else.
-    const { registerHfBackbone } = await import('../../core/backbone/backbone-jobs');
+    const { registerHfBackbone } = await import('../../core/jobs/backbone-jobs');
     let backboneId: number;
     try {
       backboneId = registerHfBackbone(this.catalog, folder, name);

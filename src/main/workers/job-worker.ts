@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Catalog } from '../../core/catalog';
 import { executeJob } from '../../core/jobs/execute';
-import { CancelledError } from '../../core/jobs/types';
+import { CancelledError } from '../../core/progress';
 import { toApiError } from '../services/api-errors';
 import type { JobWorkerData, JobWorkerMessage } from './protocol';
 

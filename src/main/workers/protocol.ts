@@ -1,6 +1,6 @@
 // Messages between the job manager (main process) and a job worker thread.
 import type { JobRequest, JobResult } from '../../core/jobs/requests';
-import type { JobProgress } from '../../core/jobs/types';
+import type { JobProgress } from '../../core/progress';
 import type { ApiErrorShape } from '../../shared/types';
 
 export interface JobWorkerData {

@@ -1,31 +1,22 @@
 // Backbone jobs: pretraining the compact backbone on a dataset's items, registering a llava-hf folder from
-// disk, and caching a backbone's pooled visual tokens per item. Catalog bookkeeping lives here so the
-// worker (app) and the CLI behave the same.
+// disk, and caching a backbone's pooled visual tokens per item (the encoder: backbone/image-encoder.ts).
+// Catalog bookkeeping lives here so the worker (app) and the CLI behave the same.
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { pretrainDefaults, type PretrainPoint, type VisualTokenCount } from '../../shared/backbones';
+import { hasTokenizer } from '../backbone/backbone-tokenizer';
+import { loadCaptions } from '../backbone/captions';
+import { COMPACT_IMAGE_TOKEN, describeArchitecture, parameterCount } from '../backbone/compact';
+import { computeBackboneFeatures } from '../backbone/feature-cache';
+import { gridEncoderId, loadItemGrids } from '../backbone/grid-encoder';
+import { openHfCheckpoint, validateHfCheckpoint } from '../backbone/hf-checkpoint';
+import { backboneImageEncoder } from '../backbone/image-encoder';
+import { pretrainCompact, type PretrainParams } from '../backbone/pretrain';
+import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
-import { CancelledError, type CancelSignal, type ProgressFn } from '../jobs/types';
-import type { RunJobContext } from '../jobs/run-jobs';
+import { CancelledError } from '../progress';
 import { initBackend } from '../tensor/backend';
-import { readItemImages } from '../vision/feature-store';
-import { decodeRgb, type RgbImage } from '../vision/image-decode';
-import { gridEncoderId, loadItemGrids } from '../vision/grid-encoder';
-import { loadCaptions } from './captions';
-import { ClipVisionTower, clipLinearPaths } from './clip-vision';
-import { clipPixelValues } from './clip-image';
-import { describeArchitecture, parameterCount } from './compact';
-import type { LlavaConfig } from './config';
-import { computeBackboneFeatures, type ImageTokenEncoder } from './feature-cache';
-import { loadHfCheckpoint, openHfCheckpoint, validateHfCheckpoint } from './hf-checkpoint';
-import { Linears } from './lora';
-import { pretrainCompact, type PretrainParams } from './pretrain';
-import { projectFeatures, PROJECTOR_LINEARS } from './projector';
-import { llamaTokenizer } from './tokenizer';
-import { visionLayersUsed } from './weight-names';
-import { hasTokenizer } from './backbone-tokenizer';
-import { COMPACT_IMAGE_TOKEN } from './compact';
+import type { RunJobContext } from './run-jobs';
 
 export type BackboneJobContext = RunJobContext;
 
@@ -128,94 +119,6 @@ export function registerHfBackbone(catalog: Catalog, path: string, name: string)
     architecture: describeArchitecture(ckpt.config) + note,
     parameters: parameterCount(ckpt.config)
   });
-}
-
-/**
- * The backbone's visual tokens per item: compact backbones run the cached MobileNetV2 grid through their
- * projector; llava-hf checkpoints run CLIP on the preprocessed poster. Only the vision tower and the
- * projector are loaded (never the decoder).
- */
-export async function backboneImageEncoder(
-  catalog: Catalog,
-  backboneId: number,
-  onProgress?: ProgressFn,
-  signal?: CancelSignal
-): Promise<ImageTokenEncoder & { dispose(): void }> {
-  const b = catalog.getBackbone(backboneId);
-  if (!b) throw new Error(`Backbone ${backboneId} not found`);
-  if (b.status !== 'succeeded') throw new Error(`Backbone ${backboneId} (${b.name}) is ${b.status}; it must finish pretraining first`);
-  const loaded = loadHfCheckpoint(b.path, { skip: (n) => n.startsWith('text.') || n === 'lm_head.weight' });
-  const cfg: LlavaConfig = loaded.config;
-  const weights = loaded.weights;
-  const linears = new Linears();
-  for (const p of PROJECTOR_LINEARS) linears.add(p, weights.get(`${p}.weight`)!, weights.get(`${p}.bias`));
-  const dim = cfg.text.hiddenSize;
-  const dispose = () => {
-    linears.dispose();
-    for (const t of weights.values()) t.dispose();
-  };
-  const project = (feats: tf.Tensor3D): Float32Array[] => {
-    const out = tf.tidy(() => projectFeatures(linears, feats));
-    const flat = out.dataSync() as Float32Array;
-    const [n, tokens] = out.shape;
-    out.dispose();
-    return Array.from({ length: n }, (_, i) => flat.slice(i * tokens * dim, (i + 1) * tokens * dim));
-  };
-  if (cfg.vision.kind === 'mobilenet_v2') {
-    const g = cfg.vision.gridSize;
-    if (cfg.vision.encoderId !== gridEncoderId(g)) throw new Error(`Backbone ${b.name} was pretrained on image features "${cfg.vision.encoderId}"; this build computes "${gridEncoderId(g)}"`);
-    return {
-      id: String(backboneId),
-      tokensPerImage: g * g,
-      dim,
-      gridSide: g,
-      dispose,
-      async encodeItems(itemIds) {
-        const grids = await loadItemGrids(catalog, itemIds, g, onProgress, signal);
-        const ids = [...grids.keys()];
-        const out = new Map<number, Float32Array>();
-        if (!ids.length) return out;
-        const data = new Float32Array(ids.length * g * g * 1280);
-        ids.forEach((id, i) => data.set(grids.get(id)!, i * g * g * 1280));
-        const feats = tf.tensor3d(data, [ids.length, g * g, 1280]);
-        project(feats).forEach((t, i) => out.set(ids[i], t));
-        feats.dispose();
-        return out;
-      }
-    };
-  }
-  const v = cfg.vision;
-  for (const p of clipLinearPaths(visionLayersUsed(cfg))) linears.add(p, weights.get(`${p}.weight`)!, weights.get(`${p}.bias`));
-  const tower = new ClipVisionTower(v, weights, linears, cfg.visionFeatureLayer, cfg.visionFeatureSelectStrategy === 'default');
-  const side = v.imageSize / v.patchSize;
-  return {
-    id: String(backboneId),
-    tokensPerImage: tower.tokens,
-    dim,
-    gridSide: side,
-    dispose,
-    encodeItems(itemIds) {
-      const out = new Map<number, Float32Array>();
-      const images: { itemId: number; img: RgbImage }[] = [];
-      for (const { itemId, bytes } of readItemImages(catalog, itemIds)) {
-        try {
-          images.push({ itemId, img: decodeRgb(bytes) });
-        } catch {
-          // An undecodable poster counts as no image (no visual tokens), as everywhere else.
-        }
-      }
-      if (!images.length) return Promise.resolve(out);
-      const px = clipPixelValues(
-        images.map((x) => x.img),
-        v.imageSize
-      );
-      const feats = tower.features(px);
-      px.dispose();
-      project(feats as tf.Tensor3D).forEach((t, i) => out.set(images[i].itemId, t));
-      feats.dispose();
-      return Promise.resolve(out);
-    }
-  };
 }
 
 /** Computes the backbone's pooled visual tokens (k per image) for a dataset's items into the catalog cache. */

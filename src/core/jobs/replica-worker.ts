@@ -1,14 +1,15 @@
-// The replica side of data-parallel training (replicas.ts): builds the model from the init message, then
-// answers each step request with its shard's loss, target count and gradients.
+// The replica side of data-parallel training (train/replicas.ts): builds the model from the init message,
+// then answers each step request with its shard's loss, target count and gradients. It lives above models/
+// (not in train/) because it looks the model up in the registry by kind.
 import type { MessagePort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { modelSpec } from '../models/registry';
 import { initBackend, type BackendPreference } from '../tensor/backend';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
-import type { ModelContext } from './model-spec';
-import type { FromReplica, ReplicaInit, ToReplica } from './replicas';
-import { computeShard } from './shard-step';
+import type { ModelContext } from '../train/model-spec';
+import type { FromReplica, ReplicaInit, ToReplica } from '../train/replicas';
+import { computeShard } from '../train/shard-step';
 
 export async function serveReplica(port: MessagePort, init: ReplicaInit): Promise<void> {
   const post = (m: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);

@@ -1,19 +1,19 @@
-// The compact backbone's frozen vision tower: nsfwjs's MobileNetV2 (encoder.ts) read at out_relu, the
+// The compact backbone's frozen vision tower: nsfwjs's MobileNetV2 (vision/encoder.ts) read at out_relu, the
 // 7 × 7 × 1280 map whose plain 7 × 7 average is flatten_1, adaptive-average-pooled to g × g tokens
 // (row-major, not normalised: the projector sees activations, as LLaVA's does CLIP's). Cached per item in
 // vision_features with dims [g², 1280]; items without a poster get no entry (no visual tokens, never a
 // black image).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { adaptiveAvgPoolMaps } from '../backbone/image-token-pool';
-import { cachedItemIds, readBackboneFeatures, writeBackboneFeatures } from '../backbone/feature-cache';
 import type { Catalog } from '../catalog';
-import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../jobs/types';
+import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { initBackend, isBackendInitialised } from '../tensor/backend';
-import { ENCODER_DIM, MOBILENET_ID_PREFIX, loadMobilenetModel, toInputBatch } from './encoder';
-import { itemsWithImage, readItemImages } from './feature-store';
-import type { EncodeSummary } from './features';
-import { decodeRgb, type RgbImage } from './image-decode';
+import { ENCODER_DIM, MOBILENET_ID_PREFIX, loadMobilenetModel, toInputBatch } from '../vision/encoder';
+import { itemsWithImage, readItemImages } from '../vision/feature-store';
+import type { EncodeSummary } from '../vision/features';
+import { decodeRgb, type RgbImage } from '../vision/image-decode';
+import { cachedItemIds, readBackboneFeatures, writeBackboneFeatures } from './feature-cache';
+import { adaptiveAvgPoolMaps } from './image-token-pool';
 
 export const GRID_LAYER = 'out_relu';
 /** Side of the out_relu map for a 224 × 224 input. */

@@ -1,10 +1,10 @@
-// SASRec through the generic loop (train-model.ts): kept as named entry points for callers and tests that
-// predate the ModelSpec contract.
+// SASRec through the generic loop (train/train-model.ts): kept as named entry points for callers and tests
+// that predate the ModelSpec contract.
 import type { SasrecConfig } from '../../shared/api';
 import type { SequenceData } from '../data/types';
 import type { Scorer } from '../eval/evaluator';
-import { sasrecSpec } from '../models/sasrec';
-import { loadScorer, trainModel, type TrainModelOptions, type TrainModelResult } from './train-model';
+import { loadScorer, trainModel, type TrainModelOptions, type TrainModelResult } from '../train/train-model';
+import { sasrecSpec } from './sasrec';
 
 export type TrainSasrecOptions = TrainModelOptions;
 export type TrainSasrecResult = TrainModelResult;
