@@ -238,7 +238,8 @@ describe('input layout', () => {
         const r = m.inputs([Int32Array.from([6, 7]), Int32Array.from([7])]);
         return { embeds: tf.keep(r.embeds), mask: r.mask };
       });
-      expect(embeds.shape).toEqual([2, 4, D_MODEL]);
+      // <s> is the shared prefix (encoded once per batch): the embeddings start after it, the mask covers it.
+      expect(embeds.shape).toEqual([2, 3, D_MODEL]);
       expect(mask).toEqual([
         [1, 1, 1, 1],
         [1, 1, 1, 0]
@@ -246,13 +247,13 @@ describe('input layout', () => {
       const rows = embeds.arraySync() as number[][][];
       embeds.dispose();
       // The image row is the cached token itself; the padding row is zeros.
-      expect(Float32Array.from(rows[0][1])).toEqual(inputs.visual!.tokens[7]);
-      expect(rows[1][3].every((v) => v === 0)).toBe(true);
+      expect(Float32Array.from(rows[0][0])).toEqual(inputs.visual!.tokens[7]);
+      expect(rows[1][2].every((v) => v === 0)).toBe(true);
       // ID tokens are M(item) · W^B.
       const wb = m.params.get('w_b')!.arraySync() as number[][];
       const m7 = inputs.itemTable.values.subarray(7 * ITEM_DIM, 8 * ITEM_DIM);
       const s7 = Array.from({ length: D_MODEL }, (_, j) => m7.reduce((acc, v, k) => acc + v * wb[k][j], 0));
-      rows[0][3].forEach((v, j) => expect(v).toBeCloseTo(s7[j], 4));
+      rows[0][2].forEach((v, j) => expect(v).toBeCloseTo(s7[j], 4));
     });
     // promptTitles 0 lists every one of the L titles.
     const texts = (c: AlmostrecConfig) => withModel(c, (m) => m.pieces(Int32Array.from([1, 2, 3])).filter((p) => p.kind === 'text').length);

@@ -77,12 +77,24 @@ export class KvCache {
   }
 }
 
+/**
+ * Keys and values of a prefix shared by every row of a batch (batch 1, per layer), computed inside the
+ * gradient tape: unlike KvCache it may be used in training, so LoRA on k/v still learns from the prefix, and
+ * one pass over the prefix serves the whole batch. Positions 0…length−1 are the prefix's.
+ */
+export interface PrefixKv {
+  kv: { k: tf.Tensor; v: tf.Tensor }[];
+  length: number;
+}
+
 export interface DecoderOptions {
   /** [B, past + T], 1 = attend, 0 = padding (HF attention_mask convention). Absent: all ones. */
   keyMask?: Int32Array;
   /** [B, T] position ids. Absent: past + t for every row (what HF's forward uses without position_ids). */
   positions?: Int32Array;
   cache?: KvCache;
+  /** A shared prefix the rows continue (past = its length); not with `cache`. */
+  prefix?: PrefixKv;
   training?: boolean;
 }
 
@@ -199,14 +211,29 @@ export class LlamaDecoder {
 
   /**
    * Input embeddings [B, T, d] → final-normed hidden states [B, T, d]. With a cache, attends to the cached
-   * positions too and appends this step's K/V to it. Not wrapped in tidy: callers tidy the whole forward.
+   * positions too and appends this step's K/V to it; with a prefix, attends to the prefix's positions first.
+   * Not wrapped in tidy: callers tidy the whole forward.
    */
   forward(x: tf.Tensor, opts: DecoderOptions = {}): tf.Tensor {
+    const { hidden, kv } = this.run(x, opts);
+    opts.cache?.commit(kv, x.shape[1] as number);
+    return hidden;
+  }
+
+  /** The K/V of a batch-1 prefix [1, P, d] for later forwards over rows that continue it (gradients flow). */
+  encodePrefix(x: tf.Tensor, training = false): PrefixKv {
+    if (x.shape[0] !== 1) throw new Error(`a shared prefix has batch 1, got [${x.shape}]`);
+    return { kv: this.run(x, { training }).kv, length: x.shape[1] as number };
+  }
+
+  private run(x: tf.Tensor, opts: DecoderOptions): { hidden: tf.Tensor; kv: { k: tf.Tensor; v: tf.Tensor }[] } {
     const [b, t] = x.shape;
-    const { cache, training = false } = opts;
+    const { cache, prefix, training = false } = opts;
+    if (cache && prefix) throw new Error('give a KV cache or a shared prefix, not both');
     if (cache && cache.numLayers !== this.config.numLayers) throw new Error(`KvCache has ${cache.numLayers} layers, the decoder ${this.config.numLayers}`);
     if (cache && cache.batch !== null && cache.batch !== b) throw new Error(`KvCache holds batch ${cache.batch}, the input has batch ${b}`);
-    const pastLen = cache?.length ?? 0;
+    if (prefix && prefix.kv.length !== this.config.numLayers) throw new Error(`prefix has ${prefix.kv.length} layers, the decoder ${this.config.numLayers}`);
+    const pastLen = cache?.length ?? prefix?.length ?? 0;
     let positions = opts.positions;
     if (positions && positions.length !== b * t) throw new Error(`positions have ${positions.length} values, expected [${b}, ${t}]`);
     if (!positions) {
@@ -215,16 +242,21 @@ export class LlamaDecoder {
     }
     const rope = rotaryTables(positions, b, t, this.config.headDim, this.config.ropeTheta);
     const bias = attentionBias(b, t, pastLen, opts.keyMask);
+    const pastOf = (i: number): { k: tf.Tensor; v: tf.Tensor } | null => {
+      if (cache) return cache.layer(i);
+      if (!prefix) return null;
+      const { k, v } = prefix.kv[i];
+      return b === 1 ? { k, v } : { k: tf.tile(k, [b, 1, 1, 1]), v: tf.tile(v, [b, 1, 1, 1]) };
+    };
     const kv: { k: tf.Tensor; v: tf.Tensor }[] = [];
     let h = x;
     for (let i = 0; i < this.config.numLayers; i++) {
-      const attn = this.attention(i, this.rmsNorm(h, `layers.${i}.input_layernorm.weight`), rope, bias, cache?.layer(i) ?? null, training);
+      const attn = this.attention(i, this.rmsNorm(h, `layers.${i}.input_layernorm.weight`), rope, bias, pastOf(i), training);
       kv.push({ k: attn.k, v: attn.v });
       h = tf.add(h, attn.out);
       h = tf.add(h, this.mlp(i, this.rmsNorm(h, `layers.${i}.post_attention_layernorm.weight`), training));
     }
-    cache?.commit(kv, t);
-    return this.rmsNorm(h, 'norm.weight');
+    return { hidden: this.rmsNorm(h, 'norm.weight'), kv };
   }
 
   /** Hidden states [..., d] → logits [..., vocab] through lm_head (or the tied embedding table). */

@@ -8,7 +8,7 @@ import { imageTokensPerImage, type LlavaConfig } from './config';
 import { expectedTensors, visionLayersUsed } from './weight-names';
 import { ClipVisionTower, clipLinearPaths } from './clip-vision';
 import { projectFeatures, PROJECTOR_LINEARS } from './projector';
-import { KvCache, LlamaDecoder, llamaLinearPaths } from './llama-decoder';
+import { KvCache, LlamaDecoder, llamaLinearPaths, type PrefixKv } from './llama-decoder';
 import { Linears, type LoraAdapter } from './lora';
 
 /** A [B, T] batch of token ids (or of 0/1 mask values). */
@@ -29,6 +29,8 @@ export interface LlavaForwardInput {
   imageEmbeds?: tf.Tensor;
   /** Incremental decoding: attends to the cached positions and appends this step (inference only). */
   cache?: KvCache;
+  /** A shared prefix every row continues (encodePrefix; training too); the attention mask covers it. */
+  prefix?: PrefixKv;
   /** Enables LoRA dropout. */
   training?: boolean;
   /** Which logits to compute: every position [B, T, V] (default), each row's last real position [B, V], or none. */
@@ -237,6 +239,14 @@ export class LlavaModel {
     return { embeds: this.mergeImages(ids, text, images), ids };
   }
 
+  /**
+   * The K/V of a prefix that every row of later forwards continues (e.g. a constant prompt): one pass over it
+   * for a whole batch instead of one per row, inside the gradient tape.
+   */
+  encodePrefix(input: Pick<LlavaForwardInput, 'inputIds' | 'inputsEmbeds' | 'training'>): PrefixKv {
+    return tf.tidy(() => this.decoder.encodePrefix(this.inputEmbeddings(input).embeds, input.training) as unknown as tf.TensorContainer) as unknown as PrefixKv;
+  }
+
   /** The full forward pass: hidden states and (by default all) logits. */
   forward(input: LlavaForwardInput): LlavaForwardOutput {
     const { cache, training = false, logits = 'all' } = input;
@@ -244,14 +254,14 @@ export class LlavaModel {
     return tf.tidy(() => {
       const { embeds } = this.inputEmbeddings(input);
       const [rows, steps] = embeds.shape;
-      const past = cache?.length ?? 0;
+      const past = cache?.length ?? input.prefix?.length ?? 0;
       const mask = input.attentionMask ? idMatrix(input.attentionMask, 'attention mask') : null;
       if (mask && (mask.rows !== rows || mask.cols !== past + steps)) {
         throw new Error(`attention mask is [${mask.rows}, ${mask.cols}], expected [${rows}, ${past + steps}] (cached ${past} + new ${steps})`);
       }
       const positions = input.positionIds ? idMatrix(input.positionIds, 'position ids') : null;
       if (positions && (positions.rows !== rows || positions.cols !== steps)) throw new Error(`position ids are [${positions.rows}, ${positions.cols}], expected [${rows}, ${steps}]`);
-      const hidden = this.decoder.forward(embeds, { keyMask: mask?.data, positions: positions?.data, cache, training }) as tf.Tensor3D;
+      const hidden = this.decoder.forward(embeds, { keyMask: mask?.data, positions: positions?.data, cache, prefix: input.prefix, training }) as tf.Tensor3D;
       if (logits === 'none') return { hidden };
       if (logits === 'all') return { hidden, logits: this.decoder.logits(hidden, training) };
       return { hidden, logits: this.decoder.logits(this.pickPositions(hidden, lastRealPositions(rows, steps, past, mask)), training) };

@@ -7,19 +7,25 @@ import { modelSpec } from '../models/registry';
 import { initBackend, type BackendPreference } from '../tensor/backend';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
-import type { ModelContext } from '../train/model-spec';
+import { reloadBackboneInputs } from '../models/almostrec-context';
+import type { BackboneInputs, ModelContext } from '../train/model-spec';
 import type { FromReplica, ReplicaInit, ToReplica } from '../train/replicas';
 import { computeShard } from '../train/shard-step';
 
 export async function serveReplica(port: MessagePort, init: ReplicaInit): Promise<void> {
   const post = (m: FromReplica, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   let model;
+  let backbone: BackboneInputs | undefined;
   try {
     await initBackend(init.backend as BackendPreference);
     setCrossEntropyThreads(1); // the main thread's shard keeps the other core busy
     const spec = modelSpec(init.kind);
-    model = spec.build(init.config as never, init.ctx as ModelContext, new Map(init.values));
+    // A frozen backbone is loaded here once, from its folder, not sent with every step.
+    backbone = init.ctx.backbone && reloadBackboneInputs(init.ctx.backbone);
+    const ctx: ModelContext = { data: init.ctx.data, itemFeatures: init.ctx.itemFeatures, backbone };
+    model = spec.build(init.config as never, ctx, new Map(init.values));
   } catch (e) {
+    backbone?.dispose();
     post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
     return;
   }
@@ -29,6 +35,7 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
     try {
       if (m.type === 'close') {
         model.dispose();
+        backbone?.dispose();
         port.close();
       } else if (m.type === 'epoch') {
         model.beginEpoch(new Rng(m.rng));

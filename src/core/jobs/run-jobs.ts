@@ -172,7 +172,9 @@ export async function runTrainingJob(
         const last = result.history.length ? result.history[result.history.length - 1].epoch : 0;
         for (const rec of result.history) catalog.appendEpoch(runId, rec);
         catalog.clearEpochsAfter(runId, last);
-        catalog.updateRun(runId, { checkpointPath: result.checkpointPath, bestEpoch: result.bestEpoch });
+        // What actually ran: 2 threads only where a replica computed half of every step (0: TensorFlow's own pool).
+        const threads = backend.threads === 0 ? 0 : result.threads;
+        catalog.updateRun(runId, { checkpointPath: result.checkpointPath, bestEpoch: result.bestEpoch, backend: { ...backend, threads } });
         catalog.addArtifact(runId, 'checkpoint', result.checkpointPath, await sha256File(result.checkpointPath));
         if (spec.itemEmbeddings) {
           const path = exportItemEmbeddings(spec, result.checkpointPath, mctx);

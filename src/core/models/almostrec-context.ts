@@ -12,7 +12,7 @@ import type { SequenceData } from '../data/types';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { readSafetensors } from '../tensor/safetensors';
 import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
-import type { BackboneInputs } from '../train/model-spec';
+import type { BackboneInputs, BackboneSource } from '../train/model-spec';
 import { tokenPoolK, type AlmostrecConfig } from './almostrec-config';
 import { tokenizeTitles } from './almostrec-prompt';
 import { resolveAlmostrecReferences } from './almostrec-references';
@@ -66,6 +66,20 @@ async function visualTokens(
     return f.tokens;
   });
   return { cacheId, tokensPerImage, dim, tokens };
+}
+
+/** BackboneInputs again from their cloneable source (a replica worker's copy): weights and tokenizer from the folder. */
+export function reloadBackboneInputs(source: BackboneSource): BackboneInputs {
+  const loaded = loadHfCheckpoint(source.backbone.path);
+  return {
+    ...source,
+    backbone: { ...source.backbone, config: loaded.config, weights: loaded.weights },
+    tokenizer: backboneTokenizer(source.backbone.path),
+    dispose: () => {
+      for (const t of loaded.weights.values()) t.dispose();
+      loaded.weights.clear();
+    }
+  };
 }
 
 /** Loads ModelContext.backbone for an ALMOSTREC config on `data` (call dispose() when done). */

@@ -69,6 +69,15 @@ export function promptTokens(tokenizer: TextTokenizer, titleTokens: readonly num
   };
 }
 
+/**
+ * The tokens every sample's input starts with, whatever its history: <s>, and in the interleaved layout with
+ * text the task sentence (the concat layout puts the images first). The model encodes them once per batch
+ * (a shared prefix K/V) instead of once per row.
+ */
+export function sharedPrefix(tokens: PromptTokens, opts: Pick<LayoutOptions, 'interleaved' | 'useText'>): number[] {
+  return [...(tokens.bos !== null ? [tokens.bos] : []), ...(opts.interleaved && opts.useText ? tokens.task : [])];
+}
+
 /** The pieces of one sample's input for `history` (its last L items, oldest first). */
 export function sequencePieces(history: ArrayLike<number>, tokens: PromptTokens, opts: LayoutOptions): Piece[] {
   const out: Piece[] = [];

@@ -1,28 +1,46 @@
 // ALMOSTREC (paper §4, Algorithm 1; DESIGN §5) in the generic training loop. A frozen LLaVA-family backbone
 // reads one sequence per sample (almostrec-prompt.ts): the history items' cached visual tokens V, the prompt's
 // word embeddings T and the items' ID tokens S = M(ids) · W^B, where M is a finished SASRec/GRU4Rec run's
-// frozen item table. F, the final hidden state at the last position (the newest item's ID token), scores
-// every item through W^T; softmax cross-entropy on the next item. Trainable: W^B, W^T and LoRA on the
-// language model's attention — the only entries of `params`, so checkpoints hold exactly these.
+// frozen item table. The final hidden state at an ID token scores every item through W^T; softmax
+// cross-entropy on the next item. Trainable: W^B, W^T and LoRA on the language model's attention — the only
+// entries of `params`, so checkpoints hold exactly these.
+//
+// Training examples are windows of a user's training part (seq/batches.ts), as SASRec and GRU4Rec train:
+// - interleaved layout (1): every ID token S(i_j) predicts i_{j+1}. Causal attention keeps it from seeing
+//   anything of later items (their images, titles and IDs come after it), so one forward trains every target
+//   of the window, and every target of the training part is predicted once per epoch;
+// - concat layout (0, eq. 1): only the last ID token may be trained (earlier ones come after every image and
+//   title of the history), so an example is one sampled target, `samplesPerUser` per user per epoch.
+// Scoring reads F at the newest item's ID token (the last position) in both layouts.
 //
 // Sequences are right-padded (positions 0…n−1 as for an unpadded sequence, and causal attention keeps real
-// tokens from seeing the padding after them); lastHidden picks each row's last real position.
+// tokens from seeing the padding after them). The constant start of every sequence (<s>, and the task in the
+// interleaved layout) is encoded once per batch as a shared prefix K/V.
 import * as tf from '@tensorflow/tfjs-core';
 import { LlavaModel } from '../backbone/llava-model';
 import { LoraAdapter, type PeftLoraModule } from '../backbone/lora';
 import { trainPart } from '../data/types';
+import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
-import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
+import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec } from './almostrec-export';
 import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
-import { layoutBatch, promptTokens, sequencePieces, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
+import { layoutBatch, promptTokens, sequencePieces, sharedPrefix, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
+import { batchMembers, shardMembers, shuffledBatches, trainingWindows } from './seq/batches';
 
 /** Histories per forward pass when scoring (bounds the activations whatever the evaluator's batch). */
 const SCORE_CHUNK = 32;
-/** Added to the padding column's logit: item 0 is never a target and never ranked. */
-const MASKED = -1e9;
+
+/** A batch's input embeddings after the shared prefix, and where each row's ID tokens are. */
+interface BatchInputs {
+  embeds: tf.Tensor3D;
+  /** [B, prefix + T]: the prefix, then each row's real tokens (1) and padding (0). */
+  mask: number[][];
+  /** Per row, the positions (after the prefix) of its ID tokens, oldest item first. */
+  idPositions: number[][];
+}
 
 export class AlmostrecModel implements TrainableModel {
   readonly params = new Map<string, tf.Variable>();
@@ -36,12 +54,15 @@ export class AlmostrecModel implements TrainableModel {
   private readonly visual: tf.Tensor2D | null = null;
   /** Per item index: its first row in `visual`, −1 without an image. */
   private readonly visualStart: Int32Array;
-  private readonly paddingMask: tf.Tensor2D;
   private readonly seqs: Int32Array[];
   private readonly numItems: number;
   private readonly dm: number;
-  /** The epoch's samples as (user, target position) pairs, in step order. */
-  private samples = new Int32Array(0);
+  /** Token ids every input starts with (sharedPrefix). */
+  private readonly prefixTokens: number[];
+  /** The epoch's examples as (sequence, end, first) triples: targets seq[t], first ≤ t < end, see seq/batches.ts. */
+  private examples: Int32Array = new Int32Array(0);
+  /** The epoch's example order. */
+  private order: Int32Array = new Int32Array(0);
 
   constructor(config: AlmostrecConfig, ctx: ModelContext, values: Map<string, Float32Array>) {
     const inputs = backboneInputsOf(ctx);
@@ -79,10 +100,6 @@ export class AlmostrecModel implements TrainableModel {
       this.llava = llava;
       this.itemTable = tf.tensor2d(itemTableValues(config, ctx), [this.numItems + 1, inputs.itemTable.dim]);
       created.push(this.itemTable);
-      const padding = new Float32Array(this.numItems + 1);
-      padding[0] = MASKED;
-      this.paddingMask = tf.tensor2d(padding, [1, this.numItems + 1]);
-      created.push(this.paddingMask);
       this.visualStart = new Int32Array(this.numItems + 1).fill(-1);
       let tokensPerImage = 0;
       if (config.useImages) {
@@ -106,6 +123,7 @@ export class AlmostrecModel implements TrainableModel {
         promptTitles: config.promptTitles || config.historyLength,
         imageTokens: (item) => (this.visualStart[item] >= 0 ? tokensPerImage : 0)
       };
+      this.prefixTokens = sharedPrefix(this.prompt, this.layoutOptions);
     } catch (e) {
       llava?.dispose();
       tf.dispose(created);
@@ -118,80 +136,115 @@ export class AlmostrecModel implements TrainableModel {
     return this.params.get(name)!;
   }
 
-  /** The input pieces of one history (its last historyLength items). */
+  /** The input pieces of one history (its last historyLength items), the shared prefix included. */
   pieces(history: Int32Array): Piece[] {
     const h = history.subarray(Math.max(0, history.length - this.config.historyLength));
     return sequencePieces(h, this.prompt, this.layoutOptions);
   }
 
-  /** Input embeddings [B, T, d_m] and the attention mask for a batch of histories. */
-  inputs(histories: Int32Array[]): { embeds: tf.Tensor3D; mask: number[][] } {
-    const l = layoutBatch(
-      histories.map((h) => this.pieces(h)),
-      (item, index) => this.visualStart[item] + index
-    );
+  /** Input embeddings [B, T, d_m] after the shared prefix, the attention mask and the ID-token positions. */
+  inputs(histories: Int32Array[]): BatchInputs {
+    const p = this.prefixTokens.length;
+    const pieces = histories.map((h) => this.pieces(h).slice(p));
+    const l = layoutBatch(pieces, (item, index) => this.visualStart[item] + index);
     const parts: tf.Tensor[] = [tf.zeros([1, this.dm])];
     if (l.textIds.length) parts.push(tf.reshape(this.llava.embedTokens([l.textIds]), [l.textIds.length, this.dm]));
     if (l.imageRows.length) parts.push(tf.gather(this.visual!, tf.tensor1d(l.imageRows, 'int32')));
     if (l.idItems.length) parts.push(tf.matMul(tf.gather(this.itemTable, tf.tensor1d(l.idItems, 'int32')), this.p('w_b')));
     const rows = tf.concat(parts, 0);
     const embeds = tf.reshape(tf.gather(rows, tf.tensor1d(l.rows, 'int32')), [l.batch, l.length, this.dm]) as tf.Tensor3D;
-    return { embeds, mask: l.mask };
+    const ones = new Array<number>(p).fill(1);
+    return {
+      embeds,
+      mask: l.mask.map((m) => [...ones, ...m]),
+      idPositions: pieces.map((row) => row.flatMap((piece, t) => (piece.kind === 'id' ? [t] : [])))
+    };
   }
 
-  /** Logits [B, numItems + 1] = F · W^T, F the final hidden state at each row's last position. */
+  /** Final hidden states [B, T, d_m] of a batch (after the shared prefix, encoded once for all rows). */
+  private hidden(b: BatchInputs, training: boolean): tf.Tensor3D {
+    const prefix = this.prefixTokens.length ? this.llava.encodePrefix({ inputIds: [this.prefixTokens], training }) : undefined;
+    return this.llava.forward({ inputsEmbeds: b.embeds, attentionMask: b.mask, prefix, training, logits: 'none' }).hidden;
+  }
+
+  /** Logits [B, numItems + 1] = F · W^T, F the final hidden state at each row's last position (its newest ID token). */
   logits(histories: Int32Array[], training: boolean): tf.Tensor2D {
-    const { embeds, mask } = this.inputs(histories);
-    const f = this.llava.lastHidden({ inputsEmbeds: embeds, attentionMask: mask, training });
+    const b = this.inputs(histories);
+    const [rows, steps] = b.embeds.shape;
+    const last = b.idPositions.map((pos, r) => r * steps + pos[pos.length - 1]);
+    const f = tf.gather(tf.reshape(this.hidden(b, training), [rows * steps, this.dm]), tf.tensor1d(last, 'int32'));
     return tf.matMul(f, this.p('w_t'));
   }
 
   /**
-   * DESIGN §5: per user, targets are training items after the first; `samplesPerUser` distinct ones are
-   * drawn (all of them when the user has fewer), then the epoch's samples are shuffled.
+   * The epoch's examples (DESIGN §5), drawn only from `rng`. Interleaved layout: the windows of
+   * historyLength items covering every target of every training part once (seq/batches.ts), in a fresh
+   * order. Concat layout: per user `samplesPerUser` distinct targets after the first (all of them when the
+   * user has fewer), each an example whose only trained position is its last.
    */
   beginEpoch(rng: Rng): number {
-    const pairs: number[] = [];
-    this.seqs.forEach((seq, u) => {
-      const candidates = seq.length - 1;
-      if (candidates < 1) return;
-      const pos = Int32Array.from({ length: candidates }, (_, i) => i + 1);
-      const take = Math.min(this.config.samplesPerUser, candidates);
-      for (let i = 0; i < take; i++) {
-        const j = i + rng.int(candidates - i);
-        [pos[i], pos[j]] = [pos[j], pos[i]];
-        pairs.push(u, pos[i]);
-      }
-    });
-    if (pairs.length === 0) throw new Error(`${MODEL}: no user has two training interactions`);
-    const order = Int32Array.from({ length: pairs.length / 2 }, (_, i) => i);
-    rng.shuffle(order);
-    this.samples = new Int32Array(pairs.length);
-    order.forEach((k, i) => {
-      this.samples[2 * i] = pairs[2 * k];
-      this.samples[2 * i + 1] = pairs[2 * k + 1];
-    });
-    return Math.ceil(order.length / this.config.batchSize);
+    const triples: number[] = [];
+    if (this.config.layout === 1) {
+      for (const w of trainingWindows(this.seqs, this.config.historyLength)) triples.push(w.seq, w.end, w.first);
+    } else {
+      this.seqs.forEach((seq, u) => {
+        const candidates = seq.length - 1;
+        if (candidates < 1) return;
+        const pos = Int32Array.from({ length: candidates }, (_, i) => i + 1);
+        const take = Math.min(this.config.samplesPerUser, candidates);
+        for (let i = 0; i < take; i++) {
+          const j = i + rng.int(candidates - i);
+          [pos[i], pos[j]] = [pos[j], pos[i]];
+          triples.push(u, pos[i] + 1, pos[i]);
+        }
+      });
+    }
+    if (triples.length === 0) throw new Error(`${MODEL}: no user has two training interactions`);
+    this.examples = Int32Array.from(triples);
+    const { order, steps } = shuffledBatches(triples.length / 3, this.config.batchSize, rng);
+    this.order = order;
+    return steps;
   }
 
-  /** Mean cross-entropy over all items of the step's samples; LoRA dropout seeds come from `rng`. */
-  stepLoss(step: number, rng: Rng): tf.Scalar {
-    const bs = this.config.batchSize;
-    const from = step * bs;
-    const count = Math.min(bs, this.samples.length / 2 - from);
-    if (!(count > 0)) throw new Error(`${MODEL}: step ${step} outside this epoch (or stepLoss before beginEpoch)`);
+  /** Items of an example's input: the historyLength items before its end's target. */
+  private exampleHistory(e: number): { seq: Int32Array; start: number; end: number; first: number } {
+    const seq = this.seqs[this.examples[3 * e]];
+    const end = this.examples[3 * e + 1];
+    return { seq, start: Math.max(0, end - 1 - this.config.historyLength), end, first: this.examples[3 * e + 2] };
+  }
+
+  /**
+   * Mean cross-entropy over all items of every trained target of `members` (examples): the hidden state at
+   * the ID token of seq[t − 1] predicts seq[t] for each first ≤ t < end. LoRA dropout seeds come from `rng`.
+   */
+  private examplesLoss(members: ArrayLike<number>, rng: Rng): ShardLoss {
     this.lora?.setDropoutRng(rng);
     const histories: Int32Array[] = [];
-    const picked = new Int32Array(count);
-    const width = this.numItems + 1;
-    for (let i = 0; i < count; i++) {
-      const seq = this.seqs[this.samples[2 * (from + i)]];
-      const pos = this.samples[2 * (from + i) + 1];
-      histories.push(seq.subarray(Math.max(0, pos - this.config.historyLength), pos));
-      picked[i] = i * width + seq[pos];
-    }
-    const logp = tf.logSoftmax(tf.add(this.logits(histories, true), this.paddingMask));
-    return tf.neg(tf.mean(tf.gather(tf.reshape(logp, [-1]), tf.tensor1d(picked, 'int32')))) as tf.Scalar;
+    const picks: { row: number; item: number; target: number }[] = [];
+    Array.from(members).forEach((e, row) => {
+      const { seq, start, end, first } = this.exampleHistory(e);
+      histories.push(seq.subarray(start, end - 1));
+      for (let t = Math.max(first, start + 1); t < end; t++) picks.push({ row, item: t - 1 - start, target: seq[t] });
+    });
+    const b = this.inputs(histories);
+    const [rows, steps] = b.embeds.shape;
+    const at = Int32Array.from(picks, (p) => p.row * steps + b.idPositions[p.row][p.item]);
+    const f = tf.gather(tf.reshape(this.hidden(b, true), [rows * steps, this.dm]), tf.tensor1d(at, 'int32')) as tf.Tensor2D;
+    const loss = tiedSoftmaxCrossEntropy(f, tf.transpose(this.p('w_t')) as tf.Tensor2D, Int32Array.from(picks, (p) => p.target));
+    return { loss, count: picks.length };
+  }
+
+  /** Shard `shard` of `shards` of step `step`: its examples balanced by length (seq/batches.ts shardMembers). */
+  shardLoss(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null {
+    if (this.order.length === 0) throw new Error(`${MODEL}: step ${step} before beginEpoch`);
+    const all = batchMembers(this.order, this.config.batchSize, step);
+    const members = shardMembers(all, (e) => this.examples[3 * e + 1] - this.exampleHistory(e).start, shard, shards);
+    return members.length ? this.examplesLoss(members, rng) : null;
+  }
+
+  /** The whole step's mean loss (one shard). */
+  stepLoss(step: number, rng: Rng): tf.Scalar {
+    return this.shardLoss(step, 0, 1, rng)!.loss;
   }
 
   /** Eval mode (no dropout): scores for the next item after each history's last historyLength items. */
@@ -219,7 +272,7 @@ export class AlmostrecModel implements TrainableModel {
   /** Frees the model's own tensors; the backbone weights stay with the context. */
   dispose(): void {
     this.llava.dispose();
-    tf.dispose([this.itemTable, this.paddingMask, ...(this.visual ? [this.visual] : [])]);
+    tf.dispose([this.itemTable, ...(this.visual ? [this.visual] : [])]);
     this.disposeParams();
   }
 }

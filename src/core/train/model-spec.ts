@@ -41,6 +41,23 @@ export interface BackboneInputs {
   dispose(): void;
 }
 
+/**
+ * BackboneInputs without what cannot cross a thread boundary (tensors, the tokenizer): a replica worker
+ * reloads the weights and tokenizer from the backbone's folder, once (see models/almostrec-context.ts).
+ */
+export type BackboneSource = Omit<BackboneInputs, 'backbone' | 'tokenizer' | 'dispose'> & { backbone: Pick<BackboneInputs['backbone'], 'id' | 'name' | 'path'> };
+
+/** The cloneable part of BackboneInputs. */
+export function backboneSource(b: BackboneInputs): BackboneSource {
+  return {
+    backbone: { id: b.backbone.id, name: b.backbone.name, path: b.backbone.path },
+    datasetName: b.datasetName,
+    itemTable: b.itemTable,
+    titleTokens: b.titleTokens,
+    visual: b.visual
+  };
+}
+
 /** What a model is built on: the dataset's sequences and, for visual models, the item features. */
 export interface ModelContext {
   data: SequenceData;

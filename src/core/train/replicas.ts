@@ -11,8 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs-core';
-import type { TrainableKind } from './model-spec';
-import type { ModelContext } from './model-spec';
+import type { BackboneSource, ModelContext, TrainableKind } from './model-spec';
 import { MAX_TRAINING_THREADS } from '../tensor/backend';
 import type { RngState } from '../tensor/rng';
 
@@ -23,8 +22,8 @@ export const SHARDS = MAX_TRAINING_THREADS;
 export interface ReplicaInit {
   kind: TrainableKind;
   config: Record<string, number>;
-  /** The model context without the backbone (models on a backbone are not sharded). */
-  ctx: Pick<ModelContext, 'data' | 'itemFeatures'>;
+  /** The model context; a backbone travels as its source (the replica loads the weights itself, once). */
+  ctx: Pick<ModelContext, 'data' | 'itemFeatures'> & { backbone?: BackboneSource };
   values: [string, Float32Array][];
   backend: string;
 }

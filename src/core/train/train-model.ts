@@ -13,7 +13,7 @@ import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
 import { Adam } from '../tensor/adam';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
-import type { ModelContext, ModelSpec, TrainableKind, TrainableModel } from './model-spec';
+import { backboneSource, type ModelContext, type ModelSpec, type TrainableKind, type TrainableModel } from './model-spec';
 import { defaultReplicaScript, Replica, SHARDS, type ShardResult } from './replicas';
 import { combineShards, computeShard } from './shard-step';
 
@@ -318,14 +318,15 @@ export async function trainModel<C extends TrainingConfig>(
 async function startReplica(kind: TrainableKind, config: Record<string, number>, ctx: ModelContext, model: TrainableModel, opts: TrainModelOptions): Promise<Replica | null> {
   const threads = computeThreads(opts.threads);
   const backend = tf.getBackend();
-  if (threads < 2 || ctx.backbone || (backend !== 'wasm' && backend !== 'cpu')) return null;
+  if (threads < 2 || (backend !== 'wasm' && backend !== 'cpu')) return null;
   const script = opts.replicaScript ?? defaultReplicaScript();
   if (!script) {
     opts.onLog?.('training on one thread: the replica worker (train-replica.js) is not built');
     return null;
   }
   try {
-    return await Replica.start(script, { kind, config, ctx: { data: ctx.data, itemFeatures: ctx.itemFeatures }, values: [...snapshot(model.params)], backend });
+    const shared = { data: ctx.data, itemFeatures: ctx.itemFeatures, backbone: ctx.backbone && backboneSource(ctx.backbone) };
+    return await Replica.start(script, { kind, config, ctx: shared, values: [...snapshot(model.params)], backend });
   } catch (e) {
     opts.onLog?.(`training on one thread: ${e instanceof Error ? e.message : String(e)}`);
     return null;
