@@ -1,6 +1,7 @@
 // ALMOSTREC on a tiny random compact backbone and a synthetic dataset: parameter shapes, what trains and
 // what stays frozen through the generic loop, the input layout and its ablation switches, padding-invariant
 // scoring, bit-exact resume with LoRA dropout, and the exported PEFT adapter + tensors + manifest.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,20 +9,24 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseModelConfig } from '../../src/shared/api';
 import { LORA_TARGET_BITS } from '../../src/shared/models';
 import { compactConfig, COMPACT_IMAGE_TOKEN, initialWeights } from '../../src/core/backbone/compact';
+import { saveHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
+import { LlavaModel } from '../../src/core/backbone/llava-model';
 import { TEXT_LORA_TARGETS } from '../../src/core/backbone/lora';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
-import type { SequenceData } from '../../src/core/data/types';
+import { trainPart, type SequenceData } from '../../src/core/data/types';
 import { CancelledError } from '../../src/core/progress';
 import { AlmostrecModel, almostrecSpec } from '../../src/core/models/almostrec';
 import type { AlmostrecConfig } from '../../src/core/models/almostrec-config';
 import { ALMOSTREC_MANIFEST_FILE, ALMOSTREC_TENSORS_FILE, exportAlmostrec, type AlmostrecManifest } from '../../src/core/models/almostrec-export';
 import { itemTableValues } from '../../src/core/models/almostrec-params';
-import { PROMPT_TASK, promptTokens, sequencePieces, titleText, tokenizeTitles, type Piece } from '../../src/core/models/almostrec-prompt';
+import { PROMPT_TASK, promptTokens, sequencePieces, sharedPrefix, titleText, tokenizeTitles, type Piece } from '../../src/core/models/almostrec-prompt';
+import { trainingWindows } from '../../src/core/models/seq/batches';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors, readSafetensorsHeader } from '../../src/core/tensor/safetensors';
 import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
+import { defaultReplicaScript } from '../../src/core/train/replicas';
 import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
 
 const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
@@ -92,6 +97,8 @@ let dir: string;
 
 beforeAll(async () => {
   await initBackend('wasm');
+  // Two-thread training runs the built replica worker; `npm test` builds first, this covers a bare vitest run.
+  if (!defaultReplicaScript()) execFileSync('npx', ['electron-vite', 'build'], { cwd: join(__dirname, '..', '..'), stdio: 'ignore' });
   inputs = backboneInputs();
   ctx = { data, backbone: inputs };
   dir = mkdtempSync(join(tmpdir(), 'almostrec-unit-'));
@@ -342,6 +349,103 @@ describe('training and scoring', () => {
     const b = readSafetensors(join(cut, CHECKPOINT_FILE));
     for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);
     expect(b.metadata.rng).toBe(a.metadata.rng);
+  });
+});
+
+describe('every-position training (interleaved layout)', () => {
+  const seqs = data.users.map(trainPart);
+  /** Cross-entropy over all items (the padding column included, as the training loss) of one target. */
+  const targetLoss = (logits: tf.Tensor2D, target: number): tf.Scalar => tf.neg(tf.gather(tf.reshape(tf.logSoftmax(logits), [-1]), [target])) as tf.Scalar;
+
+  test('one forward over a window gives the mean of the single-target losses of its targets (values and gradients)', () => {
+    const c = config({ layout: 1, historyLength: 4, loraDropout: 0 });
+    withModel(c, (m) => {
+      const windows = trainingWindows(seqs, 4).slice(0, 6);
+      const vars = [...m.params.values()];
+      // LoRA's B starts at zero (so A gets no gradient): give every factor a value to compare gradients on.
+      const rng = new Rng(3);
+      for (const [name, v] of m.params) if (name.endsWith('.B')) v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => rng.normal() * 0.1), v.shape));
+      const every = tf.variableGrads(() => m.windowsLoss(windows, new Rng(1)).loss, vars);
+      let count = 0;
+      const single = tf.variableGrads(() => {
+        const losses: tf.Scalar[] = [];
+        for (const w of windows) {
+          const seq = seqs[w.seq];
+          const start = Math.max(0, w.end - 1 - 4);
+          // Target seq[t] read as the last position of its own input: the items before it in the window.
+          for (let t = Math.max(w.first, start + 1); t < w.end; t++) losses.push(targetLoss(m.logits([seq.subarray(start, t)], true), seq[t]));
+        }
+        count = losses.length;
+        return tf.mean(tf.stack(losses)) as tf.Scalar;
+      }, vars);
+      expect(count).toBeGreaterThan(windows.length * 2);
+      expect(m.windowsLoss(windows, new Rng(1)).count).toBe(count);
+      expect(every.value.dataSync()[0]).toBeCloseTo(single.value.dataSync()[0], 5);
+      for (const v of vars) {
+        const a = every.grads[v.name].dataSync();
+        const b = single.grads[v.name].dataSync();
+        const scale = Math.max(...Array.from(b, Math.abs));
+        expect(scale, v.name).toBeGreaterThan(0);
+        a.forEach((x, i) => expect(Math.abs(x - b[i]) / scale, `${v.name}[${i}]`).toBeLessThan(1e-4));
+      }
+      tf.dispose([every.value, single.value, ...Object.values(every.grads), ...Object.values(single.grads)]);
+    });
+  });
+
+  test('no leakage: an ID token’s logits do not change when later items (images, titles, IDs) change', () => {
+    const h = Int32Array.from([3, 4, 5, 6, 7]);
+    const later = Int32Array.from([3, 4, 5, 20, 9]);
+    withModel(config({ layout: 1 }), (m) => {
+      const a = m.idTokenLogits(h).arraySync();
+      const b = m.idTokenLogits(later).arraySync();
+      for (let j = 0; j < 3; j++) a[j].forEach((x, i) => expect(b[j][i], `position ${j}`).toBeCloseTo(x, 5));
+      expect(b[3]).not.toEqual(a[3]);
+    });
+    // The concat layout puts every image and title before the first ID token: earlier positions see later
+    // items, which is why only its last position may be trained.
+    withModel(config({ layout: 0 }), (m) => {
+      expect(m.idTokenLogits(later).arraySync()[0]).not.toEqual(m.idTokenLogits(h).arraySync()[0]);
+    });
+  });
+
+  test('the shared prefix K/V gives the scores of the full forward over <s> + task + the rest', () => {
+    const c = config({ layout: 1, useLora: 0 });
+    const hs = [Int32Array.from([1, 2, 3, 4, 5, 6, 7]), Int32Array.from([2]), Int32Array.from([29, 30, 1])];
+    withModel(c, (m) => {
+      const prefix = sharedPrefix(m.prompt, m.layoutOptions);
+      expect(prefix.length).toBe(1 + m.prompt.task.length);
+      const full = new LlavaModel(inputs.backbone.config, inputs.backbone.weights);
+      try {
+        const expected = tf.tidy(() => {
+          const b = m.inputs(hs);
+          const head = tf.tile(full.embedTokens([prefix]), [hs.length, 1, 1]);
+          const f = full.lastHidden({ inputsEmbeds: tf.concat([head, b.embeds], 1), attentionMask: b.mask });
+          return tf.matMul(f, m.params.get('w_t')!).arraySync() as number[][];
+        });
+        const scores = m.scoreBatch(hs);
+        expected.forEach((row, b) => row.forEach((x, i) => i > 0 && expect(scores[b * (NUM_ITEMS + 1) + i]).toBeCloseTo(x, 4)));
+      } finally {
+        full.dispose();
+      }
+    });
+  });
+
+  test('one thread and two (a replica that loads the backbone from its folder) give the same run bit for bit', async () => {
+    const folder = join(dir, 'tiny-backbone');
+    saveHfCheckpoint(folder, inputs.backbone.config, inputs.backbone.weights, {
+      extraFiles: { 'tokenizer_config.json': JSON.stringify({ almostrec_tokenizer: `llama-2+image:${COMPACT_IMAGE_TOKEN}` }) }
+    });
+    const onDisk: ModelContext = { data, backbone: { ...inputs, backbone: { ...inputs.backbone, path: folder } } };
+    const c = config({ layout: 1, epochs: 1, historyLength: 4 });
+    const one = await trainModel(almostrecSpec, onDisk, c, { checkpointDir: join(dir, 'one-thread'), threads: 1 });
+    const logs: string[] = [];
+    const two = await trainModel(almostrecSpec, onDisk, c, { checkpointDir: join(dir, 'two-threads'), threads: 2, onLog: (m) => logs.push(m) });
+    expect(logs).toEqual([]);
+    expect([one.threads, two.threads]).toEqual([1, 2]);
+    const a = readSafetensors(join(dir, 'one-thread', CHECKPOINT_FILE));
+    const b = readSafetensors(join(dir, 'two-threads', CHECKPOINT_FILE));
+    for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);
+    expect(two.valid).toEqual(one.valid);
   });
 });
 

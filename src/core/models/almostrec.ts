@@ -28,7 +28,7 @@ import { exportAlmostrec } from './almostrec-export';
 import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
 import { layoutBatch, promptTokens, sequencePieces, sharedPrefix, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
-import { batchMembers, shardMembers, shuffledBatches, trainingWindows } from './seq/batches';
+import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
 
 /** Histories per forward pass when scoring (bounds the activations whatever the evaluator's batch). */
 const SCORE_CHUNK = 32;
@@ -169,11 +169,8 @@ export class AlmostrecModel implements TrainableModel {
 
   /** Logits [B, numItems + 1] = F · W^T, F the final hidden state at each row's last position (its newest ID token). */
   logits(histories: Int32Array[], training: boolean): tf.Tensor2D {
-    const b = this.inputs(histories);
-    const [rows, steps] = b.embeds.shape;
-    const last = b.idPositions.map((pos, r) => r * steps + pos[pos.length - 1]);
-    const f = tf.gather(tf.reshape(this.hidden(b, training), [rows * steps, this.dm]), tf.tensor1d(last, 'int32'));
-    return tf.matMul(f, this.p('w_t'));
+    const last = histories.map((h, row) => ({ row, item: Math.min(h.length, this.config.historyLength) - 1 }));
+    return tf.matMul(this.idHidden(histories, last, training), this.p('w_t'));
   }
 
   /**
@@ -206,40 +203,65 @@ export class AlmostrecModel implements TrainableModel {
     return steps;
   }
 
-  /** Items of an example's input: the historyLength items before its end's target. */
-  private exampleHistory(e: number): { seq: Int32Array; start: number; end: number; first: number } {
-    const seq = this.seqs[this.examples[3 * e]];
-    const end = this.examples[3 * e + 1];
-    return { seq, start: Math.max(0, end - 1 - this.config.historyLength), end, first: this.examples[3 * e + 2] };
+  /** The example's window: targets seq[t] for first ≤ t < end, read from the historyLength items before end − 1. */
+  private window(e: number): TrainingWindow {
+    return { seq: this.examples[3 * e], end: this.examples[3 * e + 1], first: this.examples[3 * e + 2] };
+  }
+
+  private windowStart(w: TrainingWindow): number {
+    return Math.max(0, w.end - 1 - this.config.historyLength);
   }
 
   /**
-   * Mean cross-entropy over all items of every trained target of `members` (examples): the hidden state at
-   * the ID token of seq[t − 1] predicts seq[t] for each first ≤ t < end. LoRA dropout seeds come from `rng`.
+   * Final hidden states [N, d_m] at the ID tokens `picks` ({row, item}: the item-th history item of a row)
+   * of one forward over `histories`.
    */
-  private examplesLoss(members: ArrayLike<number>, rng: Rng): ShardLoss {
-    this.lora?.setDropoutRng(rng);
-    const histories: Int32Array[] = [];
-    const picks: { row: number; item: number; target: number }[] = [];
-    Array.from(members).forEach((e, row) => {
-      const { seq, start, end, first } = this.exampleHistory(e);
-      histories.push(seq.subarray(start, end - 1));
-      for (let t = Math.max(first, start + 1); t < end; t++) picks.push({ row, item: t - 1 - start, target: seq[t] });
-    });
+  private idHidden(histories: Int32Array[], picks: { row: number; item: number }[], training: boolean): tf.Tensor2D {
     const b = this.inputs(histories);
     const [rows, steps] = b.embeds.shape;
     const at = Int32Array.from(picks, (p) => p.row * steps + b.idPositions[p.row][p.item]);
-    const f = tf.gather(tf.reshape(this.hidden(b, true), [rows * steps, this.dm]), tf.tensor1d(at, 'int32')) as tf.Tensor2D;
-    const loss = tiedSoftmaxCrossEntropy(f, tf.transpose(this.p('w_t')) as tf.Tensor2D, Int32Array.from(picks, (p) => p.target));
-    return { loss, count: picks.length };
+    return tf.gather(tf.reshape(this.hidden(b, training), [rows * steps, this.dm]), tf.tensor1d(at, 'int32')) as tf.Tensor2D;
+  }
+
+  /**
+   * Logits [n, numItems + 1] at every ID token of one history of n ≤ historyLength items (eval mode): row j
+   * scores the item after history[0..j] — what every-position training trains, from one forward.
+   */
+  idTokenLogits(history: Int32Array): tf.Tensor2D {
+    const h = history.subarray(Math.max(0, history.length - this.config.historyLength));
+    return tf.tidy(() => tf.matMul(this.idHidden([h], Array.from(h, (_, item) => ({ row: 0, item })), false), this.p('w_t')));
+  }
+
+  /**
+   * Mean cross-entropy over all items of every trained target of `windows` (of the training parts): the
+   * hidden state at the ID token of seq[t − 1] predicts seq[t] for each first ≤ t < end. LoRA dropout seeds
+   * come from `rng`.
+   */
+  windowsLoss(windows: readonly TrainingWindow[], rng: Rng): ShardLoss {
+    this.lora?.setDropoutRng(rng);
+    const histories: Int32Array[] = [];
+    const picks: { row: number; item: number }[] = [];
+    const targets: number[] = [];
+    windows.forEach((w, row) => {
+      const seq = this.seqs[w.seq];
+      const start = this.windowStart(w);
+      histories.push(seq.subarray(start, w.end - 1));
+      for (let t = Math.max(w.first, start + 1); t < w.end; t++) {
+        picks.push({ row, item: t - 1 - start });
+        targets.push(seq[t]);
+      }
+    });
+    const f = this.idHidden(histories, picks, true);
+    return { loss: tiedSoftmaxCrossEntropy(f, tf.transpose(this.p('w_t')) as tf.Tensor2D, Int32Array.from(targets)), count: targets.length };
   }
 
   /** Shard `shard` of `shards` of step `step`: its examples balanced by length (seq/batches.ts shardMembers). */
   shardLoss(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null {
     if (this.order.length === 0) throw new Error(`${MODEL}: step ${step} before beginEpoch`);
     const all = batchMembers(this.order, this.config.batchSize, step);
-    const members = shardMembers(all, (e) => this.examples[3 * e + 1] - this.exampleHistory(e).start, shard, shards);
-    return members.length ? this.examplesLoss(members, rng) : null;
+    const length = (e: number): number => this.examples[3 * e + 1] - this.windowStart(this.window(e));
+    const members = shardMembers(all, length, shard, shards);
+    return members.length ? this.windowsLoss(Array.from(members, (e) => this.window(e)), rng) : null;
   }
 
   /** The whole step's mean loss (one shard). */
