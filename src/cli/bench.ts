@@ -23,6 +23,7 @@ import { fitPopularity } from '../core/models/popularity';
 import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
 import { loadScorer, trainModel } from '../core/train';
+import { benchAblation } from './bench-ablation';
 import { benchBackbone } from './bench-backbone';
 import { median, roundMetrics } from './bench-stats';
 import { loadData, resolveDataset, type DatasetSource } from './bench-data';
@@ -36,7 +37,7 @@ const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitne
 /** Single-model benchmarks: every model but ALMOSTREC, which needs a backbone and a sequential run (`table2`). */
 const BENCH_KINDS: readonly ModelKind[] = MODEL_KINDS.filter((k) => k !== 'almostrec');
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench ablation --dataset D --catalog FILE [--epochs E] [--param k=v …] [--gru4rec-run R]   (on the catalog bench table2 left)\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
       'sasrec-epochs': { type: 'string' },
       'gru4rec-epochs': { type: 'string' },
       'almostrec-epochs': { type: 'string' },
+      'gru4rec-run': { type: 'string' },
       param: { type: 'string', multiple: true },
       'pretrain-param': { type: 'string', multiple: true },
       profile: { type: 'boolean' },
@@ -216,6 +218,18 @@ async function main(): Promise<void> {
       almostrecEpochs: intFlag(values['almostrec-epochs'], 'almostrec-epochs') ?? 3,
       almostrecParams: values.param ?? [],
       pretrainParams: values['pretrain-param'] ?? []
+    });
+    return;
+  }
+  if (command === 'ablation') {
+    if (!values.dataset || !values.catalog || positionals.length > 1) throw new Error(USAGE);
+    await benchAblation({
+      dataset: values.dataset,
+      catalog: values.catalog,
+      // As bench table2's ALMOSTREC, so the full model compares with its Table 2 row.
+      epochs: intFlag(values.epochs, 'epochs') ?? 3,
+      params: values.param ?? [],
+      gru4recRun: intFlag(values['gru4rec-run'], 'gru4rec-run')
     });
     return;
   }

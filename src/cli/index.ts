@@ -5,10 +5,12 @@ import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importInputSchema, parseModelConfig, parsePretrainConfig } from '../shared/api';
 import { defaultBackboneName, uniqueName, VISUAL_TOKEN_COUNTS, type BackboneSummary, type VisualTokenCount } from '../shared/backbones';
+import { ablationVariantInfo } from '../shared/ablation';
 import { MODEL_KINDS } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
 import { Catalog } from '../core/catalog';
+import { createAblationStudy, readAblationStudy } from '../core/jobs/ablation-study';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
@@ -28,6 +30,11 @@ Commands:
         [--param key=value ...]       any other hyper-parameter of the model (see the UI's Train view)
         [--seq-run R] [--backbone B]  almostrec: the SASRec/GRU4Rec run whose item table is M, and the backbone
                                       (name, id, or a llava-hf folder, registered on first use)
+  ablation --dataset N              ALMOSTREC's ablation study (paper Figure 3): the full model and one variant per
+                                    component, trained one after another with the same settings; one line per variant
+        [--epochs E] [--param key=value ...] [--seq-run R] [--backbone B]   the full model, as for train almostrec
+        [--gru4rec-run G]             the GRU4Rec run of the "GRU4Rec IDs" variant (default: the best by validation)
+  ablation --resume <study>         Continue a cancelled or failed study (its id is its full-model run's id)
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   runs [--dataset N]                List runs with their metrics
@@ -64,6 +71,8 @@ const options = {
   k: { type: 'string' },
   backbone: { type: 'string' },
   'seq-run': { type: 'string' },
+  'gru4rec-run': { type: 'string' },
+  resume: { type: 'string' },
   param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
@@ -155,6 +164,28 @@ async function backboneFor(catalog: Catalog, ref: string): Promise<BackboneSumma
   return catalog.getBackbone(id)!;
 }
 
+/** The hyper-parameters a training command's flags give (the model's schema checks keys and ranges). */
+async function configFlags(catalog: Catalog, flags: Flags, model: ModelKind): Promise<Record<string, number>> {
+  const partial = Object.fromEntries(
+    Object.entries({
+      epochs: num(flags, 'epochs', 'epochs'),
+      seed: num(flags, 'seed', 'seed'),
+      maxLen: num(flags, 'max-len', 'max-len'),
+      batchSize: num(flags, 'batch-size', 'batch-size'),
+      learningRate: num(flags, 'lr', 'lr'),
+      patience: num(flags, 'patience', 'patience'),
+      evalEvery: num(flags, 'eval-every', 'eval-every')
+    }).filter(([, v]) => v !== undefined)
+  ) as Record<string, number>;
+  Object.assign(partial, params(flags));
+  if (flags['seq-run'] !== undefined || flags.backbone !== undefined) {
+    if (model !== 'almostrec') throw new CliError('--seq-run and --backbone apply to almostrec only');
+    if (flags['seq-run'] !== undefined) partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
+    if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
+  }
+  return partial;
+}
+
 async function pretrainInProcess(catalog: Catalog, dataDir: string, backboneId: number, resume: boolean): Promise<void> {
   try {
     await runJobInProcess(catalog, dataDir, { kind: 'pretrain', backboneId, resume });
@@ -214,6 +245,62 @@ async function backboneCommand(catalog: Catalog, dataDir: string, flags: Flags, 
     default:
       throw new CliError(`Usage: almostrec backbone <list | register | features | resume | delete> (got "${sub ?? ''}")`);
   }
+}
+
+/** Training flags that only a new study takes (a resumed one keeps the config its runs were created with). */
+const STUDY_FLAGS = ['dataset', 'epochs', 'seed', 'max-len', 'batch-size', 'lr', 'patience', 'eval-every', 'param', 'seq-run', 'backbone', 'gru4rec-run'] as const;
+
+/** A study's variants in Figure 3's order, one line each: what ran, how it ended, its metrics. */
+function printStudy(catalog: Catalog, studyId: number, json: boolean): void {
+  for (const v of readAblationStudy(catalog, studyId)?.variants ?? []) {
+    const r = v.run;
+    out(
+      json,
+      { studyId, variant: v.variant, label: v.label, runId: r.id, status: r.status, bestEpoch: r.bestEpoch, valid: r.valid, test: r.test, error: r.error },
+      `${v.variant}\t${v.label}\trun ${r.id}\t${r.status}\tvalid NDCG@10 ${r.valid ? r.valid.ndcg10.toFixed(4) : '—'}\ttest ${fmt(r.test)}`
+    );
+  }
+}
+
+/**
+ * `almostrec ablation`: creates the study as the app's ablation.start does (same checks, same runs) and trains
+ * it with the app's ablation job in this process; `--resume S` continues a study as ablation.resume does.
+ */
+async function ablationCommand(catalog: Catalog, dataDir: string, flags: Flags): Promise<void> {
+  const json = flags.json === true;
+  let studyId: number;
+  let runIds: number[];
+  if (flags.resume !== undefined) {
+    const extra = STUDY_FLAGS.find((k) => flags[k] !== undefined);
+    if (extra) throw new CliError(`--resume continues a study with the settings it was created with; --${extra} does not apply`);
+    studyId = Number(flags.resume);
+    if (!Number.isInteger(studyId) || studyId <= 0) throw new CliError(`--resume expects a study id (its full-model run's id), got "${flags.resume}"`);
+    const s = readAblationStudy(catalog, studyId);
+    if (!s) throw new CliError(`No ablation study ${studyId} (a study's id is its full-model run's id)`);
+    if (s.variants.every((v) => v.run.status === 'succeeded')) throw new CliError(`Every variant of ablation study ${studyId} has finished`);
+    const busy = s.variants.find((v) => v.run.status === 'running');
+    if (busy) throw new CliError(`Run ${busy.run.id} (${busy.label}) is marked running: another process (the app, another CLI) may be training it`);
+    runIds = s.variants.map((v) => v.run.id);
+    const left = s.variants.filter((v) => v.run.status !== 'succeeded').length;
+    process.stderr.write(`Ablation study ${studyId} on ${s.datasetName}: resuming ${left} of ${runIds.length} variants\n`);
+  } else {
+    const ds = findDataset(catalog, flags.dataset);
+    const gru4recRunId = flags['gru4rec-run'] === undefined ? undefined : runId(flags['gru4rec-run']);
+    // The app's ablation.start: the full config checked like train.start, references resolved, runs created at once.
+    const created = createAblationStudy(catalog, ds.id, await configFlags(catalog, flags, 'almostrec'), { gru4recRunId, backend: null });
+    ({ studyId, runIds } = created);
+    for (const sk of created.skipped) process.stderr.write(`Left out ${ablationVariantInfo(sk.id)!.label}: ${sk.reason}\n`);
+    process.stderr.write(`Ablation study ${studyId} on ${ds.name}: ${runIds.length} variants (${created.variants.join(', ')}), one after another\n`);
+  }
+  try {
+    await runJobInProcess(catalog, dataDir, { kind: 'ablation', studyId, runIds });
+  } catch (err) {
+    // What finished is worth printing; a failed or cancelled variant continues from its checkpoint on resume.
+    printStudy(catalog, studyId, json);
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliError(`Ablation study ${studyId}: ${message} (continue with "almostrec ablation --resume ${studyId}")`);
+  }
+  printStudy(catalog, studyId, json);
 }
 
 function tokenCount(v: string | undefined): VisualTokenCount {
@@ -309,24 +396,7 @@ async function main(argv: string[]): Promise<void> {
         if (!model || !MODEL_KINDS.includes(model)) throw new CliError(`Usage: almostrec train <${MODEL_KINDS.join('|')}> --dataset N`);
         if (!isAvailable(model)) throw new CliError(`Model ${model} is not available in this build`);
         const ds = findDataset(catalog, flags.dataset);
-        const partial = Object.fromEntries(
-          Object.entries({
-            epochs: num(flags, 'epochs', 'epochs'),
-            seed: num(flags, 'seed', 'seed'),
-            maxLen: num(flags, 'max-len', 'max-len'),
-            batchSize: num(flags, 'batch-size', 'batch-size'),
-            learningRate: num(flags, 'lr', 'lr'),
-            patience: num(flags, 'patience', 'patience'),
-            evalEvery: num(flags, 'eval-every', 'eval-every')
-          }).filter(([, v]) => v !== undefined)
-        );
-        Object.assign(partial, params(flags));
-        if (flags['seq-run'] !== undefined || flags.backbone !== undefined) {
-          if (model !== 'almostrec') throw new CliError('--seq-run and --backbone apply to almostrec only');
-          if (flags['seq-run'] !== undefined) partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
-          if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
-        }
-        const config = parseModelConfig(model, partial);
+        const config = parseModelConfig(model, await configFlags(catalog, flags, model));
         // As the app's train.start: refuse unusable references before a run row exists.
         if (model === 'almostrec') resolveAlmostrecReferences(catalog, ds.id, config as unknown as AlmostrecConfig);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
@@ -336,6 +406,10 @@ async function main(argv: string[]): Promise<void> {
         out(json, run, `Run ${id} ${run.status} (best epoch ${run.bestEpoch ?? '—'})\n  valid: ${fmt(run.valid)}\n  test:  ${fmt(run.test)}`);
         break;
       }
+      case 'ablation':
+        if (rest.length > 0) throw new CliError(`Usage: almostrec ablation --dataset N [options] | almostrec ablation --resume <study> (got "${rest[0]}")`);
+        await ablationCommand(catalog, dataDir, flags);
+        break;
       case 'eval': {
         const id = runId(rest[0]);
         await runJobInProcess(catalog, dataDir, { kind: 'evaluate', runId: id });

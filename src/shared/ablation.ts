@@ -11,7 +11,7 @@ export const ABLATION_STUDY_KEY = 'ablationStudy';
 /** Run-config key: which variant of its study the run is (an AblationVariantId). */
 export const ABLATION_VARIANT_KEY = 'ablationVariant';
 
-export type AblationVariantId = 'full' | 'no-images' | 'no-text' | 'no-pretrained-ids' | 'gru4rec' | 'no-lora';
+export type AblationVariantId = 'full' | 'no-images' | 'no-text' | 'no-pretrained-ids' | 'gru4rec' | 'no-lora' | 'concat';
 
 export interface AblationVariantInfo {
   id: AblationVariantId;
@@ -22,7 +22,10 @@ export interface AblationVariantInfo {
   overrides: Readonly<Record<string, number>>;
 }
 
-/** Figure 3's order: the full model first, then one component taken away (or swapped) at a time. */
+/**
+ * Figure 3's order: the full model first, then one component taken away (or swapped) at a time; last the
+ * input layout of eq. 1 against the interleaved one (the concat layout trains only its last position).
+ */
 export const ABLATION_VARIANTS: readonly AblationVariantInfo[] = [
   { id: 'full', label: 'ALMOSTREC', description: 'the full model as configured', overrides: {} },
   { id: 'no-images', label: 'w/o images', description: 'no visual tokens (useImages 0)', overrides: { useImages: 0 } },
@@ -34,11 +37,22 @@ export const ABLATION_VARIANTS: readonly AblationVariantInfo[] = [
     overrides: { pretrainedIds: 0 }
   },
   { id: 'gru4rec', label: 'GRU4Rec IDs', description: 'M from a GRU4Rec run instead of SASRec', overrides: {} },
-  { id: 'no-lora', label: 'w/o LoRA', description: 'only the adapters W^B and W^T train (useLora 0)', overrides: { useLora: 0 } }
+  { id: 'no-lora', label: 'w/o LoRA', description: 'only the adapters W^B and W^T train (useLora 0)', overrides: { useLora: 0 } },
+  {
+    id: 'concat',
+    label: 'concat layout (eq. 1)',
+    description: 'V, T, S concatenated as in eq. 1; only the last position trains (layout 0)',
+    overrides: { layout: 0 }
+  }
 ];
 
 export function ablationVariantInfo(id: string): AblationVariantInfo | undefined {
   return ABLATION_VARIANTS.find((v) => v.id === id);
+}
+
+/** The variant's overrides that the full config already has (the variant would train the full model again). */
+export function overridesAlreadyIn(v: AblationVariantInfo, full: Readonly<Record<string, unknown>>): [string, number][] {
+  return Object.entries(v.overrides).filter(([key, value]) => full[key] === value);
 }
 
 export interface PlannedVariant {
@@ -75,7 +89,7 @@ export function planAblation({ full, seqRunModel, gru4recRunId }: AblationPlanIn
       else variants.push({ id: v.id, config: { ...full, seqRunId: gru4recRunId } });
       continue;
     }
-    const unchanged = Object.entries(v.overrides).filter(([key, value]) => full[key] === value);
+    const unchanged = overridesAlreadyIn(v, full);
     if (v.id !== 'full' && unchanged.length > 0) {
       skipped.push({ id: v.id, reason: `the full model already has ${unchanged.map(([k, value]) => `${k} = ${value}`).join(', ')}` });
       continue;

@@ -1,8 +1,8 @@
 // End to end, ALMOSTREC from the UI alone, in browser mode of the built app (npm run build) with Debian's
 // Chromium: import the small importer fixture, train SASRec from the Train view, pretrain a tiny backbone
 // from the Backbones view, train ALMOSTREC with both chosen in the Train form's pickers, read it in Table 2
-// and the case study, then run an ablation study (GRU4Rec trained first, so all six variants) and wait for
-// its chart. Saves test-results/case-study-almostrec.png and test-results/ablation.png.
+// and the case study, then run an ablation study (GRU4Rec trained first and the interleaved layout chosen,
+// so all seven variants) and wait for its chart. Saves test-results/case-study-almostrec.png and test-results/ablation.png.
 //
 // The fixture's 5-core split keeps 6 users × 6 items and every user has seen all six: each test ranking has
 // one candidate, the held-out item (Zeta (1995), no poster). That makes the case study deterministic
@@ -131,6 +131,9 @@ describe('ALMOSTREC from the UI', () => {
     await trainFromForm(3);
 
     await page.getByTestId('train-model').selectOption('almostrec');
+    // Interleaved, so the concat layout of eq. 1 is a variant too (whatever the default layout).
+    await page.getByTestId('train-layout').selectOption('1');
+    await expect.poll(() => text('ablation-launcher')).toContain('concat layout (eq. 1)');
     // The pickers kept the choices; the launcher offers the GRU4Rec run.
     await expect.poll(() => page.getByTestId('ablation-gru4rec').locator('option').allTextContents()).toEqual([
       'best by validation NDCG@10',
@@ -141,7 +144,7 @@ describe('ALMOSTREC from the UI', () => {
     const study = page.getByTestId('ablation-study');
     await study.waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('ablation-status').textContent()).toMatch(/running|queued/);
-    await expect.poll(() => text('ablation-status'), { timeout: 240_000, interval: 1000 }).toMatch(/succeeded|failed|cancelled/);
+    await expect.poll(() => text('ablation-status'), { timeout: 300_000, interval: 1000 }).toMatch(/succeeded|failed|cancelled/);
     const failures = await study.locator('p.err').allTextContents();
     expect(await text('ablation-status'), failures.join('\n')).toBe('succeeded');
 
@@ -152,11 +155,12 @@ describe('ALMOSTREC from the UI', () => {
       'no-text',
       'no-pretrained-ids',
       'gru4rec',
-      'no-lora'
+      'no-lora',
+      'concat'
     ]);
     for (const k of [10, 20]) {
       const chart = page.getByTestId(`ablation-chart-k${k}`);
-      await expect.poll(() => chart.getByTestId('bar').count(), { timeout: 10_000 }).toBe(12);
+      await expect.poll(() => chart.getByTestId('bar').count(), { timeout: 10_000 }).toBe(14);
       expect(await chart.locator('g.highlight').count()).toBe(1); // the full model
     }
     await page.screenshot({ path: join(resultsDir, 'ablation.png'), fullPage: true });
@@ -166,10 +170,17 @@ describe('ALMOSTREC from the UI', () => {
     const csv = readFileSync((await download.path())!, 'utf8').split('\r\n');
     expect(csv[0]).toBe('Study,Variant,Label,Run,Status,HR@10,NDCG@10,HR@20,NDCG@20,MRR,Valid NDCG@10,NDCG@10 vs full (%)');
     // One candidate per test ranking: every variant hits it (see the header comment).
-    expect(csv.slice(1, 7)).toEqual(
-      ['full,ALMOSTREC', 'no-images,w/o images', 'no-text,w/o text', 'no-pretrained-ids,w/o pretrained IDs', 'gru4rec,GRU4Rec IDs', 'no-lora,w/o LoRA'].map(
-        (v, i) => expect.stringMatching(new RegExp(`^4,${v.replace('/', '\\/')},${4 + i},succeeded,1\\.0000,1\\.0000,1\\.0000,1\\.0000,1\\.0000,`))
-      )
+    const escape = (v: string) => v.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(csv.slice(1, 8)).toEqual(
+      [
+        'full,ALMOSTREC',
+        'no-images,w/o images',
+        'no-text,w/o text',
+        'no-pretrained-ids,w/o pretrained IDs',
+        'gru4rec,GRU4Rec IDs',
+        'no-lora,w/o LoRA',
+        'concat,concat layout (eq. 1)'
+      ].map((v, i) => expect.stringMatching(new RegExp(`^4,${escape(v)},${4 + i},succeeded,1\\.0000,1\\.0000,1\\.0000,1\\.0000,1\\.0000,`)))
     );
     // Ablated variants stay out of Table 2's ALMOSTREC row.
     await page.getByTestId('nav-table2').click();

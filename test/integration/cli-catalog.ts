@@ -1,11 +1,11 @@
 // Shared by the CLI integration tests: the built `almostrec` bin as a user runs it, on a throwaway catalog.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const root = resolve(__dirname, '..', '..');
-const bin = join(root, 'bin', 'almostrec.cjs');
+export const bin = join(root, 'bin', 'almostrec.cjs');
 
 export interface CliResult {
   code: number | null;
@@ -39,3 +39,29 @@ export function createCliCatalog(prefix: string, timeoutMs: number): CliCatalog 
 }
 
 export const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
+
+/**
+ * The tiny llava-hf test checkpoint copied into `dir` with a word-level tokenizer over its 256-token vocabulary
+ * (the fixture ships none; ids ≥ 3 for words): a backbone to register in a second, no pretraining needed.
+ */
+export function tinyLlavaFolder(dir: string): string {
+  const folder = join(dir, 'llava-tiny');
+  cpSync(join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model'), folder, { recursive: true });
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  const words = 'given the items a user interacted with in order predict next one history ; toy story heat casino babe'.split(' ');
+  words.forEach((w, i) => (vocab[w] ??= 3 + i));
+  writeFileSync(
+    join(folder, 'tokenizer.json'),
+    JSON.stringify({
+      version: '1.0',
+      added_tokens: [0, 1, 2].map((id) => ({ id, content: Object.keys(vocab)[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      normalizer: { type: 'Lowercase' },
+      pre_tokenizer: { type: 'Whitespace' },
+      post_processor: null,
+      decoder: null,
+      model: { type: 'WordLevel', vocab, unk_token: '<unk>' }
+    })
+  );
+  writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true }));
+  return folder;
+}

@@ -55,8 +55,9 @@ describe('ablation API', () => {
   });
 
   it('starts one job for the whole study, guards its runs, and a cancel leaves the unfinished variants cancelled', async () => {
-    const started = await ok<ApiOutput<'ablation.start'>>('ablation.start', { datasetId, config: { backboneId, seqRunId: sasrec, epochs: 1 } });
-    expect(started.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora']);
+    const config = { backboneId, seqRunId: sasrec, epochs: 1, layout: 1 }; // interleaved: the concat layout is a variant
+    const started = await ok<ApiOutput<'ablation.start'>>('ablation.start', { datasetId, config });
+    expect(started.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora', 'concat']);
     expect(started.skipped).toEqual([{ id: 'gru4rec', reason: 'no finished GRU4Rec run on this dataset: train GRU4Rec first' }]);
     const running = service.jobs.list().filter((j) => j.status === 'running');
     expect(running).toHaveLength(1);
@@ -93,7 +94,7 @@ describe('ablation API', () => {
     await ok('jobs.cancel', { jobId: single.jobId });
     await service.jobs.wait(single.jobId);
 
-    expect(await ok<{ deleted: number }>('ablation.delete', { studyId: started.studyId })).toEqual({ deleted: 5 });
+    expect(await ok<{ deleted: number }>('ablation.delete', { studyId: started.studyId })).toEqual({ deleted: 6 });
     expect(await refused('ablation.get', { studyId: started.studyId })).toMatchObject({ code: 'not_found' });
     expect(await ok<AblationStudy[]>('ablation.list', { datasetId })).toEqual([]);
   });

@@ -28,7 +28,8 @@ const study: AblationStudy = {
     variant('full', 'ALMOSTREC', run(10, 'almostrec', 'succeeded', metrics(0.4))),
     variant('no-images', 'w/o images', run(11, 'almostrec', 'succeeded', metrics(0.3))),
     variant('no-text', 'w/o text', run(12, 'almostrec', 'running', null)),
-    variant('no-lora', 'w/o LoRA', run(13, 'almostrec', 'queued', null))
+    variant('no-lora', 'w/o LoRA', run(13, 'almostrec', 'queued', null)),
+    variant('concat', 'concat layout (eq. 1)', run(14, 'almostrec', 'succeeded', metrics(0.2)))
   ]
 };
 
@@ -39,7 +40,8 @@ describe('ablation chart and export', () => {
       { key: '10', label: 'ALMOSTREC', highlight: true, values: [0.4, 0.2], note: undefined },
       { key: '11', label: 'w/o images', highlight: false, values: [0.3, 0.15], note: undefined },
       { key: '12', label: 'w/o text', highlight: false, values: [null, null], note: 'training…' },
-      { key: '13', label: 'w/o LoRA', highlight: false, values: [null, null], note: 'queued' }
+      { key: '13', label: 'w/o LoRA', highlight: false, values: [null, null], note: 'queued' },
+      { key: '14', label: 'concat layout (eq. 1)', highlight: false, values: [0.2, 0.1], note: undefined }
     ]);
     expect(ablationGroups(study, 20)[1].values).toEqual([0.3 * 1.5, 0.3 / 1.6]);
   });
@@ -52,7 +54,8 @@ describe('ablation chart and export', () => {
     expect(lines[1]).toBe('10,full,ALMOSTREC,10,succeeded,0.4000,0.2000,0.6000,0.2500,0.1333,0.2000,');
     expect(lines[2]).toBe('10,no-images,w/o images,11,succeeded,0.3000,0.1500,0.4500,0.1875,0.1000,0.1500,-25.00');
     expect(lines[3]).toBe('10,no-text,w/o text,12,running,,,,,,,');
-    expect(lines).toHaveLength(6); // header, 4 variants, and the empty string after the last CRLF
+    expect(lines[5]).toBe('10,concat,concat layout (eq. 1),14,succeeded,0.2000,0.1000,0.3000,0.1250,0.0667,0.1000,-50.00');
+    expect(lines).toHaveLength(7); // header, 5 variants, and the empty string after the last CRLF
   });
 
   it('scales the bars to a round top and wraps long labels at spaces', () => {

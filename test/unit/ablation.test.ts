@@ -16,15 +16,16 @@ import { ABLATION_STUDY_KEY, ABLATION_VARIANT_KEY, isAblatedRun, planAblation } 
 import { defaultConfig } from '../../src/shared/models';
 import { finishedBackbone, finishedSeqRun } from './ablation-refs';
 
-const full = { ...defaultConfig('almostrec'), backboneId: 1, seqRunId: 2, epochs: 1 };
+// Interleaved (layout 1), so the concat layout of eq. 1 is a variant whatever the catalogue's default layout is.
+const full = { ...defaultConfig('almostrec'), backboneId: 1, seqRunId: 2, epochs: 1, layout: 1 };
 
 describe('planAblation', () => {
   it('yields the full model and one change per variant, in Figure 3 order', () => {
     const { variants, skipped } = planAblation({ full, seqRunModel: 'sasrec', gru4recRunId: 9 });
     expect(skipped).toEqual([]);
-    expect(variants.map((v) => v.id)).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'gru4rec', 'no-lora']);
+    expect(variants.map((v) => v.id)).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'gru4rec', 'no-lora', 'concat']);
     const changed = variants.map((v) => Object.fromEntries(Object.entries(v.config).filter(([k, value]) => full[k as keyof typeof full] !== value)));
-    expect(changed).toEqual([{}, { useImages: 0 }, { useText: 0 }, { pretrainedIds: 0 }, { seqRunId: 9 }, { useLora: 0 }]);
+    expect(changed).toEqual([{}, { useImages: 0 }, { useText: 0 }, { pretrainedIds: 0 }, { seqRunId: 9 }, { useLora: 0 }, { layout: 0 }]);
     // Every variant keeps everything else, seed included: the bars differ by one component only.
     for (const v of variants) expect(Object.keys(v.config).sort()).toEqual(Object.keys(full).sort());
   });
@@ -37,8 +38,12 @@ describe('planAblation', () => {
       { id: 'gru4rec', reason: 'the full model already takes M from a GRU4Rec run' }
     ]);
     const noImages = planAblation({ full: { ...full, useImages: 0 }, seqRunModel: 'sasrec', gru4recRunId: 9 });
-    expect(noImages.variants.map((v) => v.id)).toEqual(['full', 'no-text', 'no-pretrained-ids', 'gru4rec', 'no-lora']);
+    expect(noImages.variants.map((v) => v.id)).toEqual(['full', 'no-text', 'no-pretrained-ids', 'gru4rec', 'no-lora', 'concat']);
     expect(noImages.skipped).toEqual([{ id: 'no-images', reason: 'the full model already has useImages = 0' }]);
+    // A full model in the concat layout already is the concat variant.
+    const concat = planAblation({ full: { ...full, layout: 0 }, seqRunModel: 'sasrec', gru4recRunId: 9 });
+    expect(concat.variants.map((v) => v.id)).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'gru4rec', 'no-lora']);
+    expect(concat.skipped).toEqual([{ id: 'concat', reason: 'the full model already has layout = 0' }]);
   });
 });
 
@@ -70,18 +75,19 @@ describe('createAblationStudy', () => {
 
   it('creates one queued run per variant, tagged with the study (its full run) and the variant', () => {
     const before = catalog.listRuns(datasetId).length;
-    const study = createAblationStudy(catalog, datasetId, { backboneId, seqRunId: sasrec, epochs: 2 }, { backend: null });
-    expect(study.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora']);
+    const study = createAblationStudy(catalog, datasetId, { backboneId, seqRunId: sasrec, epochs: 2, layout: 1 }, { backend: null });
+    expect(study.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora', 'concat']);
     expect(study.skipped.map((s) => s.id)).toEqual(['gru4rec']);
     expect(study.studyId).toBe(study.runIds[0]);
-    expect(catalog.listRuns(datasetId).length).toBe(before + 5);
+    expect(catalog.listRuns(datasetId).length).toBe(before + 6);
     const runs = study.runIds.map((id) => catalog.getRun(id)!);
     expect(runs.map((r) => [r.model, r.status, r.config[ABLATION_STUDY_KEY], r.config[ABLATION_VARIANT_KEY]])).toEqual(
       study.variants.map((v) => ['almostrec', 'queued', study.studyId, v])
     );
     // The tags are bookkeeping: the model's config reads back without them, complete.
-    expect(runModelConfig('almostrec', runs[1].config)).toEqual({ ...defaultConfig('almostrec'), backboneId, seqRunId: sasrec, epochs: 2, useImages: 0 });
-    expect(runs.map((r) => isAblatedRun(r.config))).toEqual([false, true, true, true, true]);
+    expect(runModelConfig('almostrec', runs[1].config)).toEqual({ ...defaultConfig('almostrec'), backboneId, seqRunId: sasrec, epochs: 2, layout: 1, useImages: 0 });
+    expect(runModelConfig('almostrec', runs[5].config)).toEqual({ ...defaultConfig('almostrec'), backboneId, seqRunId: sasrec, epochs: 2, layout: 0 });
+    expect(runs.map((r) => isAblatedRun(r.config))).toEqual([false, true, true, true, true, true]);
 
     const [grouped] = groupAblationStudies(catalog.listRuns(datasetId));
     expect(grouped.id).toBe(study.studyId);
@@ -90,11 +96,19 @@ describe('createAblationStudy', () => {
       ['no-images', 'w/o images', study.runIds[1]],
       ['no-text', 'w/o text', study.runIds[2]],
       ['no-pretrained-ids', 'w/o pretrained IDs', study.runIds[3]],
-      ['no-lora', 'w/o LoRA', study.runIds[4]]
+      ['no-lora', 'w/o LoRA', study.runIds[4]],
+      ['concat', 'concat layout (eq. 1)', study.runIds[5]]
     ]);
     // A study outlives the deletion of its full run.
     catalog.deleteRun(study.studyId);
-    expect(readAblationStudy(catalog, study.studyId)!.variants.map((v) => v.variant)).toEqual(['no-images', 'no-text', 'no-pretrained-ids', 'no-lora']);
+    expect(readAblationStudy(catalog, study.studyId)!.variants.map((v) => v.variant)).toEqual(['no-images', 'no-text', 'no-pretrained-ids', 'no-lora', 'concat']);
+  });
+
+  it('leaves the concat variant out of a full model already in the concat layout', () => {
+    const study = createAblationStudy(catalog, datasetId, { backboneId, seqRunId: sasrec, layout: 0 }, { backend: null });
+    expect(study.variants).toEqual(['full', 'no-images', 'no-text', 'no-pretrained-ids', 'no-lora']);
+    expect(study.skipped).toContainEqual({ id: 'concat', reason: 'the full model already has layout = 0' });
+    expect(study.runIds.map((id) => catalog.getRun(id)!.config.layout)).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('takes the best GRU4Rec run by validation when none is given, or the one given', () => {
@@ -157,7 +171,8 @@ describe('runAblationJob', () => {
     return { train, calls, maxInFlight: () => maxInFlight };
   }
 
-  const newStudy = () => createAblationStudy(catalog, datasetId, { backboneId, seqRunId: sasrec }, { backend: null });
+  /** Six variants: the full model (interleaved), four switches off, the concat layout (no GRU4Rec run here). */
+  const newStudy = () => createAblationStudy(catalog, datasetId, { backboneId, seqRunId: sasrec, layout: 1 }, { backend: null });
   const statuses = (ids: number[]) => ids.map((id) => catalog.getRun(id)!.status);
 
   it('trains the variants one at a time in order, each phase naming its variant', async () => {
@@ -168,22 +183,23 @@ describe('runAblationJob', () => {
     expect(s.calls).toEqual(runIds.map((runId) => ({ runId, resume: false })));
     expect(s.maxInFlight()).toBe(1);
     expect(statuses(runIds)).toEqual(runIds.map(() => 'succeeded'));
-    expect(phases.filter((p) => p.phase.startsWith('2/5')).map((p) => p.phase)).toEqual([
-      `2/5 w/o images (run ${runIds[1]})`,
-      `2/5 w/o images (run ${runIds[1]}) · train`
+    expect(phases.filter((p) => p.phase.startsWith('2/6')).map((p) => p.phase)).toEqual([
+      `2/6 w/o images (run ${runIds[1]})`,
+      `2/6 w/o images (run ${runIds[1]}) · train`
     ]);
-    expect(phases.find((p) => p.phase.endsWith('· train'))!.metrics).toEqual({ epoch: 1, loss: 1, variant: 1, variants: 5 });
-    expect(phases.at(-1)).toMatchObject({ phase: 'done', done: 5, total: 5 });
+    expect(phases.filter((p) => p.phase.startsWith('6/6')).map((p) => p.phase)[0]).toBe(`6/6 concat layout (eq. 1) (run ${runIds[5]})`);
+    expect(phases.find((p) => p.phase.endsWith('· train'))!.metrics).toEqual({ epoch: 1, loss: 1, variant: 1, variants: 6 });
+    expect(phases.at(-1)).toMatchObject({ phase: 'done', done: 6, total: 6 });
   });
 
   it('goes on after a failed variant and reports the failures at the end', async () => {
     const { studyId, runIds } = newStudy();
     const s = standIn((runId) => (runId === runIds[1] ? 'fail' : 'ok'));
     await expect(runAblationJob(catalog, { studyId, runIds }, ctx(), s.train)).rejects.toThrow(
-      `1 of 5 ablation variants failed — w/o images (run ${runIds[1]}): out of memory`
+      `1 of 6 ablation variants failed — w/o images (run ${runIds[1]}): out of memory`
     );
     expect(s.calls.map((c) => c.runId)).toEqual(runIds);
-    expect(statuses(runIds)).toEqual(['succeeded', 'failed', 'succeeded', 'succeeded', 'succeeded']);
+    expect(statuses(runIds)).toEqual(['succeeded', 'failed', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(logs).toContain(`Ablation study ${studyId}: w/o images (run ${runIds[1]}) failed (out of memory); going on with the next variant`);
   });
 
@@ -197,7 +213,7 @@ describe('runAblationJob', () => {
     });
     await expect(runAblationJob(catalog, { studyId, runIds }, ctx(signal), s.train)).rejects.toBeInstanceOf(CancelledError);
     expect(s.calls.map((c) => c.runId)).toEqual(runIds.slice(0, 3));
-    expect(statuses(runIds)).toEqual(['succeeded', 'succeeded', 'cancelled', 'cancelled', 'cancelled']);
+    expect(statuses(runIds)).toEqual(['succeeded', 'succeeded', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
 
     // Resuming trains what is left: the cancelled variant from its checkpoint, the never-started ones afresh.
     const again = standIn();
@@ -205,7 +221,8 @@ describe('runAblationJob', () => {
     expect(again.calls).toEqual([
       { runId: runIds[2], resume: true },
       { runId: runIds[3], resume: false },
-      { runId: runIds[4], resume: false }
+      { runId: runIds[4], resume: false },
+      { runId: runIds[5], resume: false }
     ]);
     expect(statuses(runIds)).toEqual(runIds.map(() => 'succeeded'));
   });
@@ -219,6 +236,6 @@ describe('runAblationJob', () => {
     });
     await expect(runAblationJob(catalog, { studyId, runIds }, ctx(signal), s.train)).rejects.toBeInstanceOf(CancelledError);
     expect(s.calls).toHaveLength(1);
-    expect(statuses(runIds)).toEqual(['succeeded', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    expect(statuses(runIds)).toEqual(['succeeded', 'cancelled', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
   });
 });
