@@ -230,8 +230,8 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
         choices: [0, 1, 4, 9],
         choiceLabels: ['all (0)', '1', '4', '9']
       },
-      int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'targets drawn per user per epoch'),
-      int('maxTitleTokens', 'Max title tokens', 8, 1, 64, 'per title in the prompt'),
+      int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'concat layout: targets drawn per user per epoch (the interleaved layout trains every target once)'),
+      int('maxTitleTokens', 'Max title tokens', 4, 1, 64, 'per title in the prompt'),
       int('promptTitles', 'Prompt titles', 0, 0, 200, 'newest titles the prompt lists; 0: all L'),
       int('loraRank', 'LoRA rank', 8, 1, 256),
       real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
@@ -243,9 +243,9 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       flag('pretrainedIds', 'Pretrained IDs', 1, '0: M replaced by a frozen random N(0, 0.02) table'),
       flag('initOutputFromIds', 'W^T from IDs', 1, '1: W^T starts as (M·W^B)ᵀ scaled to nn.Linear’s spread; 0: nn.Linear init'),
       {
-        ...int('layout', 'Layout', 0, 0, 1, '0: concat V, T, S; 1: interleaved per item'),
+        ...int('layout', 'Layout', 1, 0, 1, '0: concat V, T, S (eq. 1), last position trained; 1: interleaved per item, every ID token trained'),
         choices: [0, 1],
-        choiceLabels: ['concat V, T, S (0)', 'interleaved per item (1)']
+        choiceLabels: ['concat V, T, S (0)', 'interleaved, every position (1)']
       }
     ]
   }

@@ -62,7 +62,7 @@ describe('ALMOSTREC from the UI', () => {
     expect(await page.getByTestId('ablation-start').isDisabled()).toBe(true);
     // Switches are checkboxes, layout and k selects.
     expect(await page.getByTestId('train-useimages').isChecked()).toBe(true);
-    expect(await page.getByTestId('train-layout').locator('option').allTextContents()).toEqual(['concat V, T, S (0)', 'interleaved per item (1)']);
+    expect(await page.getByTestId('train-layout').locator('option').allTextContents()).toEqual(['concat V, T, S (0)', 'interleaved, every position (1)']);
   });
 
   it('trains SASRec from the Train view and pretrains a tiny backbone from the Backbones view', async () => {

@@ -237,7 +237,7 @@ describe('input layout', () => {
   });
 
   test('the model lays out the last historyLength items with the cached tokens of the items that have one', () => {
-    const c = config({ historyLength: 2, useText: 0 });
+    const c = config({ historyLength: 2, useText: 0, layout: 0 });
     withModel(c, (m) => {
       // Items 6 and 7: only 7 has an image (odd), one token each.
       expect(kinds(m.pieces(Int32Array.from([1, 2, 6, 7])))).toBe('tvss');
