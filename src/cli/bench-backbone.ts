@@ -2,14 +2,16 @@
 // what a real 7B LLaVA would need. Prints one JSON line (last stdout line):
 //   forward / forward+backward seconds per step (batch 16 × 64 tokens, stage-2 training: decoder and
 //   projector trainable, full 32,001-token softmax), tokens/s, the backend, the wall seconds of pretraining
-//   the compact backbone with its defaults on the embedded dataset (poster grids encoded first, timed apart),
-//   and the float32 memory of one 7B-shaped LLaMA decoder layer (LLaVA-1.5-7B: d 4096, MLP 11008, 32 heads)
-//   with the measured forward time of that layer over 64 tokens, so users can judge what their machine runs.
+//   the compact backbone with its defaults on the embedded dataset (poster grids encoded first, timed apart;
+//   the three stages' step seconds, last-step losses and the held-out caption loss at the start and after
+//   each stage), and the float32 memory of one 7B-shaped LLaMA decoder layer (LLaVA-1.5-7B: d 4096, MLP 11008,
+//   32 heads) with the measured forward time of that layer over 64 tokens, so users can judge what their
+//   machine runs.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { pretrainDefaults } from '../shared/backbones';
+import { pretrainDefaults, PRETRAIN_STAGES, type HeldOutReport, type PretrainStage } from '../shared/backbones';
 import { Catalog } from '../core/catalog';
 import { importDataset, resolveEmbeddedDatasetDir } from '../core/importers';
 import { compactConfig, initialWeights, COMPACT_IMAGE_TOKEN } from '../core/backbone/compact';
@@ -130,7 +132,17 @@ async function sevenBLayer(): Promise<{ layerMb: number; forwardSec: number | nu
   }
 }
 
-async function pretrainWall(catalogPath: string | undefined): Promise<{ gridSeconds: number; pretrainSeconds: number; finalLoss: number; steps: number }> {
+interface PretrainFigures {
+  gridSeconds: number;
+  pretrainSeconds: number;
+  finalLoss: number;
+  steps: number;
+  /** Per stage: its steps' seconds summed and its last step's loss. */
+  stages: Partial<Record<PretrainStage, { seconds: number; lastLoss: number }>>;
+  heldOut: HeldOutReport | null;
+}
+
+async function pretrainWall(catalogPath: string | undefined): Promise<PretrainFigures> {
   const workDir = mkdtempSync(join(tmpdir(), 'almostrec-bench-backbone-'));
   const catalog = Catalog.open(catalogPath ? resolve(catalogPath) : join(workDir, 'catalog.db'));
   try {
@@ -154,15 +166,20 @@ async function pretrainWall(catalogPath: string | undefined): Promise<{ gridSeco
     );
     const gridSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();
+    const stages: PretrainFigures['stages'] = {};
     const result = await pretrainCompact(
       { params, captions, grids, gridEncoderId: gridEncoderId(params.gridSize), tokenizer: llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN }), outDir: join(workDir, 'backbone'), statePath: join(workDir, 'state.safetensors') },
       {
+        onLog: log,
         onStep: (p, total) => {
+          const s = (stages[p.stage] ??= { seconds: 0, lastLoss: NaN });
+          s.seconds += p.seconds;
+          s.lastLoss = p.loss;
           if (p.step % 25 === 0 || p.step === total) log(`pretrain step ${p.step}/${total} stage ${p.stage} loss ${p.loss.toFixed(3)} (${p.seconds.toFixed(2)} s)`);
         }
       }
     );
-    return { gridSeconds, pretrainSeconds: (performance.now() - t1) / 1000, finalLoss: result.finalLoss, steps: result.steps };
+    return { gridSeconds, pretrainSeconds: (performance.now() - t1) / 1000, finalLoss: result.finalLoss, steps: result.steps, stages, heldOut: result.heldOut };
   } finally {
     catalog.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -176,6 +193,8 @@ export async function benchBackbone(backend: string, opts: { steps: number; pret
   log(`7B-shaped decoder layer: ${layer.layerMb} MB fp32, forward over ${TOKENS} tokens ${layer.forwardSec === null ? `failed: ${layer.error}` : `${layer.forwardSec.toFixed(3)} s`}`);
   const pre = opts.pretrain ? await pretrainWall(opts.catalog) : null;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const r3n = (x: number | null) => (x === null ? null : r3(x));
+  const stageKey = (s: 'start' | PretrainStage) => (s === 'start' ? 'start' : `stage${s}`);
   return JSON.stringify({
     model: 'compact-backbone',
     backend,
@@ -189,6 +208,18 @@ export async function benchBackbone(backend: string, opts: { steps: number; pret
     pretrain_grid_encode_sec: pre ? Math.round(pre.gridSeconds) : null,
     pretrain_steps: pre?.steps ?? null,
     pretrain_final_loss: pre ? r3(pre.finalLoss) : null,
+    pretrain_stages: pre
+      ? Object.fromEntries(PRETRAIN_STAGES.filter((s) => pre.stages[s]).map((s) => [stageKey(s), { step_sec: Math.round(pre.stages[s]!.seconds), last_loss: r3(pre.stages[s]!.lastLoss) }]))
+      : null,
+    // Mean next-token loss (nats/token) on the held-out captions: text only (all), and the poster items with
+    // and without their image tokens (same caption tokens).
+    pretrain_held_out: pre?.heldOut
+      ? {
+          items: pre.heldOut.items,
+          posters: pre.heldOut.posters,
+          ...Object.fromEntries(pre.heldOut.points.map((p) => [stageKey(p.after), { text: r3(p.text), with_poster: r3n(p.withPoster), without_poster: r3n(p.withoutPoster) }]))
+        }
+      : null,
     layer_7b_fp32_mb: layer.layerMb,
     layer_7b_forward_sec_64_tokens: layer.forwardSec === null ? null : r3(layer.forwardSec),
     model_7b_fp32_gb: Math.round(((layer.layerMb * 32 + (2 * 32064 * 4096 * 4) / 2 ** 20) / 1024) * 10) / 10

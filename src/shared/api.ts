@@ -53,7 +53,7 @@ export const pretrainConfigSchema = z
   .superRefine((raw, ctx) => {
     const c = raw as Record<string, number>;
     const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
-    const { hiddenSize, numHeads, numKvHeads, gridSize, maxTokens, stage1Steps, stage2Steps } = c;
+    const { hiddenSize, numHeads, numKvHeads, gridSize, maxTokens, stage0Steps, stage1Steps, stage2Steps } = c;
     if (hiddenSize % numHeads !== 0) {
       issue('numHeads', `hiddenSize ${hiddenSize} must be a multiple of numHeads ${numHeads}`);
     } else if ((hiddenSize / numHeads) % 2 !== 0) {
@@ -63,7 +63,7 @@ export const pretrainConfigSchema = z
     if (maxTokens <= gridSize * gridSize) {
       issue('maxTokens', `maxTokens ${maxTokens} leaves no room for a caption after the ${gridSize * gridSize} image tokens (gridSize²)`);
     }
-    if (stage1Steps + stage2Steps < 1) issue('stage2Steps', 'stage1Steps + stage2Steps must be at least 1');
+    if (stage0Steps + stage1Steps + stage2Steps < 1) issue('stage2Steps', 'stage0Steps + stage1Steps + stage2Steps must be at least 1');
   }, { when: (payload) => payload.issues.length === 0 }) as unknown as z.ZodType<Record<string, number>, Record<string, number> | undefined>;
 
 /** Validates a pretraining config and returns it complete (defaults filled in); throws a ZodError. */

@@ -40,11 +40,14 @@ describe('Backbones view in browser mode', () => {
     const error = (await details.getByRole('alert').count()) > 0 ? await details.getByRole('alert').first().textContent() : null;
     expect((await status.textContent())?.trim(), error ?? '').toBe('succeeded');
 
-    // Both stages drawn, one colour each (stage 1 blue, stage 2 orange: BackboneDetails' series).
+    // The three stages drawn, one colour each (stage 0 green, stage 1 blue, stage 2 orange: BackboneDetails' series).
     const chart = page.getByTestId('pretrain-loss-chart');
-    await expect.poll(() => chart.locator('circle').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => chart.locator('circle').count(), { timeout: 30_000 }).toBeGreaterThanOrEqual(3);
+    expect(await chart.locator('circle[fill="#1f8a4c"]').count()).toBeGreaterThan(0);
     expect(await chart.locator('circle[fill="#3b6fd8"]').count()).toBeGreaterThan(0);
     expect(await chart.locator('circle[fill="#c2710c"]').count()).toBeGreaterThan(0);
+    // Under it, the held-out caption loss: at the start and after each stage.
+    await expect.poll(() => page.getByTestId('held-out-loss').locator('tbody tr').count(), { timeout: 30_000 }).toBe(4);
 
     const table = page.getByTestId('backbones-table');
     await expect.poll(async () => await table.locator('tbody tr').first().textContent(), { timeout: 30_000 }).toMatch(/compact-tiny.*succeeded/);

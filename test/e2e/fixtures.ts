@@ -25,8 +25,10 @@ export const TINY_BACKBONE: Readonly<Record<string, string>> = {
   'pretrain-intermediatesize': '64',
   'pretrain-maxtokens': '32',
   'pretrain-batchsize': '2',
+  'pretrain-stage0steps': '2',
   'pretrain-stage1steps': '2',
-  'pretrain-stage2steps': '2'
+  'pretrain-stage2steps': '2',
+  'pretrain-heldoutpercent': '20'
 };
 
 /** The two HTMLImageElement fields the tests read (the e2e files compile without the DOM lib). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createCliCatalog, json, root, type CliCatalog } from './cli-catalog';
 
-const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage1Steps=2', 'stage2Steps=2'];
+const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage0Steps=2', 'stage1Steps=2', 'stage2Steps=2'];
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
 
 /** The tiny fixture ships no tokenizer: a word-level one over its 256-token vocabulary (ids ≥ 3 for words). */

@@ -18,7 +18,7 @@ import type { ApiErrorShape, JobInfo } from '../../src/shared/types';
 const root = resolve(__dirname, '..', '..');
 const workerPath = join(root, 'out', 'main', 'job-worker.js');
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
-const TINY = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, maxTokens: 32, batchSize: 2, stage1Steps: 2, stage2Steps: 2 };
+const TINY = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, maxTokens: 32, batchSize: 2, stage0Steps: 2, stage1Steps: 2, stage2Steps: 2, heldOutPercent: 20 };
 
 let dir: string;
 let service: WorkbenchService;
@@ -85,7 +85,7 @@ async function finished(jobId: string, timeoutMs: number): Promise<JobInfo> {
 describe('backbones over HTTP', () => {
   let pretrainedId: number;
 
-  it('pretrains a tiny backbone: live step metrics, stored history for both stages, a llava-hf folder', async () => {
+  it('pretrains a tiny backbone: live step metrics, stored history for the three stages, held-out loss per stage, a llava-hf folder', async () => {
     const { jobId, backboneId } = await ok<{ jobId: string; backboneId: number }>('backbones.pretrain', { datasetId, name: 'compact-tiny', config: TINY });
     pretrainedId = backboneId;
     const job = await finished(jobId, 300_000);
@@ -107,7 +107,10 @@ describe('backbones over HTTP', () => {
     expect(b.parameters).toBeGreaterThan(0);
     expect(b.startedAt).not.toBeNull();
     expect(b.endedAt).not.toBeNull();
-    expect(b.history.map((p) => p.stage)).toEqual([1, 1, 2, 2]);
+    expect(b.history.map((p) => p.stage)).toEqual([0, 0, 1, 1, 2, 2]);
+    expect(b.heldOut).toMatchObject({ items: 1 }); // 20% of the fixture's 7 items
+    expect(b.heldOut!.points.map((p) => [p.after, p.step])).toEqual([['start', 0], [0, 2], [1, 4], [2, 6]]);
+    for (const p of b.heldOut!.points) expect(Number.isFinite(p.text)).toBe(true);
     for (let i = 1; i < b.history.length; i++) expect(b.history[i].step).toBeGreaterThan(b.history[i - 1].step);
     for (const p of b.history) expect(Number.isFinite(p.loss) && Number.isFinite(p.learningRate)).toBe(true);
     expect(existsSync(join(b.path, 'config.json'))).toBe(true);

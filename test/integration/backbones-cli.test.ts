@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCliCatalog, json, root, type CliCatalog } from './cli-catalog';
 
 const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
-const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage1Steps=2', 'stage2Steps=2'];
+const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage0Steps=2', 'stage1Steps=2', 'stage2Steps=2'];
 let catalog: CliCatalog;
 const cli = (...args: string[]) => catalog.cli(...args);
 /** The error is the last stderr line, alone (progress lines may precede it). */

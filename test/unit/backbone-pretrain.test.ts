@@ -1,7 +1,9 @@
-// Pretraining the compact backbone (both LLaVA stages) on a tiny config: what each stage trains, that the
-// loss falls, that a cancelled-then-resumed run ends bit-for-bit where an uninterrupted one does, and that
-// the saved folder is a llava-hf checkpoint our loader, tokenizer lookup and model read back.
-import { mkdtempSync, rmSync } from 'node:fs';
+// Pretraining the compact backbone (the language stage 0, then LLaVA's stages 1 and 2) on a tiny config: what
+// each stage trains, that the loss falls, that a cancelled-then-resumed run ends bit-for-bit where an
+// uninterrupted one does (also in the middle of stage 0, and from a state file written before stage 0
+// existed), that held-out captions never train and are measured per stage, and that the saved folder is a
+// llava-hf checkpoint our loader, tokenizer lookup and model read back.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,7 +16,9 @@ import { loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
 import { backboneTokenizer } from '../../src/core/backbone/backbone-tokenizer';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import { LlavaModel } from '../../src/core/backbone/llava-model';
-import { learningRateAt, makeBatch } from '../../src/core/backbone/pretrain-data';
+import { heldOutItems, learningRateAt, makeBatch } from '../../src/core/backbone/pretrain-data';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/core/tensor/safetensors';
+import { pretrainParamsOf, type PretrainStage } from '../../src/shared/backbones';
 
 const ENCODER = 'test-grid';
 const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
@@ -28,12 +32,15 @@ const base: PretrainParams = {
   gridSize: 2,
   maxTokens: 24,
   batchSize: 4,
+  stage0Steps: 2,
   stage1Steps: 2,
   stage2Steps: 3,
+  stage0LearningRate: 1e-2,
   stage1LearningRate: 1e-2,
   stage2LearningRate: 1e-2,
   warmupSteps: 1,
   checkpointEvery: 2,
+  heldOutPercent: 25,
   seed: 7
 };
 
@@ -41,13 +48,18 @@ const captions = [
   { itemId: 1, caption: 'Toy Story (1995). Genres: Animation, Children. Toys come to life.', hasImage: true },
   { itemId: 2, caption: 'Heat (1995). Genres: Action, Crime. A thief and a detective.', hasImage: true },
   { itemId: 3, caption: 'Casino (1995). Genres: Crime, Drama. Las Vegas in the seventies.', hasImage: false },
-  { itemId: 4, caption: 'Babe (1995). Genres: Children, Drama. A pig who wants to herd sheep.', hasImage: true }
+  { itemId: 4, caption: 'Babe (1995). Genres: Children, Drama. A pig who wants to herd sheep.', hasImage: true },
+  { itemId: 5, caption: 'Fargo (1996). Genres: Comedy, Crime. A kidnapping in the snow goes wrong.', hasImage: true },
+  { itemId: 6, caption: 'Clueless (1995). Genres: Comedy, Romance. A Beverly Hills teenager plays matchmaker.', hasImage: false },
+  { itemId: 7, caption: 'Jumanji (1995). Genres: Adventure, Fantasy. A board game comes to life.', hasImage: true },
+  { itemId: 8, caption: 'Sabrina (1995). Genres: Comedy, Romance. A chauffeur’s daughter returns from Paris.', hasImage: false }
 ];
+const POSTERS = [1, 2, 4, 5, 7];
 
 function grids(): Map<number, Float32Array> {
   const rng = new Rng(3);
   const m = new Map<number, Float32Array>();
-  for (const id of [1, 2, 4]) m.set(id, Float32Array.from({ length: 4 * 1280 }, () => Math.abs(rng.normal())));
+  for (const id of POSTERS) m.set(id, Float32Array.from({ length: 4 * 1280 }, () => Math.abs(rng.normal())));
   return m;
 }
 
@@ -100,18 +112,47 @@ describe('pretraining data', () => {
   });
 });
 
+describe('held-out split', () => {
+  test('a fixed share of the items, whatever their order; at least a few dozen on a real dataset; none at 0%', () => {
+    const ids = Array.from({ length: 3628 }, (_, i) => i + 1);
+    const held = heldOutItems(ids, 5);
+    expect(held.size).toBe(181);
+    expect(heldOutItems([...ids].reverse(), 5)).toEqual(held);
+    expect(heldOutItems(ids.slice(0, 100), 5).size).toBe(10); // min(32, n/10) when 5% is fewer
+    expect(heldOutItems(ids.slice(0, 300), 5).size).toBe(30);
+    expect(heldOutItems(ids, 0).size).toBe(0);
+    expect(heldOutItems([1], 50).size).toBe(0); // never every item
+    expect(heldOutItems(captions.map((c) => c.itemId), base.heldOutPercent).size).toBe(2);
+  });
+});
+
 describe('pretrainCompact', () => {
+  const text = (name: string) => name.startsWith('text.');
+
+  test('stage 0 trains the decoder only: the projector is bit-identical after it', async () => {
+    const cfg = compactConfig(base, ENCODER);
+    const init = initialWeights(cfg, base.seed);
+    await run('s0', { ...base, stage1Steps: 0, stage2Steps: 0 });
+    const after0 = values(join(dir, 's0'));
+    for (const [name, t] of init) {
+      const d = maxDiff(t.dataSync() as Float32Array, after0.get(name)!);
+      if (text(name)) expect(d, name).toBeGreaterThan(0);
+      else expect(d, name).toBe(0);
+    }
+    tf.dispose([...init.values()]);
+  });
+
   test('stage 1 trains the projector only; stage 2 the decoder too', async () => {
     const cfg = compactConfig(base, ENCODER);
     const init = initialWeights(cfg, base.seed);
-    await run('s1', { ...base, stage2Steps: 0 });
+    await run('s1', { ...base, stage0Steps: 0, stage2Steps: 0 });
     const after1 = values(join(dir, 's1'));
     for (const [name, t] of init) {
       const d = maxDiff(t.dataSync() as Float32Array, after1.get(name)!);
       if (name.startsWith('projector.')) expect(d, name).toBeGreaterThan(0);
       else expect(d, name).toBe(0);
     }
-    await run('s12', base);
+    await run('s12', { ...base, stage0Steps: 0 });
     const after2 = values(join(dir, 's12'));
     expect(maxDiff(after1.get('text.layers.0.mlp.up_proj.weight')!, after2.get('text.layers.0.mlp.up_proj.weight')!)).toBeGreaterThan(0);
     expect(maxDiff(after1.get('text.embed_tokens.weight')!, after2.get('text.embed_tokens.weight')!)).toBeGreaterThan(0);
@@ -120,9 +161,65 @@ describe('pretrainCompact', () => {
 
   test('the caption loss falls', async () => {
     const losses: number[] = [];
-    await run('loss', { ...base, stage1Steps: 0, stage2Steps: 30, stage2LearningRate: 3e-2 }, { onStep: (p) => losses.push(p.loss) });
+    await run('loss', { ...base, stage0Steps: 0, stage1Steps: 0, stage2Steps: 30, stage2LearningRate: 3e-2 }, { onStep: (p) => losses.push(p.loss) });
     expect(losses[0]).toBeGreaterThan(9.5); // ≈ ln 32001 from the N(0, 0.02) start
     expect(Math.min(...losses.slice(-5))).toBeLessThan(losses[0] - 3);
+  });
+
+  test('the text stage lowers the training loss and the held-out captions’ loss', async () => {
+    const losses: number[] = [];
+    const stages = new Set<PretrainStage>();
+    const result = await run('text', { ...base, stage0Steps: 30, stage1Steps: 0, stage2Steps: 0, stage0LearningRate: 3e-2 }, {
+      onStep: (p) => {
+        losses.push(p.loss);
+        stages.add(p.stage);
+      }
+    });
+    expect([...stages]).toEqual([0]);
+    expect(losses[0]).toBeGreaterThan(9.5);
+    expect(Math.min(...losses.slice(-5))).toBeLessThan(losses[0] - 3);
+    const h = result.heldOut!;
+    expect(h).toMatchObject({ items: 2 });
+    expect(h.points.map((p) => [p.after, p.step])).toEqual([['start', 0], [0, 30]]);
+    expect(h.points[0].text).toBeGreaterThan(9.5);
+    expect(h.points[1].text).toBeLessThan(h.points[0].text - 1);
+    expect(h.textTokens).toBeGreaterThan(20);
+  });
+
+  test('held-out items never train; their loss is measured at the start and after each stage, and saved', async () => {
+    const held = heldOutItems(
+      captions.map((c) => c.itemId),
+      base.heldOutPercent
+    );
+    const seen = new Map<PretrainStage, Set<number>>();
+    const logs: string[] = [];
+    const reports: number[] = [];
+    const result = await run('held', base, {
+      onBatch: (stage, ids) => {
+        const s = seen.get(stage) ?? new Set<number>();
+        ids.forEach((id) => s.add(id));
+        seen.set(stage, s);
+      },
+      onLog: (m) => logs.push(m),
+      onHeldOut: (r) => reports.push(r.points.length)
+    });
+    expect([...seen.keys()]).toEqual([0, 1, 2]);
+    for (const [stage, ids] of seen) for (const id of ids) expect(held.has(id), `stage ${stage} trained held-out item ${id}`).toBe(false);
+    const trained = new Set([...seen.values()].flatMap((s) => [...s]));
+    expect(trained.size).toBe(captions.length - held.size);
+    const h = result.heldOut!;
+    expect(h.items).toBe(2);
+    expect(h.posters).toBe(captions.filter((c) => held.has(c.itemId) && POSTERS.includes(c.itemId)).length);
+    expect(h.points.map((p) => [p.after, p.step])).toEqual([['start', 0], [0, 2], [1, 4], [2, 7]]);
+    for (const p of h.points) {
+      expect(Number.isFinite(p.text)).toBe(true);
+      expect(p.withPoster === null).toBe(h.posters === 0);
+    }
+    expect(reports).toEqual([1, 2, 3, 4]);
+    expect(logs.filter((m) => m.startsWith('held-out caption loss'))).toHaveLength(4);
+    const saved = JSON.parse(readFileSync(join(dir, 'held', 'almostrec_pretraining.json'), 'utf8')) as { heldOut: unknown; heldOutItemIds: number[] };
+    expect(saved.heldOut).toEqual(h);
+    expect(saved.heldOutItemIds.sort()).toEqual([...held].sort());
   });
 
   test('cancel then resume ends exactly where an uninterrupted run does', async () => {
@@ -143,11 +240,69 @@ describe('pretrainCompact', () => {
     const steps: number[] = [];
     const resumed = await run('cut', base, { resume: true, onResume: (s) => (resumedAt = s), onStep: (p) => steps.push(p.step) });
     expect(resumedAt).toBe(3);
-    expect(steps).toEqual([4, 5]);
+    expect(steps).toEqual([4, 5, 6, 7]);
     expect(resumed.finalLoss).toBeCloseTo(full.finalLoss, 5);
+    expect(resumed.heldOut).toEqual(full.heldOut);
     const a = values(join(dir, 'full'));
     const b = values(join(dir, 'cut'));
     for (const [name, v] of a) expect(maxDiff(v, b.get(name)!), name).toBeLessThan(1e-6);
+  });
+
+  test('a resume in the middle of the text stage gives the same bits as an uninterrupted run', async () => {
+    const params = { ...base, stage0Steps: 5 };
+    const full = await run('full0', params);
+    const signal = { aborted: false };
+    await expect(
+      run('cut0', params, {
+        signal,
+        onStep: (p) => {
+          if (p.step === 3) signal.aborted = true;
+        }
+      })
+    ).rejects.toBeInstanceOf(CancelledError);
+    let resumedAt = -1;
+    const steps: { step: number; stage: number }[] = [];
+    const resumed = await run('cut0', params, { resume: true, onResume: (s) => (resumedAt = s), onStep: (p) => steps.push({ step: p.step, stage: p.stage }) });
+    expect(resumedAt).toBe(3);
+    expect(steps.map((p) => p.step)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    expect(steps.map((p) => p.stage)).toEqual([0, 0, 1, 1, 2, 2, 2]);
+    expect(resumed.heldOut).toEqual(full.heldOut);
+    const a = values(join(dir, 'full0'));
+    const b = values(join(dir, 'cut0'));
+    for (const [name, v] of a) expect(maxDiff(v, b.get(name)!), name).toBe(0);
+  });
+
+  test('a state file written before stage 0 existed resumes as it was configured, and refuses a stage 0', async () => {
+    // What a backbone created before stage 0 runs: no stage 0, no held-out split.
+    const old = { ...base, stage0Steps: 0, heldOutPercent: 0 };
+    const full = await run('oldfull', old);
+    expect(full.heldOut).toBeNull();
+    const signal = { aborted: false };
+    await expect(
+      run('old', old, {
+        signal,
+        onStep: (p) => {
+          if (p.step === 3) signal.aborted = true;
+        }
+      })
+    ).rejects.toBeInstanceOf(CancelledError);
+    // Rewrite the state as the earlier format wrote it: format /1, parameters without the new keys.
+    const statePath = join(dir, 'old.state.safetensors');
+    const file = readSafetensors(statePath);
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [k, e] of file.tensors) tensors[k] = { dtype: 'F32', shape: e.shape, data: e.data };
+    const { stage0Steps: _s, stage0LearningRate: _l, heldOutPercent: _h, ...oldParams } = old;
+    const { heldOut: _heldOut, ...meta } = file.metadata;
+    writeSafetensors(statePath, tensors, { ...meta, format: 'almostrec-pretrain-state/1', params: JSON.stringify(oldParams) });
+    await expect(run('old', base, { resume: true })).rejects.toThrow(/saved before the language stage \(stage 0\)/);
+    const recorded = pretrainParamsOf(oldParams as unknown as Record<string, number>) as unknown as PretrainParams;
+    expect(recorded.stage0Steps).toBe(0);
+    const steps: number[] = [];
+    await run('old', recorded, { resume: true, onStep: (p) => steps.push(p.step) });
+    expect(steps).toEqual([4, 5]);
+    const a = values(join(dir, 'oldfull'));
+    const b = values(join(dir, 'old'));
+    for (const [name, v] of a) expect(maxDiff(v, b.get(name)!), name).toBe(0);
   });
 
   test('the saved folder loads as a llava-hf checkpoint with its tokenizer and runs', async () => {

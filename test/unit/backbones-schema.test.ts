@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { toApiError } from '../../src/main/services/api-errors';
 import { appendLive, liveFromMetrics, lossCurve, PRETRAIN_DEFAULTS, PRETRAIN_FIELDS, type LivePoint } from '../../src/renderer/src/lib/backbones';
 import { apiInputs, parsePretrainConfig } from '../../src/shared/api';
-import { defaultBackboneName, PRETRAIN_PARAMS, pretrainDefaults, type PretrainPoint } from '../../src/shared/backbones';
+import { defaultBackboneName, PRETRAIN_PARAMS, pretrainDefaults, pretrainParamsOf, pretrainTotalSteps, type PretrainPoint } from '../../src/shared/backbones';
 
 /** The message the UI and the HTTP client get for a config, or null when it is accepted. */
 function refusal(config: Record<string, unknown>): string | null {
@@ -40,10 +40,21 @@ describe('pretraining config', () => {
     expect(refusal({ hiddenSize: 96, numHeads: 32, numKvHeads: 2 })).toMatch(/config\.numHeads: head size hiddenSize \/ numHeads = 3 must be even/);
     expect(refusal({ numHeads: 4, numKvHeads: 3 })).toMatch(/config\.numKvHeads: numHeads 4 must be a multiple of numKvHeads 3/);
     expect(refusal({ gridSize: 5, maxTokens: 25 })).toMatch(/config\.maxTokens: maxTokens 25 leaves no room for a caption after the 25 image tokens/);
-    expect(refusal({ stage1Steps: 0, stage2Steps: 0 })).toMatch(/config\.stage2Steps: stage1Steps \+ stage2Steps must be at least 1/);
-    expect(refusal({ stage1Steps: 0, stage2Steps: 5 })).toBeNull();
+    expect(refusal({ stage0Steps: 0, stage1Steps: 0, stage2Steps: 0 })).toMatch(
+      /config\.stage2Steps: stage0Steps \+ stage1Steps \+ stage2Steps must be at least 1/
+    );
+    expect(refusal({ stage0Steps: 0, stage1Steps: 0, stage2Steps: 5 })).toBeNull();
+    expect(refusal({ stage0Steps: 5, stage1Steps: 0, stage2Steps: 0 })).toBeNull();
     // A field already out of range is reported alone, without cross-field noise about it.
     expect(refusal({ hiddenSize: 30, numHeads: 4 })).toBe('Invalid input — config.hiddenSize: Too small: expected number to be >=32');
+  });
+
+  it('a config recorded before stage 0 existed keeps running without stage 0 and without a held-out split', () => {
+    const old = { stage1Steps: 50, stage2Steps: 200, seed: 42 };
+    expect(pretrainParamsOf(old)).toEqual({ ...pretrainDefaults(), ...old, stage0Steps: 0, heldOutPercent: 0 });
+    expect(pretrainTotalSteps(old)).toBe(250);
+    expect(pretrainParamsOf(pretrainDefaults())).toEqual(pretrainDefaults());
+    expect(pretrainTotalSteps(pretrainDefaults())).toBe(pretrainDefaults().stage0Steps + pretrainDefaults().stage1Steps + pretrainDefaults().stage2Steps);
   });
 
   it('the catalogue defaults satisfy the constraints', () => {
@@ -78,6 +89,8 @@ describe('loss curve of the Backbones view', () => {
 
   it('reads only progress metrics that describe a step', () => {
     expect(liveFromMetrics({ loss: 2, stage: 1, step: 4, learningRate: 1e-3 })).toEqual({ step: 4, stage: 1, loss: 2 });
+    expect(liveFromMetrics({ loss: 9, stage: 0, step: 1, learningRate: 1e-3 })).toEqual({ step: 1, stage: 0, loss: 9 });
+    expect(liveFromMetrics({ loss: 9, stage: 3, step: 1 })).toBeNull();
     expect(liveFromMetrics({ loss: 2, step: 4 })).toBeNull();
     expect(liveFromMetrics({ loss: Number.NaN, stage: 2, step: 4 })).toBeNull();
     expect(liveFromMetrics(undefined)).toBeNull();

@@ -1,5 +1,5 @@
-// Catalog: backbone rows and their pretraining history (migration 2), and the folder bookkeeping shared by
-// the service and the CLI (a registered folder is never deleted).
+// Catalog: backbone rows and their pretraining history (migration 2; stage 0 and the held-out loss: migration
+// 3), and the folder bookkeeping shared by the service and the CLI (a registered folder is never deleted).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPretrainedBackbone, pretrainedBackboneDir, removeBackboneFiles } from '../../src/core/backbone/backbone-store';
 import { Catalog, migrate, MIGRATIONS } from '../../src/core/catalog';
 import { importDataset } from '../../src/core/importers';
-import type { PretrainPoint } from '../../src/shared/backbones';
+import type { HeldOutReport, PretrainPoint, PretrainStage } from '../../src/shared/backbones';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/importers');
-const point = (step: number, stage: 1 | 2, loss: number): PretrainPoint => ({ step, stage, loss, learningRate: 1e-3, seconds: step / 10 });
+const point = (step: number, stage: PretrainStage, loss: number): PretrainPoint => ({ step, stage, loss, learningRate: 1e-3, seconds: step / 10 });
 
 let tmp: string;
 let catalog: Catalog;
@@ -39,6 +39,36 @@ describe('backbone migration', () => {
       expect(upgraded.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
       expect(upgraded.listDatasets().map((d) => d.name)).toEqual(['old']);
       expect(upgraded.listBackbones()).toEqual([]);
+    } finally {
+      upgraded.close();
+    }
+  });
+
+  it('upgrades a catalog from before stage 0: the history keeps its rows and takes stage 0, the held-out loss is stored', () => {
+    const file = path.join(tmp, 'v2.sqlite');
+    const db = new BetterSqlite3(file);
+    migrate(db, MIGRATIONS.slice(0, 2));
+    db.prepare("INSERT INTO backbones (name, source, status, path, created_at) VALUES ('old', 'pretrained', 'succeeded', '/x', 'now')").run();
+    db.prepare('INSERT INTO backbone_history VALUES (1, 1, 1, 10.25, 0.001, 0.1), (1, 2, 2, 9.5, 0.001, 0.2)').run();
+    db.close();
+    const upgraded = Catalog.open(file);
+    try {
+      expect(upgraded.getBackbone(1)).toMatchObject({ name: 'old', history: [point(1, 1, 10.25), point(2, 2, 9.5)], heldOut: null });
+      upgraded.appendPretrainPoints(1, [point(3, 0, 8)]);
+      expect(upgraded.getBackbone(1)!.history.map((p) => p.stage)).toEqual([1, 2, 0]);
+      const report: HeldOutReport = {
+        items: 3,
+        posters: 2,
+        textTokens: 40,
+        posterTokens: 30,
+        points: [{ after: 'start', step: 0, text: 10.4, withPoster: 10.41, withoutPoster: 10.39 }, { after: 0, step: 5, text: 7.5, withPoster: null, withoutPoster: null }]
+      };
+      upgraded.updateBackbone(1, { heldOut: report });
+      expect(upgraded.getBackbone(1)!.heldOut).toEqual(report);
+      upgraded.updateBackbone(1, { heldOut: null });
+      expect(upgraded.getBackbone(1)!.heldOut).toBeNull();
+      upgraded.deleteBackbone(1);
+      expect(upgraded.db.prepare('SELECT COUNT(*) AS n FROM backbone_history').get()).toEqual({ n: 0 }); // the cascade survived the rebuild
     } finally {
       upgraded.close();
     }

@@ -3,6 +3,8 @@
 //   without a poster: <s> caption </s>        (stage 2 only; an item without an image gets no visual tokens)
 // Loss is on the caption tokens and </s> only (never on the image tokens (<image>) or <s>), as LLaVA masks the
 // image and instruction part. Sequences are cut to maxTokens and right-padded within a batch.
+// Stage 0 (language) trains on the text form of every caption. A fixed share of the items is held out: their
+// captions never train and measure the loss after each stage.
 import { Rng } from '../tensor/rng';
 
 export interface CaptionSample {
@@ -70,6 +72,36 @@ export function makeBatch(samples: readonly CaptionSample[], withImage: (s: Capt
     }
   });
   return { inputIds, attentionMask, labels, batch, length, imageItems, targetCount };
+}
+
+/** The rows of a batch that carry a loss and their next-token targets (what the cross-entropy takes). */
+export function lossRows(batch: PretrainBatch): { rows: Int32Array; targets: Int32Array } {
+  const rows: number[] = [];
+  const targets: number[] = [];
+  for (let i = 0; i < batch.labels.length; i++) {
+    if (batch.labels[i] >= 0) {
+      rows.push(i);
+      targets.push(batch.labels[i]);
+    }
+  }
+  return { rows: Int32Array.from(rows), targets: Int32Array.from(targets) };
+}
+
+/** Fixed seed of the held-out split: the same items are held out whatever the pretraining seed. */
+export const HELD_OUT_SEED = 20240611;
+
+/**
+ * The items whose captions are held out of pretraining: `percent`% of them (at least min(32, n/10), so a
+ * small dataset still gets a measurable set; never all), chosen by a seeded hash of the item id, so the set
+ * depends neither on the order of the items nor on the pretraining seed. Empty for percent 0.
+ */
+export function heldOutItems(itemIds: readonly number[], percent: number): Set<number> {
+  const n = itemIds.length;
+  if (percent <= 0 || n < 2) return new Set();
+  const count = Math.min(n - 1, Math.max(Math.round((n * percent) / 100), Math.min(32, Math.floor(n / 10))));
+  const key = (id: number) => new Rng((Math.imul(HELD_OUT_SEED, 0x9e3779b1) ^ id) >>> 0).nextU32();
+  const ranked = itemIds.map((id) => ({ id, k: key(id) })).sort((a, b) => a.k - b.k || a.id - b.id);
+  return new Set(ranked.slice(0, count).map((r) => r.id));
 }
 
 /**

@@ -1,15 +1,19 @@
-// Pretraining the compact backbone on a catalog's own items, following LLaVA's two stages:
+// Pretraining the compact backbone on a catalog's own items: a language stage, then LLaVA's two stages —
+//   stage 0 (language): the decoder alone (embeddings, layers, norm; the head is tied to the embeddings)
+//   learns next-token prediction on the captions as plain text, <s> caption </s>;
 //   stage 1 (feature alignment): only the projector trains, on  <s> <image>×g² caption </s>, the decoder frozen;
 //   stage 2 (end-to-end): projector and the whole decoder train on the same captions, items without a poster
 //   as text only.
 // Next-token cross-entropy over the full 32,001-token vocabulary on the caption tokens. Adam with linear
-// warm-up and cosine decay per stage. Every `checkpointEvery` steps (and on cancel) the weights, Adam state
-// and data position go to a state file, so a resumed job continues exactly where it stopped; the finished
-// backbone is saved as a llava-hf checkpoint folder that hf-checkpoint.ts reads back.
+// warm-up and cosine decay per stage. A fixed, seeded share of the items is held out (their captions never
+// train); the mean loss on their captions is measured at the start and after each stage. Every
+// `checkpointEvery` steps (and on cancel, and at the end of each stage) the weights, Adam state, data
+// position and held-out figures go to a state file, so a resumed job continues exactly where it stopped; the
+// finished backbone is saved as a llava-hf checkpoint folder that hf-checkpoint.ts reads back.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { PretrainPoint } from '../../shared/backbones';
+import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLoss, type HeldOutReport, type PretrainPoint, type PretrainStage } from '../../shared/backbones';
 import { CancelledError, type CancelSignal } from '../progress';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
@@ -18,18 +22,22 @@ import { compactConfig, initialWeights, type CompactShape } from './compact';
 import type { LlavaConfig } from './config';
 import { saveHfCheckpoint } from './hf-checkpoint';
 import { LlavaModel } from './llava-model';
-import { learningRateAt, makeBatch, SampleOrder, type CaptionSample, type SequenceSpec } from './pretrain-data';
+import { heldOutItems, learningRateAt, lossRows, makeBatch, SampleOrder, type CaptionSample, type SequenceSpec } from './pretrain-data';
 import type { TextTokenizer } from './tokenizer';
 import { expectedTensors } from './weight-names';
 
 export interface PretrainParams extends CompactShape {
   batchSize: number;
+  stage0Steps: number;
   stage1Steps: number;
   stage2Steps: number;
+  stage0LearningRate: number;
   stage1LearningRate: number;
   stage2LearningRate: number;
   warmupSteps: number;
   checkpointEvery: number;
+  /** Share of the items (%) whose captions never train and measure the held-out loss; 0: none. */
+  heldOutPercent: number;
   seed: number;
 }
 
@@ -58,6 +66,10 @@ export interface PretrainHooks {
   onResume?: (step: number) => void;
   /** Called after each state save (so callers can persist what they buffered up to it). */
   onCheckpoint?: () => void;
+  /** Called after each held-out measurement with every figure so far (also those restored by a resume). */
+  onHeldOut?: (report: HeldOutReport) => void;
+  /** Called before each training step with the items of its batch. */
+  onBatch?: (stage: PretrainStage, itemIds: readonly number[]) => void;
 }
 
 export interface PretrainResult {
@@ -66,37 +78,64 @@ export interface PretrainResult {
   finalLoss: number;
   seconds: number;
   parameters: number;
+  /** Held-out caption loss at the start and after each stage (null with heldOutPercent 0). */
+  heldOut: HeldOutReport | null;
 }
 
-const STATE_FORMAT = 'almostrec-pretrain-state/1';
+const STATE_FORMAT = 'almostrec-pretrain-state/2';
+/** Written before stage 0 and the held-out split existed: stages 1–2 only. Still resumable. */
+const STATE_FORMAT_V1 = 'almostrec-pretrain-state/1';
 
 interface Position {
-  stage: 1 | 2;
+  stage: PretrainStage;
   /** Steps done in this stage. */
   step: number;
   pass: number;
   pos: number;
 }
 
-function trainableNames(cfg: LlavaConfig, stage: 1 | 2): string[] {
-  return [...expectedTensors(cfg).keys()].filter((n) => n.startsWith('projector.') || (stage === 2 && n.startsWith('text.')));
+const stageSteps = (p: PretrainParams, stage: PretrainStage): number => [p.stage0Steps, p.stage1Steps, p.stage2Steps][stage];
+const stagePeak = (p: PretrainParams, stage: PretrainStage): number => [p.stage0LearningRate, p.stage1LearningRate, p.stage2LearningRate][stage];
+/** Steps of the stages before `stage`: the global step count runs through the stages in order. */
+const stepsBefore = (p: PretrainParams, stage: PretrainStage): number => PRETRAIN_STAGES.filter((s) => s < stage).reduce<number>((a, s) => a + stageSteps(p, s), 0);
+
+/** Stage 0: the decoder (its tied head included); stage 1: the projector; stage 2: both. */
+function trainableNames(cfg: LlavaConfig, stage: PretrainStage): string[] {
+  return [...expectedTensors(cfg).keys()].filter((n) => (stage !== 0 && n.startsWith('projector.')) || (stage !== 1 && n.startsWith('text.')));
 }
 
-function saveState(path: string, weights: Map<string, tf.Tensor>, adam: Adam, at: Position, params: PretrainParams, history: PretrainPoint[]): void {
+/** Parameters compared with the catalogue's completion (a state written before a key existed still matches). */
+function sameParams(a: Record<string, number>, b: Record<string, number>): boolean {
+  const canon = (x: Record<string, number>) => JSON.stringify(Object.entries(pretrainParamsOf(x)).sort(([k1], [k2]) => (k1 < k2 ? -1 : k1 > k2 ? 1 : 0)));
+  return canon(a) === canon(b);
+}
+
+function saveState(
+  path: string,
+  weights: Map<string, tf.Tensor>,
+  adam: Adam | null,
+  at: Position,
+  params: PretrainParams,
+  history: PretrainPoint[],
+  heldOut: HeldOutReport | null
+): void {
   const tensors: Record<string, TensorToWrite> = {};
   const put = (prefix: string, m: Map<string, tf.Tensor>) => {
     for (const [name, t] of m) tensors[prefix + name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
   };
   put('w.', weights);
-  put('m.', adam.m);
-  put('v.', adam.v);
+  if (adam) {
+    put('m.', adam.m);
+    put('v.', adam.v);
+  }
   mkdirSync(dirname(path), { recursive: true });
   writeSafetensors(path, tensors, {
     format: STATE_FORMAT,
     params: JSON.stringify(params),
     position: JSON.stringify(at),
-    adamStep: String(adam.step),
-    history: JSON.stringify(history)
+    adamStep: String(adam?.step ?? 0),
+    history: JSON.stringify(history),
+    heldOut: JSON.stringify(heldOut)
   });
 }
 
@@ -107,13 +146,22 @@ interface LoadedState {
   at: Position;
   adamStep: number;
   history: PretrainPoint[];
+  heldOut: HeldOutReport | null;
 }
 
 function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): LoadedState {
   const file = readSafetensors(path);
   const meta = file.metadata;
-  if (meta.format !== STATE_FORMAT) throw new Error(`${path}: not a pretraining state file (format ${JSON.stringify(meta.format)})`);
-  if (meta.params !== JSON.stringify(params)) throw new Error(`${path}: saved with other pretraining parameters; start a new backbone instead of resuming`);
+  const v1 = meta.format === STATE_FORMAT_V1;
+  if (meta.format !== STATE_FORMAT && !v1) throw new Error(`${path}: not a pretraining state file (format ${JSON.stringify(meta.format)})`);
+  const saved = JSON.parse(meta.params ?? 'null') as Record<string, number> | null;
+  if (!saved || !sameParams(saved, params as unknown as Record<string, number>)) {
+    throw new Error(
+      v1
+        ? `${path}: saved before the language stage (stage 0) and the held-out split existed, with other parameters than these; resume it with stage0Steps 0 and heldOutPercent 0, or start a new backbone`
+        : `${path}: saved with other pretraining parameters; start a new backbone instead of resuming`
+    );
+  }
   const weights = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
@@ -128,8 +176,59 @@ function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): Load
     if (!w || w.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`${path}: weight ${name} is missing or has the wrong size`);
   }
   const at = JSON.parse(meta.position ?? 'null') as Position | null;
-  if (!at || (at.stage !== 1 && at.stage !== 2)) throw new Error(`${path}: bad position`);
-  return { weights, m, v, at, adamStep: Number(meta.adamStep), history: JSON.parse(meta.history ?? '[]') as PretrainPoint[] };
+  const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
+  if (!at || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
+  return {
+    weights,
+    m,
+    v,
+    at,
+    adamStep: Number(meta.adamStep),
+    history: JSON.parse(meta.history ?? '[]') as PretrainPoint[],
+    heldOut: JSON.parse(meta.heldOut ?? 'null') as HeldOutReport | null
+  };
+}
+
+/** What the held-out figures run on (see HeldOutLoss). */
+interface HeldOutSets {
+  text: CaptionSample[];
+  posters: CaptionSample[];
+  /** The poster items with their captions cut as with the image, so both figures score the same tokens. */
+  postersCut: CaptionSample[];
+}
+
+/** Token-weighted mean next-token loss of `samples` (forward only, in batches). */
+async function meanCaptionLoss(
+  model: LlavaModel,
+  embedTable: tf.Tensor2D,
+  samples: readonly CaptionSample[],
+  withImage: boolean,
+  spec: SequenceSpec,
+  grids: Map<number, Float32Array>,
+  batchSize: number
+): Promise<{ loss: number; tokens: number }> {
+  const width = model.config.text.hiddenSize;
+  let sum = 0;
+  let tokens = 0;
+  for (let start = 0; start < samples.length; start += batchSize) {
+    const batch = makeBatch(samples.slice(start, start + batchSize), () => withImage, spec);
+    const { rows, targets } = lossRows(batch);
+    const value = tf.tidy(() => {
+      const ids = tf.tensor2d(batch.inputIds, [batch.batch, batch.length], 'int32');
+      const mask = tf.tensor2d(batch.attentionMask, [batch.batch, batch.length], 'int32');
+      const imageEmbeds = batch.imageItems.length
+        ? model.projectVisionFeatures(tf.tensor3d(concatGrids(batch.imageItems, grids, spec.imageTokens * 1280), [batch.imageItems.length, spec.imageTokens, 1280]))
+        : undefined;
+      const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, imageEmbeds, logits: 'none' });
+      const h = tf.gather(tf.reshape(hidden, [-1, width]), tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+      return tiedSoftmaxCrossEntropy(h, embedTable, targets, -1);
+    });
+    sum += (await value.data())[0] * targets.length;
+    tokens += targets.length;
+    value.dispose();
+    await new Promise((r) => setImmediate(r));
+  }
+  return { loss: tokens ? sum / tokens : NaN, tokens };
 }
 
 /** Pretrains (or resumes) the compact backbone; returns when it is saved to outDir. */
@@ -146,19 +245,32 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     imageTokens,
     maxTokens: params.maxTokens
   };
+  const held = heldOutItems(
+    input.captions.map((c) => c.itemId),
+    params.heldOutPercent
+  );
   const samples: CaptionSample[] = input.captions
     .map((c) => ({ itemId: c.itemId, tokens: tokenizer.encode(c.caption, { addBos: false }), hasImage: c.hasImage && input.grids.has(c.itemId) }))
     .filter((s) => s.tokens.length > 0);
-  const stageSamples = { 1: samples.filter((s) => s.hasImage), 2: samples };
-  if (params.stage1Steps > 0 && stageSamples[1].length === 0) throw new Error('stage 1 needs items with a poster; this dataset has none (set stage 1 steps to 0)');
-  if (stageSamples[2].length === 0) throw new Error('no item has a caption to pretrain on');
-  hooks.onLog?.(`pretraining on ${samples.length} captions (${stageSamples[1].length} with a poster), ${imageTokens} image tokens per poster`);
+  const train = samples.filter((s) => !held.has(s.itemId));
+  const stageSamples: Record<PretrainStage, CaptionSample[]> = { 0: train, 1: train.filter((s) => s.hasImage), 2: train };
+  if (params.stage1Steps > 0 && stageSamples[1].length === 0) throw new Error('stage 1 needs items with a poster outside the held-out ones; this dataset has none (set stage 1 steps to 0)');
+  if (train.length === 0) throw new Error('no item has a caption to pretrain on');
+  const heldSamples = samples.filter((s) => held.has(s.itemId));
+  const heldPosters = heldSamples.filter((s) => s.hasImage);
+  const sets: HeldOutSets | null = heldSamples.length
+    ? { text: heldSamples, posters: heldPosters, postersCut: heldPosters.map((s) => ({ ...s, tokens: s.tokens.slice(0, params.maxTokens - 2 - imageTokens), hasImage: false })) }
+    : null;
+  hooks.onLog?.(
+    `pretraining on ${train.length} captions (${stageSamples[1].length} with a poster), ${imageTokens} image tokens per poster; ` +
+      `${heldSamples.length} captions held out (${heldPosters.length} with a poster)`
+  );
 
   const resumed = hooks.resume && existsSync(input.statePath) ? loadState(input.statePath, params, cfg) : null;
   const weights = new Map<string, tf.Tensor>();
   if (resumed) {
     for (const [name, shape] of expectedTensors(cfg)) weights.set(name, tf.tensor(resumed.weights.get(name)!, shape));
-    const globalStep = (resumed.at.stage === 2 ? params.stage1Steps : 0) + resumed.at.step;
+    const globalStep = stepsBefore(params, resumed.at.stage) + resumed.at.step;
     resumed.history = resumed.history.filter((p) => p.step <= globalStep);
     hooks.onResume?.(globalStep);
     hooks.onLog?.(`resuming stage ${resumed.at.stage} at step ${resumed.at.step}`);
@@ -166,55 +278,83 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     for (const [name, t] of initialWeights(cfg, params.seed)) weights.set(name, t);
   }
   const history: PretrainPoint[] = resumed ? resumed.history : [];
-  const totalSteps = params.stage1Steps + params.stage2Steps;
+  const heldOut: HeldOutReport | null = sets
+    ? (resumed?.heldOut ?? { items: heldSamples.length, posters: heldPosters.length, textTokens: 0, posterTokens: 0, points: [] })
+    : null;
+  if (heldOut && heldOut.points.length) hooks.onHeldOut?.(heldOut);
+  const totalSteps = params.stage0Steps + params.stage1Steps + params.stage2Steps;
   const started = performance.now();
   let lastLoss = NaN;
 
-  for (const stage of [1, 2] as const) {
-    const stageSteps = stage === 1 ? params.stage1Steps : params.stage2Steps;
-    if (resumed && resumed.at.stage > stage) continue;
-    const startAt = resumed && resumed.at.stage === stage ? resumed.at : { stage, step: 0, pass: 0, pos: 0 };
-    if (startAt.step >= stageSteps) continue;
+  /** Measures the held-out loss on the current weights (plain tensors) unless already measured there. */
+  const measure = async (after: 'start' | PretrainStage, step: number): Promise<boolean> => {
+    if (!sets || !heldOut || heldOut.points.some((p) => p.after === after)) return false;
+    const model = new LlavaModel(cfg, weights);
+    try {
+      const loss = (set: CaptionSample[], withImage: boolean) =>
+        meanCaptionLoss(model, weights.get('text.embed_tokens.weight') as tf.Tensor2D, set, withImage, spec, input.grids, params.batchSize);
+      const text = await loss(sets.text, false);
+      const withPoster = sets.posters.length ? await loss(sets.posters, true) : null;
+      const withoutPoster = sets.posters.length ? await loss(sets.postersCut, false) : null;
+      heldOut.textTokens = text.tokens;
+      heldOut.posterTokens = withPoster?.tokens ?? 0;
+      const point: HeldOutLoss = { after, step, text: text.loss, withPoster: withPoster?.loss ?? null, withoutPoster: withoutPoster?.loss ?? null };
+      heldOut.points.push(point);
+      const f = (x: number) => x.toFixed(3);
+      hooks.onLog?.(
+        `held-out caption loss ${after === 'start' ? 'at the start' : `after stage ${after} (${PRETRAIN_STAGE_NAMES[after]})`}: ` +
+          `text ${f(text.loss)} over ${heldSamples.length} captions` +
+          (withPoster && withoutPoster ? `; the ${heldPosters.length} with a poster ${f(withPoster.loss)} with it, ${f(withoutPoster.loss)} without` : '')
+      );
+      hooks.onHeldOut?.(heldOut);
+      return true;
+    } finally {
+      model.dispose();
+    }
+  };
+
+  /** Trains one stage from `startAt`; returns its last step's loss. Leaves the weights as plain tensors. */
+  async function trainStage(stage: PretrainStage, startAt: Position): Promise<number> {
+    const stepsInStage = stageSteps(params, stage);
     // This stage's trainables become variables; the rest stay plain (frozen) tensors.
-    const names = trainableNames(cfg, stage);
     const vars = new Map<string, tf.Variable>();
-    for (const name of names) {
+    for (const name of trainableNames(cfg, stage)) {
       const t = weights.get(name)!;
       const v = tf.variable(t, true, `pretrain/${name}`);
       t.dispose();
       weights.set(name, v);
       vars.set(name, v);
     }
-    const peak = stage === 1 ? params.stage1LearningRate : params.stage2LearningRate;
+    const peak = stagePeak(params, stage);
     const adam = new Adam(vars, { learningRate: peak, beta2: 0.999 });
     if (resumed && resumed.at.stage === stage) adam.load(resumed.adamStep, resumed.m, resumed.v);
     const order = new SampleOrder(stageSamples[stage].length, params.seed + stage, startAt.pass, startAt.pos);
     const model = new LlavaModel(cfg, weights);
     const embedTable = weights.get('text.embed_tokens.weight')!;
-    const doneBefore = stage === 2 ? params.stage1Steps : 0;
+    const doneBefore = stepsBefore(params, stage);
+    // Stage 0 reads every caption as text; stages 1 and 2 put the poster before it where there is one.
+    const withImage = stage === 0 ? () => false : (s: CaptionSample) => s.hasImage;
     const checkpoint = (step: number) => {
-      saveState(input.statePath, weights, adam, { stage, step, pass: order.pass, pos: order.pos }, params, history);
+      saveState(input.statePath, weights, adam, { stage, step, pass: order.pass, pos: order.pos }, params, history, heldOut);
       hooks.onCheckpoint?.();
     };
+    let loss = NaN;
     try {
-      for (let step = startAt.step; step < stageSteps; step++) {
+      for (let step = startAt.step; step < stepsInStage; step++) {
         if (hooks.signal?.aborted) {
           checkpoint(step);
           throw new CancelledError();
         }
         const t0 = performance.now();
         const picked = order.next(params.batchSize).map((i) => stageSamples[stage][i]);
-        const batch = makeBatch(picked, (s) => s.hasImage, spec);
-        const lr = learningRateAt(step, stageSteps, peak, params.warmupSteps);
+        hooks.onBatch?.(
+          stage,
+          picked.map((s) => s.itemId)
+        );
+        const batch = makeBatch(picked, withImage, spec);
+        const lr = learningRateAt(step, stepsInStage, peak, params.warmupSteps);
         adam.setLearningRate(lr);
-        const rows: number[] = [];
-        const targets: number[] = [];
-        for (let i = 0; i < batch.labels.length; i++) {
-          if (batch.labels[i] >= 0) {
-            rows.push(i);
-            targets.push(batch.labels[i]);
-          }
-        }
+        const { rows, targets } = lossRows(batch);
         const ids = tf.tensor2d(batch.inputIds, [batch.batch, batch.length], 'int32');
         const mask = tf.tensor2d(batch.attentionMask, [batch.batch, batch.length], 'int32');
         const rowIndex = tf.tensor1d(rows, 'int32');
@@ -225,37 +365,67 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
           const imageEmbeds = feats ? model.projectVisionFeatures(feats, true) : undefined;
           const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, imageEmbeds, training: true, logits: 'none' });
           const h = tf.gather(tf.reshape(hidden, [-1, cfg.text.hiddenSize]), rowIndex) as tf.Tensor2D;
-          return tiedSoftmaxCrossEntropy(h, embedTable as tf.Tensor2D, Int32Array.from(targets), -1);
+          return tiedSoftmaxCrossEntropy(h, embedTable as tf.Tensor2D, targets, -1);
         }, [...vars.values()]);
         const named: tf.NamedTensorMap = {};
         for (const [name, v] of vars) if (grads[v.name]) named[name] = grads[v.name];
         adam.apply(vars, named);
-        lastLoss = (await value.data())[0];
+        loss = (await value.data())[0];
         tf.dispose([value, ids, mask, rowIndex, ...(feats ? [feats] : []), ...Object.values(grads)]);
-        if (!Number.isFinite(lastLoss)) throw new Error(`pretraining diverged at stage ${stage} step ${step + 1} (loss ${lastLoss}); lower the learning rate`);
-        const point: PretrainPoint = { step: doneBefore + step + 1, stage, loss: lastLoss, learningRate: lr, seconds: (performance.now() - t0) / 1000 };
+        if (!Number.isFinite(loss)) throw new Error(`pretraining diverged at stage ${stage} step ${step + 1} (loss ${loss}); lower the learning rate`);
+        const point: PretrainPoint = { step: doneBefore + step + 1, stage, loss, learningRate: lr, seconds: (performance.now() - t0) / 1000 };
         history.push(point);
         hooks.onStep?.(point, totalSteps);
-        if ((step + 1) % params.checkpointEvery === 0 && step + 1 < stageSteps) checkpoint(step + 1);
+        if ((step + 1) % params.checkpointEvery === 0 && step + 1 < stepsInStage) checkpoint(step + 1);
         await new Promise((r) => setImmediate(r));
       }
-      if (stage === 1 && params.stage2Steps > 0) checkpoint(stageSteps);
+      return loss;
     } finally {
       model.dispose();
       adam.dispose();
-      // Back to plain tensors for the next stage (or the save).
+      // Back to plain tensors for the next stage, the held-out measurement or the save.
       for (const [name, v] of vars) {
         weights.set(name, tf.clone(v));
         v.dispose();
       }
     }
   }
+
+  await measure('start', 0);
+  for (const stage of PRETRAIN_STAGES) {
+    const steps = stageSteps(params, stage);
+    if (resumed && resumed.at.stage > stage) continue;
+    const startAt = resumed && resumed.at.stage === stage ? resumed.at : { stage, step: 0, pass: 0, pos: 0 };
+    const doneBefore = stepsBefore(params, stage);
+    const trained = startAt.step < steps;
+    if (trained) lastLoss = await trainStage(stage, startAt);
+    if (steps === 0) continue;
+    const measured = await measure(stage, doneBefore + steps);
+    // The end of a stage is a checkpoint too: a resume never redoes a finished stage or its measurement.
+    if ((trained || measured) && doneBefore + steps < totalSteps) {
+      saveState(input.statePath, weights, null, { stage, step: steps, pass: 0, pos: 0 }, params, history, heldOut);
+      hooks.onCheckpoint?.();
+    }
+  }
+
   try {
     saveHfCheckpoint(input.outDir, cfg, weights, {
       layout: 'legacy',
       extraFiles: {
         'tokenizer_config.json': JSON.stringify({ tokenizer_class: 'LlamaTokenizer', almostrec_tokenizer: tokenizer.id, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', pad_token: '<unk>' }, null, 2),
-        'almostrec_pretraining.json': JSON.stringify({ params, gridEncoderId: input.gridEncoderId, captions: samples.length, withPoster: stageSamples[1].length, history }, null, 1)
+        'almostrec_pretraining.json': JSON.stringify(
+          {
+            params,
+            gridEncoderId: input.gridEncoderId,
+            captions: train.length,
+            withPoster: stageSamples[1].length,
+            heldOut,
+            heldOutItemIds: heldSamples.map((s) => s.itemId),
+            history
+          },
+          null,
+          1
+        )
       }
     });
   } finally {
@@ -263,7 +433,7 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
   }
   rmSync(input.statePath, { force: true });
   const parameters = [...expectedTensors(cfg).values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  return { config: cfg, steps: totalSteps, finalLoss: lastLoss, seconds: (performance.now() - started) / 1000, parameters };
+  return { config: cfg, steps: totalSteps, finalLoss: lastLoss, seconds: (performance.now() - started) / 1000, parameters, heldOut };
 }
 
 function concatGrids(items: number[], grids: Map<number, Float32Array>, size: number): Float32Array {

@@ -1,7 +1,7 @@
 // Backbone bookkeeping: one row per backbone (pretrained in the app or a registered llava-hf folder) and
 // the per-step pretraining history the UI charts. Files live elsewhere; these rows only point at them.
 import type { Database } from 'better-sqlite3';
-import type { BackboneDetail, BackboneSource, BackboneStatus, BackboneSummary, PretrainPoint } from '../../shared/backbones';
+import type { BackboneDetail, BackboneSource, BackboneStatus, BackboneSummary, HeldOutReport, PretrainPoint } from '../../shared/backbones';
 import { toBackbone, toPretrainPoint, type BackboneRow, type PretrainPointRow } from './rows';
 
 export interface NewBackbone {
@@ -25,6 +25,8 @@ export interface BackbonePatch {
   parameters: number | null;
   path: string;
   config: Record<string, number>;
+  /** Held-out caption loss per pretraining stage. */
+  heldOut: HeldOutReport | null;
 }
 
 const BACKBONE_SELECT = `SELECT b.id, b.name, b.source, b.status, b.dataset_id, d.name AS dataset_name, b.path, b.config,
@@ -65,7 +67,8 @@ const PATCH_COLUMNS: Record<keyof BackbonePatch, { column: string; encode: (v: u
   architecture: { column: 'architecture', encode: (v) => v },
   parameters: { column: 'parameters', encode: (v) => v },
   path: { column: 'path', encode: (v) => v },
-  config: { column: 'config', encode: (v) => JSON.stringify(v) }
+  config: { column: 'config', encode: (v) => JSON.stringify(v) },
+  heldOut: { column: 'held_out', encode: (v) => (v === null ? null : JSON.stringify(v)) }
 };
 
 export function updateBackbone(db: Database, backboneId: number, patch: Partial<BackbonePatch>): void {
@@ -106,7 +109,8 @@ export function getBackbone(db: Database, backboneId: number): BackboneDetail | 
       .prepare('SELECT step, stage, loss, learning_rate, seconds FROM backbone_history WHERE backbone_id = ? ORDER BY step')
       .all(backboneId) as PretrainPointRow[]
   ).map(toPretrainPoint);
-  return { ...toBackbone(row), history };
+  const heldOut = db.prepare('SELECT held_out FROM backbones WHERE id = ?').get(backboneId) as { held_out: string | null };
+  return { ...toBackbone(row), history, heldOut: heldOut.held_out === null ? null : (JSON.parse(heldOut.held_out) as HeldOutReport) };
 }
 
 export function findBackboneByName(db: Database, name: string): BackboneSummary | null {

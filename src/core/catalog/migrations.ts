@@ -157,6 +157,26 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (backbone_id, step)
       ) WITHOUT ROWID;
     `);
+  },
+  function pretrainLanguageStage(db) {
+    // Pretraining gained stage 0 (the decoder on text only) and a held-out caption loss per stage. SQLite
+    // cannot change a CHECK constraint in place: the history table is rebuilt with its rows.
+    db.exec(`
+      CREATE TABLE backbone_history_v3 (
+        backbone_id INTEGER NOT NULL REFERENCES backbones(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        stage INTEGER NOT NULL CHECK (stage IN (0, 1, 2)),
+        loss REAL NOT NULL,
+        learning_rate REAL NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (backbone_id, step)
+      ) WITHOUT ROWID;
+      INSERT INTO backbone_history_v3 (backbone_id, step, stage, loss, learning_rate, seconds)
+        SELECT backbone_id, step, stage, loss, learning_rate, seconds FROM backbone_history;
+      DROP TABLE backbone_history;
+      ALTER TABLE backbone_history_v3 RENAME TO backbone_history;
+      ALTER TABLE backbones ADD COLUMN held_out TEXT;  -- JSON HeldOutReport, null when none was measured
+    `);
   }
 ];
 

@@ -188,5 +188,5 @@ export function toBackbone(r: BackboneRow): BackboneSummary {
 }
 
 export function toPretrainPoint(r: PretrainPointRow): PretrainPoint {
-  return { step: r.step, stage: r.stage === 1 ? 1 : 2, loss: r.loss, learningRate: r.learning_rate, seconds: r.seconds };
+  return { step: r.step, stage: r.stage === 0 ? 0 : r.stage === 1 ? 1 : 2, loss: r.loss, learningRate: r.learning_rate, seconds: r.seconds };
 }

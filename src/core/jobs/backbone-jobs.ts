@@ -3,7 +3,7 @@
 // Catalog bookkeeping lives here so the worker (app) and the CLI behave the same.
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pretrainDefaults, type PretrainPoint, type VisualTokenCount } from '../../shared/backbones';
+import { PRETRAIN_STAGE_NAMES, pretrainParamsOf, type PretrainPoint, type VisualTokenCount } from '../../shared/backbones';
 import { hasTokenizer } from '../backbone/backbone-tokenizer';
 import { loadCaptions } from '../backbone/captions';
 import { COMPACT_IMAGE_TOKEN, describeArchitecture, parameterCount } from '../backbone/compact';
@@ -47,10 +47,12 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
   });
   try {
     const backend = await initBackend();
-    const params = { ...pretrainDefaults(), ...b.config } as unknown as PretrainParams;
+    // A backbone recorded before stage 0 existed keeps its recipe (no stage 0, no held-out split).
+    const params = pretrainParamsOf(b.config) as unknown as PretrainParams;
     if (!resuming) {
       rmSync(statePath, { force: true });
       catalog.truncatePretrainHistory(backboneId, 0);
+      catalog.updateBackbone(backboneId, { heldOut: null });
     }
     ctx.onProgress({ phase: 'captions', done: 0, total: 1 });
     const captions = loadCaptions(catalog, b.datasetId);
@@ -71,10 +73,11 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
         signal: ctx.signal,
         onLog: ctx.onLog,
         onResume: (step) => catalog.truncatePretrainHistory(backboneId, step),
+        onHeldOut: (report) => catalog.updateBackbone(backboneId, { heldOut: report }),
         onStep: (p, total) => {
           pending.push(p);
           ctx.onProgress({
-            phase: p.stage === 1 ? 'stage 1: projector' : 'stage 2: decoder',
+            phase: `stage ${p.stage}: ${PRETRAIN_STAGE_NAMES[p.stage]}`,
             done: p.step,
             total,
             metrics: { loss: p.loss, stage: p.stage, step: p.step, learningRate: p.learningRate }

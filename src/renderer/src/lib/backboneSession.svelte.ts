@@ -34,7 +34,10 @@ class BackboneSession {
     wb.onProgress((e) => {
       const point = liveFromMetrics(e.metrics);
       if (e.backboneId == null || !point) return;
+      const previous = this.live[e.backboneId]?.at(-1);
       this.live[e.backboneId] = appendLive(this.live[e.backboneId] ?? [], point);
+      // A new stage began: the held-out loss of the one before (or of the start) is in the catalog now.
+      if (e.backboneId === this.selectedId && previous?.stage !== point.stage) void this.loadDetail(e.backboneId);
     });
     wb.onJobFinished((job) => {
       if (!BACKBONE_JOBS.includes(job.kind)) return;

@@ -1,6 +1,6 @@
 // The Backbones view's pure parts: the pretraining form built from the shared catalogue, and the loss
 // curve merged from the stored history and live progress events. No DOM, no runes: unit tests import it.
-import { PRETRAIN_PARAMS, pretrainDefaults, type PretrainPoint } from '../../../shared/backbones';
+import { PRETRAIN_PARAMS, PRETRAIN_STAGES, pretrainDefaults, type PretrainPoint, type PretrainStage } from '../../../shared/backbones';
 import { configField, type ConfigField } from './models';
 
 export const PRETRAIN_FIELDS: ConfigField<Record<string, number>>[] = PRETRAIN_PARAMS.map(configField);
@@ -9,14 +9,15 @@ export const PRETRAIN_DEFAULTS: Record<string, number> = pretrainDefaults();
 /** What a progress event tells about one step (the job reports {loss, stage, step, learningRate}). */
 export interface LivePoint {
   step: number;
-  stage: 1 | 2;
+  stage: PretrainStage;
   loss: number;
 }
 
 /** The step a progress event's metrics describe, or null when they are not a training step's. */
 export function liveFromMetrics(m: Record<string, number> | undefined): LivePoint | null {
-  if (!m || !Number.isInteger(m.step) || !Number.isFinite(m.loss) || (m.stage !== 1 && m.stage !== 2)) return null;
-  return { step: m.step, stage: m.stage, loss: m.loss };
+  if (!m || !Number.isInteger(m.step) || !Number.isFinite(m.loss)) return null;
+  const stage = PRETRAIN_STAGES.find((s) => s === m.stage);
+  return stage === undefined ? null : { step: m.step, stage, loss: m.loss };
 }
 
 /**
