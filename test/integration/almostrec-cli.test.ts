@@ -1,35 +1,10 @@
 // `almostrec train almostrec --dataset D --seq-run R --backbone B` as the issue words it: B a backbone's
 // name, or a llava-hf folder that is registered on first use; the run records both references.
-import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createCliCatalog, json, root, type CliCatalog } from './cli-catalog';
+import { createCliCatalog, json, root, tinyLlavaFolder, type CliCatalog } from './cli-catalog';
 
 const TINY = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=32', 'batchSize=2', 'stage0Steps=2', 'stage1Steps=2', 'stage2Steps=2'];
-const HF_FIXTURE = join(root, 'test', 'fixtures', 'hf-llava-tiny', 'model');
-
-/** The tiny fixture ships no tokenizer: a word-level one over its 256-token vocabulary (ids ≥ 3 for words). */
-function withTokenizer(dir: string): string {
-  const folder = join(dir, 'llava-tiny');
-  cpSync(HF_FIXTURE, folder, { recursive: true });
-  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
-  const words = 'given the items a user interacted with in order predict next one history ; toy story heat casino babe'.split(' ');
-  words.forEach((w, i) => (vocab[w] ??= 3 + i));
-  writeFileSync(
-    join(folder, 'tokenizer.json'),
-    JSON.stringify({
-      version: '1.0',
-      added_tokens: [0, 1, 2].map((id) => ({ id, content: Object.keys(vocab)[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: { type: 'Lowercase' },
-      pre_tokenizer: { type: 'Whitespace' },
-      post_processor: null,
-      decoder: null,
-      model: { type: 'WordLevel', vocab, unk_token: '<unk>' }
-    })
-  );
-  writeFileSync(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', add_bos_token: true }));
-  return folder;
-}
 let catalog: CliCatalog;
 const cli = (...args: string[]) => catalog.cli(...args);
 
@@ -53,7 +28,7 @@ it('trains ALMOSTREC from --seq-run and --backbone (a name, then a llava-hf fold
   expect(run.status).toBe('succeeded');
   expect(run.config).toMatchObject({ seqRunId: seqRun, backboneId: Number(json(pre.lines.at(-1)!).id) });
 
-  const folder = withTokenizer(catalog.dir);
+  const folder = tinyLlavaFolder(catalog.dir);
   const byFolder = cli('train', 'almostrec', '--dataset', 'tiny', '--seq-run', String(seqRun), '--backbone', folder, '--epochs', '1', '--param', 'historyLength=5', '--json');
   expect(byFolder.stderr).toContain(`Registered ${folder} as backbone "llava-tiny"`);
   expect(byFolder.code, byFolder.stderr).toBe(0);
