@@ -7,11 +7,11 @@
 // variants one after another). Prints one JSON line per variant (Figure 3's order) with its epochs, seconds
 // per epoch, validation/test metrics, wall seconds and test NDCG@10 against the full model, then
 // {"ablation_wall_sec": …}. Model selection is on validation only; test is read once per run (DESIGN §4).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { RunDetail } from '../shared/types';
 import { Catalog } from '../core/catalog';
+import { runCli, throttledLog } from './bench-cli';
 import { median, round, roundMetrics } from './bench-stats';
 
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -116,30 +116,6 @@ export function variantLine(dataset: string, v: VariantResult, run: RunDetail, f
   });
 }
 
-/** Runs the built CLI (JSON mode) to its end; its stdout lines, exit code and last stderr line. */
-function runCli(db: string, args: string[]): Promise<{ lines: string[]; code: number | null; lastErr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, 'cli.js'), ...args, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let lastErr = '';
-    let lastLog = 0;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      for (const line of d.toString().trim().split('\n').filter(Boolean)) {
-        lastErr = line;
-        // Variant boundaries and what is left out always; training progress every 15 s.
-        const milestone = /^(Ablation study|Left out|almostrec:)/.test(line);
-        if (milestone || performance.now() - lastLog > 15000) {
-          if (!milestone) lastLog = performance.now();
-          log(`[ablation] ${line}`);
-        }
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ lines: stdout.split('\n').filter(Boolean), code, lastErr }));
-  });
-}
-
 export async function benchAblation(o: AblationBenchOptions): Promise<void> {
   const started = performance.now();
   const db = resolve(o.catalog);
@@ -153,7 +129,8 @@ export async function benchAblation(o: AblationBenchOptions): Promise<void> {
     catalog.close();
   }
   log(`ablation on ${refs.datasetName}: SASRec run ${refs.seqRunId}, backbone ${refs.backboneId}, GRU4Rec run ${refs.gru4recRunId ?? '— (variant left out)'}, ${o.epochs} epoch(s) per variant`);
-  const { lines, code, lastErr } = await runCli(db, ablationArgs(refs, o.epochs, params));
+  // Variant boundaries and what is left out always; training progress every 15 s.
+  const { lines, code, lastErr } = await runCli(db, ablationArgs(refs, o.epochs, params), throttledLog((line) => log(`[ablation] ${line}`), 15000, /^(Ablation study|Left out|almostrec:)/));
   const variants = lines.map((l) => JSON.parse(l) as VariantResult);
   const after = Catalog.open(db);
   try {

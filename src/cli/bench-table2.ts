@@ -6,12 +6,12 @@
 // the backbone's pretraining run side by side on the two cores; ALMOSTREC follows once both are done.
 // Prints one JSON line per model (popularity, sasrec, gru4rec, almostrec) with "wall_sec", then
 // {"table2_wall_sec": …}. Model selection is on validation only; test is read once per run (DESIGN §4).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { RunDetail } from '../shared/types';
 import { Catalog } from '../core/catalog';
+import { runCli, throttledLog } from './bench-cli';
 import { ensureDataset, resolveDataset } from './bench-data';
 import { median, roundMetrics } from './bench-stats';
 
@@ -35,34 +35,15 @@ interface Child {
 }
 
 /** Runs the built CLI with `args` (JSON mode) and resolves with its last stdout line parsed. */
-function cli(db: string, label: string, args: string[]): Promise<Child> {
-  const t0 = performance.now();
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, 'cli.js'), ...args, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let lastErr = '';
-    let lastLog = 0;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      const lines = d.toString().trim().split('\n');
-      lastErr = lines[lines.length - 1] ?? lastErr;
-      if (performance.now() - lastLog > 15000) {
-        lastLog = performance.now();
-        log(`[${label}] ${lastErr}`);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - t0) / 1000;
-      const last = stdout.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`${label} failed (exit ${code}): ${lastErr}`));
-      try {
-        resolvePromise({ json: JSON.parse(last) as Record<string, unknown>, seconds });
-      } catch {
-        reject(new Error(`${label}: no JSON result on stdout (${last.slice(0, 200)})`));
-      }
-    });
-  });
+async function cli(db: string, label: string, args: string[]): Promise<Child> {
+  const r = await runCli(db, args, throttledLog((line) => log(`[${label}] ${line}`)));
+  if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}): ${r.lastErr}`);
+  const last = r.lines.at(-1) ?? '';
+  try {
+    return { json: JSON.parse(last) as Record<string, unknown>, seconds: r.seconds };
+  } catch {
+    throw new Error(`${label}: no JSON result on stdout (${last.slice(0, 200)})`);
+  }
 }
 
 function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<string, unknown> = {}): string {
