@@ -16,7 +16,8 @@ import { importDataset, resolveEmbeddedDatasetDir } from '../../src/core/importe
 import { modelContext, runCheckpointDir, runTrainingJob } from '../../src/core/jobs/run-jobs';
 import { fitPopularity } from '../../src/core/models/popularity';
 import { MODEL_SPECS } from '../../src/core/models/registry';
-import { initBackend } from '../../src/core/tensor/backend';
+import { computeThreads, initBackend } from '../../src/core/tensor/backend';
+import { defaultReplicaScript } from '../../src/core/train/replicas';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
 import { ITEM_EMBEDDINGS_FILE, loadScorer, trainModel } from '../../src/core/train';
 
@@ -96,6 +97,8 @@ test.skipIf(!MODEL_SPECS.gru4rec)('a GRU4Rec job stores its item-embedding table
   const dataDir = join(workDir, 'data');
   await runTrainingJob(catalog, runId, { dataDir, resume: false, onProgress: () => {}, onLog: () => {}, signal: { aborted: false } });
   expect(catalog.getRun(runId)!.status).toBe('succeeded');
+  // The run records the threads that actually trained it: two only with a data-parallel replica.
+  expect(catalog.getRun(runId)!.backend!.threads).toBe(computeThreads() >= 2 && defaultReplicaScript() ? 2 : 1);
 
   const path = join(runCheckpointDir(dataDir, runId), ITEM_EMBEDDINGS_FILE);
   const artifacts = catalog.db.prepare('SELECT kind, path, sha256 FROM artifacts WHERE run_id = ? ORDER BY id').all(runId) as { kind: string; path: string; sha256: string }[];
@@ -112,4 +115,12 @@ test.skipIf(!MODEL_SPECS.gru4rec)('a GRU4Rec job stores its item-embedding table
   expect(Number(file.metadata.datasetId)).toBe(data.datasetId);
   expect(JSON.parse(file.metadata.config)).toMatchObject({ embeddingSize: embeddingSize, maxLen });
   expect(JSON.parse(file.metadata.itemIds)).toEqual(Array.from(data.itemIds));
+}, 60_000);
+
+test('a model that trains on one thread (BPR) is recorded with one thread, whatever the cores', async () => {
+  const runId = catalog.createRun({ datasetId: data.datasetId, model: 'bpr', config: { ...BRIEF.bpr, epochs: 1, evalEvery: 1 }, backend: null });
+  await runTrainingJob(catalog, runId, { dataDir: join(workDir, 'data'), resume: false, onProgress: () => {}, onLog: () => {}, signal: { aborted: false } });
+  const run = catalog.getRun(runId)!;
+  expect(run.status).toBe('succeeded');
+  expect(run.backend!.threads).toBe(1);
 }, 60_000);
