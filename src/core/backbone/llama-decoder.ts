@@ -59,6 +59,21 @@ export class KvCache {
     this.length += added;
   }
 
+  /**
+   * A cache holding ready per-layer K/V [B, kvHeads, length, headDim] (e.g. rows assembled from other
+   * caches, to continue each row its own way). It takes the tensors over: its dispose() frees them.
+   */
+  static fromLayers(kv: { k: tf.Tensor; v: tf.Tensor }[], length: number): KvCache {
+    const batch = kv[0]?.k.shape[0];
+    kv.forEach(({ k, v }, i) => {
+      if (k.rank !== 4 || k.shape.join() !== v.shape.join()) throw new Error(`KvCache.fromLayers: layer ${i} has K [${k.shape}] and V [${v.shape}], expected equal [B, kvHeads, S, headDim]`);
+      if (k.shape[0] !== batch || k.shape[2] !== length) throw new Error(`KvCache.fromLayers: layer ${i} is [${k.shape}], expected batch ${batch} and ${length} positions`);
+    });
+    const cache = new KvCache(kv.length);
+    cache.commit(kv, length);
+    return cache;
+  }
+
   /** A new cache whose batch repeats this batch-1 cache n times (to continue one prompt n ways). */
   expandBatch(n: number): KvCache {
     if (this.batch !== 1) throw new Error(`KvCache.expandBatch needs a batch-1 cache, this one has batch ${this.batch}`);
@@ -93,7 +108,11 @@ export interface DecoderOptions {
   /** [B, T] position ids. Absent: past + t for every row (what HF's forward uses without position_ids). */
   positions?: Int32Array;
   cache?: KvCache;
-  /** A shared prefix the rows continue (past = its length); not with `cache`. */
+  /**
+   * A shared prefix the rows continue (past = its length). With `cache` too (inference), the cache holds each
+   * row's own positions after the prefix (past = prefix + cache), and only those are appended to it; the
+   * prefix is then attended to without being copied per row.
+   */
   prefix?: PrefixKv;
   training?: boolean;
 }
@@ -177,7 +196,8 @@ export class LlamaDecoder {
     rope: { cos: tf.Tensor; sin: tf.Tensor },
     bias: tf.Tensor,
     past: { k: tf.Tensor; v: tf.Tensor } | null,
-    training: boolean
+    training: boolean,
+    shared: { k: tf.Tensor; v: tf.Tensor } | null = null
   ): { out: tf.Tensor; k: tf.Tensor; v: tf.Tensor } {
     const { numHeads: heads, numKvHeads: kvHeads, headDim: hd } = this.config;
     const [b, t] = x.shape;
@@ -194,10 +214,24 @@ export class LlamaDecoder {
     const rep = heads / kvHeads;
     // GQA without repeating K/V: the `rep` query heads sharing a KV head are stacked along the query axis,
     // [B, kv, rep, T, hd] → [B·kv, rep·T, hd]; HF's repeat_kv maps head h to KV head ⌊h / rep⌋, the same grouping.
-    const qg = tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [b * kvHeads, rep * t, hd]);
+    const qs = tf.mul(q, 1 / Math.sqrt(hd));
+    const qg = tf.reshape(qs, [b * kvHeads, rep * t, hd]);
     const scores = tf.reshape(bmm(qg, transposeLast2(tf.reshape(k, [b * kvHeads, s, hd]))), [b, heads, t, s]);
-    const probs = tf.reshape(tf.softmax(tf.add(scores, bias)), [b * kvHeads, rep * t, s]);
-    const ctx = tf.reshape(bmm(probs, tf.reshape(v, [b * kvHeads, s, hd])), [b, heads, t, hd]);
+    let ctx: tf.Tensor;
+    if (!shared) {
+      const probs = tf.reshape(tf.softmax(tf.add(scores, bias)), [b * kvHeads, rep * t, s]);
+      ctx = tf.reshape(bmm(probs, tf.reshape(v, [b * kvHeads, s, hd])), [b, heads, t, hd]);
+    } else {
+      // A batch-1 past before every row's own: all rows' queries of a KV head meet its keys in one product
+      // ([kv, B·rep·T, hd] × [kv, hd, P]) instead of copying it B times; one softmax spans both parts.
+      const sharedLen = shared.k.shape[2] as number;
+      const byKvHead = (y: tf.Tensor, n: number): tf.Tensor => tf.reshape(tf.transpose(tf.reshape(y, [b, kvHeads, rep * t, n]), [1, 0, 2, 3]), [kvHeads, b * rep * t, n]);
+      const byRow = (y: tf.Tensor, n: number): tf.Tensor => tf.reshape(tf.transpose(tf.reshape(y, [kvHeads, b, rep * t, n]), [1, 0, 2, 3]), [b, heads, t, n]);
+      const sharedScores = byRow(bmm(byKvHead(qs, hd), transposeLast2(tf.reshape(shared.k, [kvHeads, sharedLen, hd]))), sharedLen);
+      const [sharedProbs, ownProbs] = tf.split(tf.softmax(tf.add(tf.concat([sharedScores, scores], 3), bias)), [sharedLen, s], 3);
+      const own = tf.reshape(bmm(tf.reshape(ownProbs, [b * kvHeads, rep * t, s]), tf.reshape(v, [b * kvHeads, s, hd])), [b, heads, t, hd]);
+      ctx = tf.add(own, byRow(bmm(byKvHead(sharedProbs, sharedLen), tf.reshape(shared.v, [kvHeads, sharedLen, hd])), hd));
+    }
     const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [b, t, heads * hd]);
     return { out: this.linears.apply(`${p}o_proj`, merged, training), k, v };
   }
@@ -229,11 +263,12 @@ export class LlamaDecoder {
   private run(x: tf.Tensor, opts: DecoderOptions): { hidden: tf.Tensor; kv: { k: tf.Tensor; v: tf.Tensor }[] } {
     const [b, t] = x.shape;
     const { cache, prefix, training = false } = opts;
-    if (cache && prefix) throw new Error('give a KV cache or a shared prefix, not both');
+    if (cache && prefix && training) throw new Error('a KV cache with a shared prefix is for inference');
     if (cache && cache.numLayers !== this.config.numLayers) throw new Error(`KvCache has ${cache.numLayers} layers, the decoder ${this.config.numLayers}`);
     if (cache && cache.batch !== null && cache.batch !== b) throw new Error(`KvCache holds batch ${cache.batch}, the input has batch ${b}`);
     if (prefix && prefix.kv.length !== this.config.numLayers) throw new Error(`prefix has ${prefix.kv.length} layers, the decoder ${this.config.numLayers}`);
-    const pastLen = cache?.length ?? prefix?.length ?? 0;
+    const pastLen = (prefix?.length ?? 0) + (cache?.length ?? 0);
+    if (cache && prefix && prefix.kv.some(({ k }) => k.shape[0] !== 1)) throw new Error('a shared prefix has batch 1');
     let positions = opts.positions;
     if (positions && positions.length !== b * t) throw new Error(`positions have ${positions.length} values, expected [${b}, ${t}]`);
     if (!positions) {
@@ -251,7 +286,8 @@ export class LlamaDecoder {
     const kv: { k: tf.Tensor; v: tf.Tensor }[] = [];
     let h = x;
     for (let i = 0; i < this.config.numLayers; i++) {
-      const attn = this.attention(i, this.rmsNorm(h, `layers.${i}.input_layernorm.weight`), rope, bias, pastOf(i), training);
+      const shared = cache && prefix ? prefix.kv[i] : null;
+      const attn = this.attention(i, this.rmsNorm(h, `layers.${i}.input_layernorm.weight`), rope, bias, pastOf(i), training, shared);
       kv.push({ k: attn.k, v: attn.v });
       h = tf.add(h, attn.out);
       h = tf.add(h, this.mlp(i, this.rmsNorm(h, `layers.${i}.post_attention_layernorm.weight`), training));

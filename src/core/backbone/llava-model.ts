@@ -254,7 +254,7 @@ export class LlavaModel {
     return tf.tidy(() => {
       const { embeds } = this.inputEmbeddings(input);
       const [rows, steps] = embeds.shape;
-      const past = cache?.length ?? input.prefix?.length ?? 0;
+      const past = (cache?.length ?? 0) + (input.prefix?.length ?? 0);
       const mask = input.attentionMask ? idMatrix(input.attentionMask, 'attention mask') : null;
       if (mask && (mask.rows !== rows || mask.cols !== past + steps)) {
         throw new Error(`attention mask is [${mask.rows}, ${mask.cols}], expected [${rows}, ${past + steps}] (cached ${past} + new ${steps})`);
