@@ -29,13 +29,13 @@ export interface Table2Options {
   pretrainParams: string[];
 }
 
-interface Child {
+export interface Child {
   json: Record<string, unknown>;
   seconds: number;
 }
 
 /** Runs the built CLI with `args` (JSON mode) and resolves with its last stdout line parsed. */
-async function cli(db: string, label: string, args: string[]): Promise<Child> {
+export async function cli(db: string, label: string, args: string[]): Promise<Child> {
   const r = await runCli(db, args, throttledLog((line) => log(`[${label}] ${line}`)));
   if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}): ${r.lastErr}`);
   const last = r.lines.at(-1) ?? '';
@@ -46,7 +46,7 @@ async function cli(db: string, label: string, args: string[]): Promise<Child> {
   }
 }
 
-function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<string, unknown> = {}): string {
+export function runLine(dataset: string, run: RunDetail, wall: number, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
     dataset,
     model: run.model,

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseModelConfig } from '../shared/api';
-import { MODEL_KINDS, modelDescriptor, type ModelKind } from '../shared/models';
+import { MODEL_KINDS, modelDescriptor, usesBackbone, type ModelKind } from '../shared/models';
 import type { EpochRecord } from '../shared/types';
 import type { SequenceData } from '../core/data/types';
 import { Catalog } from '../core/catalog';
@@ -24,6 +24,7 @@ import { isAvailable, modelSpec } from '../core/models/registry';
 import { initBackend, type BackendPreference } from '../core/tensor/backend';
 import { loadScorer, trainModel } from '../core/train';
 import { benchAblation } from './bench-ablation';
+import { benchLlmBaselines } from './bench-llm';
 import { benchBackbone } from './bench-backbone';
 import { median, roundMetrics } from './bench-stats';
 import { loadData, resolveDataset, type DatasetSource } from './bench-data';
@@ -35,9 +36,9 @@ import { benchTable2 } from './bench-table2';
 const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitnet', 'sasrec_id_v', 'youtube_id_v', 'sasrec', 'popularity'];
 
 /** Single-model benchmarks: every model but ALMOSTREC, which needs a backbone and a sequential run (`table2`). */
-const BENCH_KINDS: readonly ModelKind[] = MODEL_KINDS.filter((k) => k !== 'almostrec');
+const BENCH_KINDS: readonly ModelKind[] = MODEL_KINDS.filter((k) => !usesBackbone(k));
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench ablation --dataset D --catalog FILE [--epochs E] [--param k=v …] [--gru4rec-run R]   (on the catalog bench table2 left)\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench ablation --dataset D --catalog FILE [--epochs E] [--param k=v …] [--gru4rec-run R]   (on the catalog bench table2 left)\n       bench llm-baselines --dataset D --catalog FILE [--epochs E] [--param k=v …]   (E4SRec…, on the catalog bench table2 left)\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -221,13 +222,24 @@ async function main(): Promise<void> {
     });
     return;
   }
+  if (command === 'llm-baselines') {
+    if (!values.dataset || !values.catalog || positionals.length > 1) throw new Error(USAGE);
+    await benchLlmBaselines({
+      dataset: values.dataset,
+      catalog: values.catalog,
+      // bench table2's ALMOSTREC budget, so the rows compare.
+      epochs: intFlag(values.epochs, 'epochs') ?? 2,
+      params: values.param ?? []
+    });
+    return;
+  }
   if (command === 'ablation') {
     if (!values.dataset || !values.catalog || positionals.length > 1) throw new Error(USAGE);
     await benchAblation({
       dataset: values.dataset,
       catalog: values.catalog,
       // As bench table2's ALMOSTREC, so the full model compares with its Table 2 row.
-      epochs: intFlag(values.epochs, 'epochs') ?? 3,
+      epochs: intFlag(values.epochs, 'epochs') ?? 2,
       params: values.param ?? [],
       gru4recRun: intFlag(values['gru4rec-run'], 'gru4rec-run')
     });
@@ -243,6 +255,9 @@ async function main(): Promise<void> {
   const kinds: ModelKind[] | null =
     command === 'baselines' ? [...BASELINE_ORDER] : BENCH_KINDS.includes(command as ModelKind) ? [command as ModelKind] : null;
   if (command === 'almostrec') throw new Error('ALMOSTREC needs a pretrained backbone and a finished SASRec/GRU4Rec run: use `bench table2 --dataset D`, which trains all three');
+  if (MODEL_KINDS.includes(command as ModelKind) && usesBackbone(command as ModelKind)) {
+    throw new Error(`${command} needs a pretrained backbone and a finished SASRec run: use \`bench llm-baselines --dataset D --catalog FILE\` on the catalog \`bench table2\` left`);
+  }
   if (!kinds || !values.dataset || positionals.length > 1) throw new Error(USAGE);
   if (kinds.length === 1 && !isAvailable(kinds[0])) throw new Error(`model ${kinds[0]} is not available in this build`);
   const settings: BenchSettings = {

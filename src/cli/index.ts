@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { importInputSchema, parseModelConfig, parsePretrainConfig } from '../shared/api';
 import { defaultBackboneName, uniqueName, VISUAL_TOKEN_COUNTS, type BackboneSummary, type VisualTokenCount } from '../shared/backbones';
 import { ablationVariantInfo } from '../shared/ablation';
-import { MODEL_KINDS } from '../shared/models';
+import { MODEL_KINDS, modelDescriptor, usesBackbone } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
 import { Catalog } from '../core/catalog';
@@ -28,7 +28,7 @@ Commands:
   train <model> --dataset N         Train a model on a dataset (name or id); models: ${MODEL_KINDS.join(', ')}
         [--epochs E] [--seed S] [--max-len L] [--batch-size B] [--lr X] [--patience P] [--eval-every K]
         [--param key=value ...]       any other hyper-parameter of the model (see the UI's Train view)
-        [--seq-run R] [--backbone B]  almostrec: the SASRec/GRU4Rec run whose item table is M, and the backbone
+        [--seq-run R] [--backbone B]  ${MODEL_KINDS.filter(usesBackbone).join(', ')}: the SASRec/GRU4Rec run whose item table is M, and the backbone
                                       (name, id, or a llava-hf folder, registered on first use)
   ablation --dataset N              ALMOSTREC's ablation study (paper Figure 3): the full model and one variant per
                                     component, trained one after another with the same settings; one line per variant
@@ -179,7 +179,7 @@ async function configFlags(catalog: Catalog, flags: Flags, model: ModelKind): Pr
   ) as Record<string, number>;
   Object.assign(partial, params(flags));
   if (flags['seq-run'] !== undefined || flags.backbone !== undefined) {
-    if (model !== 'almostrec') throw new CliError('--seq-run and --backbone apply to almostrec only');
+    if (!usesBackbone(model)) throw new CliError(`--seq-run and --backbone apply to the models on a backbone only (${MODEL_KINDS.filter(usesBackbone).join(', ')})`);
     if (flags['seq-run'] !== undefined) partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
     if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
   }
@@ -398,7 +398,7 @@ async function main(argv: string[]): Promise<void> {
         const ds = findDataset(catalog, flags.dataset);
         const config = parseModelConfig(model, await configFlags(catalog, flags, model));
         // As the app's train.start: refuse unusable references before a run row exists.
-        if (model === 'almostrec') resolveAlmostrecReferences(catalog, ds.id, config as unknown as AlmostrecConfig);
+        if (usesBackbone(model)) resolveAlmostrecReferences(catalog, ds.id, config as unknown as AlmostrecConfig, modelDescriptor(model).label);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
         await runJobInProcess(catalog, dataDir, { kind: 'train', runId: id, resume: false });

@@ -11,9 +11,14 @@ export type ModelKind =
   | 'ncf'
   | 'sasrec_id_v'
   | 'youtube_id_v'
+  | 'e4srec'
   | 'almostrec';
 
-export type ModelFamily = 'non-sequential' | 'sequential' | 'visual-sequential' | 'multimodal-llm';
+/**
+ * Table 2's groups: the LLM recommenders split as in the paper into Text + Sequential (TALLRec, LLaRA,
+ * E4SRec) and Text + Visual + Sequential (VIP5, ALMOSTREC).
+ */
+export type ModelFamily = 'non-sequential' | 'sequential' | 'visual-sequential' | 'text-sequential-llm' | 'multimodal-llm';
 
 export interface HyperParameter {
   key: string;
@@ -89,6 +94,30 @@ const flag = (key: string, label: string, def: 0 | 1, hint: string): HyperParame
  * of TEXT_LORA_TARGETS (src/core/backbone/lora.ts). DESIGN §5's default q,v is 1 + 4 = 5.
  */
 export const LORA_TARGET_BITS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+/** The LLM recommenders' optimisation (Adam with warm-up; few epochs, each over every training target). */
+const llmTraining: HyperParameter[] = [
+  ...training(10, 16, 1e-3, 3),
+  int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
+  int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step')
+];
+
+/** What a model on a backbone reads: the backbone and the sequential run whose item table is M. */
+const backboneReferences: HyperParameter[] = [
+  { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' },
+  {
+    ...int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
+    refersTo: 'sequential-run'
+  }
+];
+
+/** LoRA on the language model (DESIGN §5: q,v rank 8, α 16, dropout 0.05). */
+const loraParams: HyperParameter[] = [
+  int('loraRank', 'LoRA rank', 8, 1, 256),
+  real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
+  real('loraDropout', 'LoRA dropout', 0.05, 0, 0.9, 0.01),
+  int('loraTargets', 'LoRA targets', 5, 1, 127, 'bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64')
+];
 
 const sasrecArchitecture: HyperParameter[] = [
   int('maxLen', 'Max length', 200, 2, 1000, 'history window L'),
@@ -206,6 +235,24 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     ]
   },
   {
+    kind: 'e4srec',
+    label: 'E4SRec',
+    family: 'text-sequential-llm',
+    description:
+      'The LLM reads an instruction followed by the history as ID tokens (the sequential model\'s frozen item embeddings through a linear input adapter); ' +
+      'a linear head over all items reads the last hidden state. Trains LoRA, the adapter and the head; no images, no titles.',
+    reference: 'Li et al. 2023 (E4SRec), on the workbench backbone with ALMOSTREC\'s optimisation and LoRA (DESIGN.md §6)',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...llmTraining,
+      ...backboneReferences,
+      int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
+      ...loraParams,
+      flag('initOutputFromIds', 'Head from IDs', 1, '1: the head starts as (M·W)ᵀ scaled to nn.Linear’s spread; 0: nn.Linear init')
+    ]
+  },
+  {
     kind: 'almostrec',
     label: 'ALMOSTREC',
     family: 'multimodal-llm',
@@ -216,14 +263,8 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: true,
     params: [
-      ...training(10, 16, 1e-3, 3),
-      int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
-      int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
-      { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' },
-      {
-        ...int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
-        refersTo: 'sequential-run'
-      },
+      ...llmTraining,
+      ...backboneReferences,
       int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
       {
         ...int('visualTokens', 'Visual tokens per image', 1, 0, 9, 'k: 1, 4, 9, or 0 for all'),
@@ -233,10 +274,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'concat layout: targets drawn per user per epoch (the interleaved layout trains every target once)'),
       int('maxTitleTokens', 'Max title tokens', 4, 1, 64, 'per title in the prompt'),
       int('promptTitles', 'Prompt titles', 0, 0, 200, 'newest titles the prompt lists; 0: all L'),
-      int('loraRank', 'LoRA rank', 8, 1, 256),
-      real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
-      real('loraDropout', 'LoRA dropout', 0.05, 0, 0.9, 0.01),
-      int('loraTargets', 'LoRA targets', 5, 1, 127, 'bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64'),
+      ...loraParams,
       flag('useLora', 'Use LoRA', 1, '0: train W^B and W^T only'),
       flag('useImages', 'Use images', 1, '0: no visual tokens'),
       flag('useText', 'Use text', 1, '0: no prompt tokens'),
@@ -257,6 +295,11 @@ export function modelDescriptor(kind: ModelKind): ModelDescriptor {
   const d = MODEL_CATALOG.find((m) => m.kind === kind);
   if (!d) throw new Error(`Unknown model "${kind}"`);
   return d;
+}
+
+/** Models built on a backbone and a sequential run's item table (their configs refer to both). */
+export function usesBackbone(kind: ModelKind): boolean {
+  return modelDescriptor(kind).params.some((p) => p.refersTo === 'backbone');
 }
 
 /** Defaults of a model's hyper-parameters. */

@@ -15,7 +15,7 @@ beforeAll(() => {
 });
 afterAll(() => catalog?.remove());
 
-it('trains ALMOSTREC from --seq-run and --backbone (a name, then a llava-hf folder)', () => {
+it('trains ALMOSTREC and E4SRec from --seq-run and --backbone (a name, then a llava-hf folder)', () => {
   const sasrec = cli('train', 'sasrec', '--dataset', 'tiny', '--epochs', '2', '--json');
   expect(sasrec.code, sasrec.stderr).toBe(0);
   const seqRun = Number(json(sasrec.lines.at(-1)!).id);
@@ -36,7 +36,14 @@ it('trains ALMOSTREC from --seq-run and --backbone (a name, then a llava-hf fold
 
   const wrong = cli('train', 'sasrec', '--dataset', 'tiny', '--seq-run', String(seqRun));
   expect(wrong.code).toBe(1);
-  expect(wrong.stderr.trim().split('\n').at(-1)).toBe('almostrec: --seq-run and --backbone apply to almostrec only');
+  expect(wrong.stderr.trim().split('\n').at(-1)).toBe('almostrec: --seq-run and --backbone apply to the models on a backbone only (e4srec, almostrec)');
+
+  // E4SRec reads the same references (`almostrec train e4srec`), and its errors name it.
+  const e4 = cli('train', 'e4srec', '--dataset', 'tiny', '--seq-run', String(seqRun), '--backbone', 'bb', '--epochs', '1', '--param', 'historyLength=5', '--json');
+  expect(e4.code, e4.stderr).toBe(0);
+  expect(json(e4.lines.at(-1)!)).toMatchObject({ model: 'e4srec', status: 'succeeded', config: { seqRunId: seqRun } });
+  const e4missing = cli('train', 'e4srec', '--dataset', 'tiny', '--seq-run', '99999', '--backbone', 'bb');
+  expect(e4missing.stderr.trim().split('\n').at(-1)).toBe('almostrec: E4SRec: run 99999 not found');
 
   // An unusable reference is refused before a run row exists (as the app's train.start does).
   const runsBefore = cli('runs', '--dataset', 'tiny', '--json').lines.length;

@@ -1,7 +1,8 @@
 // ALMOSTREC end to end through the catalog jobs, on a real slice of the embedded MovieLens copy (its most
 // rated movies with their posters, every rating of them): SASRec is trained as a run and stores M, a tiny
 // compact backbone is pretrained on the slice's posters and titles, then the ALMOSTREC run computes its
-// visual tokens, trains, exports its adapter and tensors, and must beat popularity on validation NDCG@10.
+// visual tokens, trains, exports its adapter and tensors, and must beat popularity on validation NDCG@10;
+// so must E4SRec on the same backbone and run.
 // The slice keeps the poster encoding (MobileNetV2, ~80 ms a poster) to seconds; the full dataset's 3,628
 // posters would take minutes on 2 cores.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,10 +37,17 @@ const ALMOSTREC = {
   seed: 42
 };
 
+/** E4SRec as ALMOSTREC's brief settings (no images and titles to set). */
+const E4SREC = { epochs: 3, batchSize: 32, learningRate: 5e-3, warmupSteps: 5, historyLength: 10, seed: 42 };
+
 const workDir = mkdtempSync(join(tmpdir(), 'almostrec-e2e-'));
 const dataDir = join(workDir, 'data');
 let catalog: Catalog;
 let data: SequenceData;
+/** The SASRec run and the backbone the first test makes; E4SRec's test reads them. */
+let seqRunId = 0;
+let backboneId = 0;
+let popularity = 0;
 
 /** ratings.csv and movies.csv of the most rated MOVIES movies; posters are read from the embedded folder. */
 function writeSlice(dir: string): void {
@@ -88,15 +96,15 @@ afterAll(() => {
 test('ALMOSTREC on a compact backbone and SASRec item embeddings beats popularity (validation NDCG@10)', async () => {
   const t0 = performance.now();
   const seconds = () => ((performance.now() - t0) / 1000).toFixed(0);
-  const popularity = (await evaluate(fitPopularity(data), data, 'valid')).metrics.ndcg10;
+  popularity = (await evaluate(fitPopularity(data), data, 'valid')).metrics.ndcg10;
 
-  const seqRunId = catalog.createRun({ datasetId: data.datasetId, model: 'sasrec', config: SASREC, backend: null });
+  seqRunId = catalog.createRun({ datasetId: data.datasetId, model: 'sasrec', config: SASREC, backend: null });
   await runTrainingJob(catalog, seqRunId, { ...jobCtx, resume: false });
   const seqRun = catalog.getRun(seqRunId)!;
   expect(seqRun.status).toBe('succeeded');
   console.log(`${seconds()} s: SASRec valid NDCG@10 ${seqRun.valid!.ndcg10.toFixed(4)}`);
 
-  const backboneId = createPretrainedBackbone(catalog, dataDir, { name: 'compact-mls-top', datasetId: data.datasetId, config: BACKBONE });
+  backboneId = createPretrainedBackbone(catalog, dataDir, { name: 'compact-mls-top', datasetId: data.datasetId, config: BACKBONE });
   await runPretrainJob(catalog, backboneId, { ...jobCtx, resume: false });
   expect(catalog.getBackbone(backboneId)!.status).toBe('succeeded');
   console.log(`${seconds()} s: backbone pretrained`);
@@ -128,6 +136,28 @@ test('ALMOSTREC on a compact backbone and SASRec item embeddings beats popularit
   await runEvaluationJob(catalog, runId, jobCtx);
   expect(catalog.getRun(runId)!.valid!.ndcg10).toBeCloseTo(run.valid!.ndcg10, 5);
 
+  expect(run.history.at(-1)!.loss).toBeLessThan(run.history[0].loss);
+  expect(run.valid!.ndcg10).toBeGreaterThan(popularity);
+}, 300_000);
+
+test('E4SRec on the same backbone and SASRec run beats popularity, exports its adapter and re-scores to its figures', async (t) => {
+  if (!backboneId || !seqRunId) t.skip();
+  const missing = catalog.createRun({ datasetId: data.datasetId, model: 'e4srec', config: { ...E4SREC, seqRunId }, backend: null });
+  await expect(runTrainingJob(catalog, missing, { ...jobCtx, resume: false })).rejects.toThrow('E4SRec needs a backbone: set backboneId');
+
+  const runId = catalog.createRun({ datasetId: data.datasetId, model: 'e4srec', config: { ...E4SREC, backboneId, seqRunId }, backend: null });
+  await runTrainingJob(catalog, runId, { ...jobCtx, resume: false });
+  const run = catalog.getRun(runId)!;
+  expect(run.status).toBe('succeeded');
+  console.log(`E4SRec epochs: ${run.history.map((h) => `${h.seconds.toFixed(1)} s, loss ${h.loss.toFixed(3)}, valid ${h.validNdcg10?.toFixed(4)}`).join('; ')}; popularity ${popularity.toFixed(4)}`);
+  expect(catalog.getArtifacts(runId).map((a) => a.kind)).toEqual(['checkpoint', 'almostrec_tensors', 'lora_adapter', 'lora_adapter_config', 'almostrec_manifest']);
+  const manifestPath = catalog.getArtifacts(runId).find((a) => a.kind === 'almostrec_manifest')!.path;
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as AlmostrecManifest;
+  expect(manifest.model).toBe('e4srec');
+  expect(manifest.sequentialRun).toMatchObject({ id: seqRunId, model: 'sasrec' });
+
+  await runEvaluationJob(catalog, runId, jobCtx);
+  expect(catalog.getRun(runId)!.valid!.ndcg10).toBeCloseTo(run.valid!.ndcg10, 5);
   expect(run.history.at(-1)!.loss).toBeLessThan(run.history[0].loss);
   expect(run.valid!.ndcg10).toBeGreaterThan(popularity);
 }, 300_000);

@@ -8,13 +8,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseModelConfig } from '../../src/shared/api';
 import { LORA_TARGET_BITS } from '../../src/shared/models';
-import { compactConfig, COMPACT_IMAGE_TOKEN, initialWeights } from '../../src/core/backbone/compact';
+import { COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
 import { saveHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
 import { LlavaModel } from '../../src/core/backbone/llava-model';
 import { TEXT_LORA_TARGETS } from '../../src/core/backbone/lora';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
-import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
-import { trainPart, type SequenceData } from '../../src/core/data/types';
+import { trainPart } from '../../src/core/data/types';
 import { CancelledError } from '../../src/core/progress';
 import { AlmostrecModel, almostrecSpec } from '../../src/core/models/almostrec';
 import type { AlmostrecConfig } from '../../src/core/models/almostrec-config';
@@ -29,51 +28,7 @@ import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
 import { defaultReplicaScript } from '../../src/core/train/replicas';
 import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
 
-const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
-const NUM_ITEMS = 30;
-const ITEM_DIM = 8;
-const D_MODEL = 32;
-const TITLES = [
-  '',
-  ...['Toy Story (1995)', 'Heat (1995)', 'Matrix, The (1999)', 'Babe (1995)', 'Casino (1995)', 'Fargo (1996)', 'Alien (1979)', 'Brazil (1985)', 'Clerks (1994)', 'Ran (1985)'],
-  ...Array.from({ length: NUM_ITEMS - 10 }, (_, i) => `Movie ${i + 11} (2000)`)
-];
-
-/** Users walk through the items in order (i → i+1, wrapping), so the next item is learnable. */
-function syntheticData(): SequenceData {
-  const rng = new Rng(4);
-  const users = Array.from({ length: 24 }, (_, u) => {
-    const start = rng.int(NUM_ITEMS);
-    const items = Int32Array.from({ length: 6 + rng.int(4) }, (_, i) => ((start + i) % NUM_ITEMS) + 1);
-    return { userId: u + 1, items, timestamps: Float64Array.from(items, (_, i) => i) };
-  });
-  return { datasetId: 3, numItems: NUM_ITEMS, itemIds: Int32Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i ? 100 + i : 0)), users };
-}
-
-/** Odd items have an image (tokensPerImage visual tokens each), even ones none. */
-function backboneInputs(tokensPerImage = 1): BackboneInputs {
-  const cfg = compactConfig({ hiddenSize: D_MODEL, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 64 }, 'test-grid');
-  const weights = initialWeights(cfg, 9);
-  const rng = new Rng(6);
-  const values = new Float32Array((NUM_ITEMS + 1) * ITEM_DIM);
-  for (let i = ITEM_DIM; i < values.length; i++) values[i] = rng.normal() * 0.5;
-  return {
-    backbone: { id: 1, name: 'tiny', path: '/backbones/tiny', config: cfg, weights },
-    tokenizer,
-    datasetName: 'synthetic',
-    itemTable: { values, dim: ITEM_DIM, runId: 2, model: 'sasrec', path: '/runs/2/item_embeddings.safetensors' },
-    titleTokens: tokenizeTitles(tokenizer, TITLES),
-    visual: {
-      cacheId: 'backbone:1/k1',
-      tokensPerImage,
-      dim: D_MODEL,
-      tokens: Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i % 2 === 1 ? Float32Array.from({ length: tokensPerImage * D_MODEL }, () => rng.normal()) : null))
-    },
-    dispose: () => {
-      for (const t of weights.values()) t.dispose();
-    }
-  };
-}
+import { D_MODEL, ITEM_DIM, NUM_ITEMS, TITLES, backboneInputs, syntheticData, tokenizer } from './almostrec-fixture';
 
 const config = (over: Partial<AlmostrecConfig> = {}): AlmostrecConfig =>
   parseModelConfig('almostrec', {
@@ -474,7 +429,8 @@ test('export: a PEFT adapter for the backbone, W_B/W_T/M/item_ids in safetensors
   expect(manifest.dataset).toEqual({ id: 3, name: 'synthetic', numItems: NUM_ITEMS });
   expect(manifest.sequentialRun).toEqual({ id: 2, model: 'sasrec', itemEmbeddings: '/runs/2/item_embeddings.safetensors' });
   expect(manifest.backbone).toMatchObject({ id: 1, name: 'tiny', hiddenSize: D_MODEL, tokenizer: tokenizer.id });
-  expect(manifest.prompt.task).toBe(PROMPT_TASK);
+  expect(manifest.prompt).toMatchObject({ task: PROMPT_TASK, titles: true });
+  expect(manifest.model).toBe('almostrec');
   expect(manifest.loraAdapter).toBe('lora');
 
   // Without LoRA there is no adapter to write.

@@ -99,3 +99,9 @@ describe('variantLine', () => {
     expect(JSON.parse(variantLine('tiny', v('no-lora', 13), run(13, 0.06, [30]), null)).ndcg10_vs_full_pct).toBeNull();
   });
 });
+
+it('bench llm-baselines trains every model on a backbone but ALMOSTREC, in catalogue order, that this build has', async () => {
+  const { llmBaselineKinds } = await import('../../src/cli/bench-llm');
+  expect(llmBaselineKinds()).toEqual(['e4srec']);
+  expect(llmBaselineKinds((k) => k !== 'e4srec')).toEqual([]);
+});

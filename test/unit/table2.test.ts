@@ -51,19 +51,21 @@ describe('Table 2', () => {
       family: (k) => (k === 'almostrec' ? 'multimodal-llm' : k === 'zeta' ? 'other' : ({ popularity: 'non-sequential', bpr: 'non-sequential', sasrec: 'sequential', sasrec_id_v: 'visual-sequential' } as Record<string, string>)[k])
     });
     expect(t.groups.map((g) => g.family)).toEqual(['non-sequential', 'sequential', 'visual-sequential', 'multimodal-llm', 'other']);
-    expect(t.groups[3].label).toBe('Multimodal LLM');
+    expect(t.groups[3].label).toBe('LLM: text + visual + sequential');
     // Catalogue order inside a family: Popularity is listed before BPR-MF.
     expect(t.groups[0].rows.map((r) => r.kind)).toEqual(['popularity', 'bpr']);
   });
 
   it('uses the catalogue for labels and families, and the kind itself for unknown kinds', () => {
-    const t = buildTable2([run(1, 'sasrec_id_v', 0.1, m(0.1)), run(2, 'almostrec', 0.1, m(0.2)), run(3, 'zeta', 0.1, m(0.3))]);
+    const t = buildTable2([run(1, 'sasrec_id_v', 0.1, m(0.1)), run(2, 'almostrec', 0.1, m(0.2)), run(3, 'zeta', 0.1, m(0.3)), run(4, 'e4srec', 0.1, m(0.15))]);
     expect(allRows(t).map((r) => [r.label, r.family])).toEqual([
       ['SASRec_ID+V', 'visual-sequential'],
+      ['E4SRec', 'text-sequential-llm'],
       ['ALMOSTREC', 'multimodal-llm'],
       ['zeta', 'other']
     ]);
-    expect(t.groups.map((g) => g.label)).toEqual(['Visual sequential', 'Multimodal LLM', 'Other']);
+    // The paper's two LLM groups: Text + Sequential (E4SRec…) before Text + Visual + Sequential (ALMOSTREC…).
+    expect(t.groups.map((g) => g.label)).toEqual(['Visual sequential', 'LLM: text + sequential', 'LLM: text + visual + sequential', 'Other']);
   });
 
   it('marks the best and second-best value per column, ties by the printed value', () => {
@@ -156,7 +158,7 @@ describe('Table 2', () => {
     expect(tex).toContain('\\begin{tabular}{llccccc}');
     expect(tex).toContain('\\toprule\nType & Model & HR@10 & HR@20 & NDCG@10 & NDCG@20 & MRR \\\\');
     expect(tex).toContain('Visual sequential & SASRec\\_ID+V & \\underline{0.2000} &');
-    expect(tex).toContain('Multimodal LLM & ALMOSTREC & \\textbf{0.3000} &');
+    expect(tex).toContain('LLM: text + visual + sequential & ALMOSTREC & \\textbf{0.3000} &');
     expect(tex).toContain('Non-sequential & Popularity & 0.0500 &');
     expect(tex).toContain('\\multicolumn{2}{l}{Improv.} & 50.00\\% &');
     expect(lines.at(-2)).toBe('\\bottomrule');

@@ -5,12 +5,12 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { ABLATION_STUDY_KEY, ABLATION_VARIANT_KEY } from '../../shared/ablation';
 import { parseModelConfig } from '../../shared/api';
-import type { ModelKind } from '../../shared/models';
+import { modelDescriptor, type ModelKind } from '../../shared/models';
 import type { RunDetail } from '../../shared/types';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
 import { evaluate, type Scorer } from '../eval';
-import type { AlmostrecConfig } from '../models/almostrec-config';
+import type { BackboneInputsConfig } from '../models/almostrec-context';
 import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
@@ -61,7 +61,7 @@ export async function modelContext(
     if (!config) throw new Error(`model ${spec.kind} needs its run config to find its backbone and sequential run`);
     // Loaded on demand, like the image encoder: only backbone models need the backbone's modules.
     const { loadBackboneInputs } = await import('../models/almostrec-context');
-    return { data, backbone: await loadBackboneInputs(catalog, data, config as unknown as AlmostrecConfig, onProgress, signal) };
+    return { data, backbone: await loadBackboneInputs(catalog, data, config as unknown as BackboneInputsConfig, onProgress, signal, modelDescriptor(spec.kind).label) };
   }
   if (!spec.needsItemFeatures) return { data };
   // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need.

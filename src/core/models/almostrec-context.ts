@@ -82,17 +82,22 @@ export function reloadBackboneInputs(source: BackboneSource): BackboneInputs {
   };
 }
 
-/** Loads ModelContext.backbone for an ALMOSTREC config on `data` (call dispose() when done). */
+/** What loading reads of a run config: its references, and the visual tokens when it uses images (E4SRec never does). */
+export type BackboneInputsConfig = Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'> & Partial<Pick<AlmostrecConfig, 'useImages' | 'visualTokens'>>;
+
+/** Loads ModelContext.backbone for an ALMOSTREC-family config on `data` (call dispose() when done). */
 export async function loadBackboneInputs(
   catalog: Catalog,
   data: SequenceData,
-  config: AlmostrecConfig,
+  config: BackboneInputsConfig,
   onProgress?: ProgressFn,
-  signal?: CancelSignal
+  signal?: CancelSignal,
+  /** The model's label, for the reference errors. */
+  model = 'ALMOSTREC'
 ): Promise<BackboneInputs> {
-  const refs = resolveAlmostrecReferences(catalog, data.datasetId, config);
+  const refs = resolveAlmostrecReferences(catalog, data.datasetId, config, model);
   const b = refs.backbone;
-  const k = tokenPoolK(config.visualTokens);
+  const k = config.useImages ? tokenPoolK(config.visualTokens ?? 1) : null;
   onProgress?.({ phase: 'loading backbone', done: 0, total: 1 });
   const itemTable = readItemTable(refs.itemEmbeddingsPath, data);
   const tokenizer = backboneTokenizer(b.path);
@@ -102,7 +107,7 @@ export async function loadBackboneInputs(
     Array.from(data.itemIds, (id, i) => (i === 0 ? '' : (items.get(id)?.title ?? '')))
   );
   const dim = openHfCheckpoint(b.path).config.text.hiddenSize;
-  const visual = config.useImages ? await visualTokens(catalog, b.id, data, k, dim, onProgress, signal) : null;
+  const visual = k !== null ? await visualTokens(catalog, b.id, data, k, dim, onProgress, signal) : null;
   // Last: the largest allocation, so nothing above can leak it.
   const loaded = loadHfCheckpoint(b.path);
   onProgress?.({ phase: 'loading backbone', done: 1, total: 1 });

@@ -1,4 +1,5 @@
-// ALMOSTREC's artifacts (DESIGN §7), written beside the best checkpoint once a run has finished:
+// ALMOSTREC's artifacts (DESIGN §7), written beside the best checkpoint once a run has finished (E4SRec, the
+// same model without images and titles, writes the same files with its own prompt and kind):
 //   lora/                 the LoRA adapter as Hugging Face PEFT (adapter_config.json + adapter_model.safetensors,
 //                         current transformers key layout) for the backbone folder; absent with useLora = 0
 //   almostrec.safetensors W_B [d_i, d_m], W_T [d_m, |I| + 1], M [|I| + 1, d_i] (the frozen table the model
@@ -13,7 +14,8 @@ import { readModelWeights } from '../train/checkpoint';
 import type { ModelContext } from '../train/model-spec';
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
-import { PROMPT_TASK, TITLE_SEPARATOR } from './almostrec-prompt';
+import { TITLE_SEPARATOR } from './almostrec-prompt';
+import { ALMOSTREC_PROMPT, type PromptStyle } from './almostrec-style';
 
 export const LORA_DIR = 'lora';
 export const ALMOSTREC_TENSORS_FILE = 'almostrec.safetensors';
@@ -22,24 +24,37 @@ export const ALMOSTREC_EXPORT_FORMAT = 'almostrec-export/1';
 
 export interface AlmostrecManifest {
   format: typeof ALMOSTREC_EXPORT_FORMAT;
+  /** The run's model kind: almostrec, or e4srec (no images, no titles). */
+  model: 'almostrec' | 'e4srec';
   dataset: { id: number; name: string; numItems: number };
   sequentialRun: { id: number; model: string; itemEmbeddings: string };
   backbone: { id: number; name: string; path: string; hiddenSize: number; tokenizer: string };
   epoch: number;
   valid: Metrics | null;
   config: Record<string, number>;
-  prompt: { task: string; titleSeparator: string; layout: 'concat' | 'interleaved' };
+  prompt: { task: string; titles: boolean; titleSeparator: string; layout: 'concat' | 'interleaved' };
   /** Files relative to the manifest's folder. */
   tensors: { file: string; W_B: number[]; W_T: number[]; M: number[]; M_source: string; item_ids: number[] };
   loraAdapter: string | null;
 }
 
+/** Which model of the ALMOSTREC family a checkpoint holds: its kind, its config as ALMOSTREC's, its prompt. */
+export interface AlmostrecVariant {
+  kind: AlmostrecManifest['model'];
+  asAlmostrec(config: Record<string, number>): AlmostrecConfig;
+  style: PromptStyle;
+}
+
+export const ALMOSTREC_VARIANT: AlmostrecVariant = { kind: 'almostrec', asAlmostrec: (c) => c as unknown as AlmostrecConfig, style: ALMOSTREC_PROMPT };
+
 /** Writes the artifacts of the best weights at `checkpointPath` and returns them as run artifacts. */
-export function exportAlmostrec(checkpointPath: string, ctx: ModelContext): { kind: string; path: string }[] {
+export function exportAlmostrec(checkpointPath: string, ctx: ModelContext, variant: AlmostrecVariant = ALMOSTREC_VARIANT): { kind: string; path: string }[] {
   const inputs = backboneInputsOf(ctx);
   const { data } = ctx;
   const dir = dirname(checkpointPath);
-  const { weights: w, config: cfg } = readModelWeights<AlmostrecConfig>(checkpointPath, 'almostrec', data, (c) => almostrecParamShapes(c, ctx));
+  const read = readModelWeights<Record<string, number>>(checkpointPath, variant.kind, data, (c) => almostrecParamShapes(variant.asAlmostrec(c), ctx));
+  const w = read.weights;
+  const cfg = variant.asAlmostrec(read.config);
   const dm = inputs.backbone.config.text.hiddenSize;
   const di = inputs.itemTable.dim;
   const width = data.numItems + 1;
@@ -75,13 +90,14 @@ export function exportAlmostrec(checkpointPath: string, ctx: ModelContext): { ki
 
   const manifest: AlmostrecManifest = {
     format: ALMOSTREC_EXPORT_FORMAT,
+    model: variant.kind,
     dataset: { id: data.datasetId, name: inputs.datasetName, numItems: data.numItems },
     sequentialRun: { id: inputs.itemTable.runId, model: inputs.itemTable.model, itemEmbeddings: inputs.itemTable.path },
     backbone: { id: inputs.backbone.id, name: inputs.backbone.name, path: inputs.backbone.path, hiddenSize: dm, tokenizer: inputs.tokenizer.id },
     epoch: w.epoch,
     valid: w.valid,
     config: w.config,
-    prompt: { task: PROMPT_TASK, titleSeparator: TITLE_SEPARATOR, layout: cfg.layout === 1 ? 'interleaved' : 'concat' },
+    prompt: { task: variant.style.task, titles: variant.style.titles, titleSeparator: TITLE_SEPARATOR, layout: cfg.layout === 1 ? 'interleaved' : 'concat' },
     tensors: {
       file: ALMOSTREC_TENSORS_FILE,
       W_B: [di, dm],

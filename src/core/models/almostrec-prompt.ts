@@ -37,7 +37,7 @@ export interface LayoutOptions {
   interleaved: boolean;
   useImages: boolean;
   useText: boolean;
-  /** Titles listed: those of the newest `promptTitles` history items. */
+  /** Titles listed: those of the newest `promptTitles` history items (0: none, the task sentence alone). */
   promptTitles: number;
   /** Visual tokens of an item (0: no image). */
   imageTokens: (item: number) => number;
@@ -59,11 +59,11 @@ export function tokenizeTitles(tokenizer: TextTokenizer, titles: readonly string
   });
 }
 
-/** The prompt's tokens for a tokenizer, each title cut to `maxTitleTokens`. */
-export function promptTokens(tokenizer: TextTokenizer, titleTokens: readonly number[][], maxTitleTokens: number): PromptTokens {
+/** The prompt's tokens for a tokenizer, each title cut to `maxTitleTokens`; `task` is the instruction (E4SRec words its own). */
+export function promptTokens(tokenizer: TextTokenizer, titleTokens: readonly number[][], maxTitleTokens: number, task = PROMPT_TASK): PromptTokens {
   return {
     bos: tokenizer.bosId >= 0 ? tokenizer.bosId : null,
-    task: tokenizer.encode(PROMPT_TASK, { addBos: false }),
+    task: tokenizer.encode(task, { addBos: false }),
     separator: tokenizer.encode(TITLE_SEPARATOR, { addBos: false }),
     titles: titleTokens.map((t) => t.slice(0, maxTitleTokens))
   };
@@ -157,4 +157,37 @@ export function layoutBatch(samples: readonly Piece[][], imageRow: (item: number
   const rows = new Int32Array(batch * length);
   for (let i = 0; i < rows.length; i++) rows[i] = kind[i] === 0 ? 0 : base[kind[i]] + local[i];
   return { batch, length, textIds, imageRows, idItems, rows, mask };
+}
+
+/**
+ * A sample's input as readable text, for showing the prompt a model read: text runs decoded (<s> written
+ * out), an item's visual tokens as one `<image×k:item>` mark and its ID token as `[ID:item]`, where item is
+ * what `itemLabel` gives for an item index (by default the index).
+ */
+export function renderPieces(pieces: readonly Piece[], tokenizer: TextTokenizer, itemLabel: (item: number) => string = String): string {
+  const parts: string[] = [];
+  let text: number[] = [];
+  const flush = (): void => {
+    if (text.length) parts.push(tokenizer.decode(text));
+    text = [];
+  };
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i];
+    if (p.kind === 'text') {
+      if (p.token === tokenizer.bosId) {
+        flush();
+        parts.push('<s>');
+      } else text.push(p.token);
+      continue;
+    }
+    flush();
+    if (p.kind === 'id') parts.push(`[ID:${itemLabel(p.item)}]`);
+    else if (p.index === 0) {
+      let k = 1;
+      while (pieces[i + k]?.kind === 'image' && (pieces[i + k] as { item: number }).item === p.item && (pieces[i + k] as { index: number }).index === k) k++;
+      parts.push(`<image×${k}:${itemLabel(p.item)}>`);
+    }
+  }
+  flush();
+  return parts.join(' ');
 }

@@ -25,26 +25,26 @@ export interface AlmostrecReferences {
 }
 
 /** Checks the run config's backbone and sequential run against the catalog; every error says what to fix. */
-export function resolveAlmostrecReferences(catalog: Catalog, datasetId: number, config: Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'>): AlmostrecReferences {
-  if (!config.backboneId) throw new InvalidReferenceError('ALMOSTREC needs a backbone: set backboneId to the id of a finished backbone (Backbones view, or `almostrec backbone list`)');
+export function resolveAlmostrecReferences(catalog: Catalog, datasetId: number, config: Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'>, model = 'ALMOSTREC'): AlmostrecReferences {
+  if (!config.backboneId) throw new InvalidReferenceError(`${model} needs a backbone: set backboneId to the id of a finished backbone (Backbones view, or \`almostrec backbone list\`)`);
   const backbone = catalog.getBackbone(config.backboneId);
-  if (!backbone) throw new InvalidReferenceError(`ALMOSTREC: backbone ${config.backboneId} not found`);
-  if (backbone.status !== 'succeeded') throw new InvalidReferenceError(`ALMOSTREC: backbone ${backbone.id} (${backbone.name}) is ${backbone.status}; it must finish pretraining first`);
+  if (!backbone) throw new InvalidReferenceError(`${model}: backbone ${config.backboneId} not found`);
+  if (backbone.status !== 'succeeded') throw new InvalidReferenceError(`${model}: backbone ${backbone.id} (${backbone.name}) is ${backbone.status}; it must finish pretraining first`);
   if (!config.seqRunId) {
-    throw new InvalidReferenceError('ALMOSTREC needs a sequential run: set seqRunId to a finished SASRec or GRU4Rec run on this dataset (its item embeddings are M)');
+    throw new InvalidReferenceError(`${model} needs a sequential run: set seqRunId to a finished SASRec or GRU4Rec run on this dataset (its item embeddings are M)`);
   }
   const seqRun = catalog.getRun(config.seqRunId);
-  if (!seqRun) throw new InvalidReferenceError(`ALMOSTREC: run ${config.seqRunId} not found`);
-  if (!SEQUENTIAL_RUN_KINDS.includes(seqRun.model)) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is a ${seqRun.model} run; M comes from a SASRec or GRU4Rec run`);
+  if (!seqRun) throw new InvalidReferenceError(`${model}: run ${config.seqRunId} not found`);
+  if (!SEQUENTIAL_RUN_KINDS.includes(seqRun.model)) throw new InvalidReferenceError(`${model}: run ${seqRun.id} is a ${seqRun.model} run; M comes from a SASRec or GRU4Rec run`);
   if (seqRun.datasetId !== datasetId) {
-    throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is on dataset ${seqRun.datasetId} (${seqRun.datasetName}), not on this run's dataset ${datasetId}`);
+    throw new InvalidReferenceError(`${model}: run ${seqRun.id} is on dataset ${seqRun.datasetId} (${seqRun.datasetName}), not on this run's dataset ${datasetId}`);
   }
-  if (seqRun.status !== 'succeeded') throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} is ${seqRun.status}; its item embeddings exist once it has finished`);
+  if (seqRun.status !== 'succeeded') throw new InvalidReferenceError(`${model}: run ${seqRun.id} is ${seqRun.status}; its item embeddings exist once it has finished`);
   const artifact = catalog
     .getArtifacts(seqRun.id)
     .filter((a) => a.kind === 'item_embeddings')
     .at(-1);
-  if (!artifact) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id} has no item_embeddings artifact (train a new ${seqRun.model} run)`);
-  if (!existsSync(artifact.path)) throw new InvalidReferenceError(`ALMOSTREC: run ${seqRun.id}'s item embeddings ${artifact.path} are missing`);
+  if (!artifact) throw new InvalidReferenceError(`${model}: run ${seqRun.id} has no item_embeddings artifact (train a new ${seqRun.model} run)`);
+  if (!existsSync(artifact.path)) throw new InvalidReferenceError(`${model}: run ${seqRun.id}'s item embeddings ${artifact.path} are missing`);
   return { backbone, seqRun, itemEmbeddingsPath: artifact.path };
 }

@@ -26,6 +26,7 @@ import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../trai
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec } from './almostrec-export';
 import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
+import { ALMOSTREC_PROMPT, type PromptStyle } from './almostrec-style';
 import { layoutBatch, promptTokens, sequencePieces, sharedPrefix, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
 import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
@@ -64,7 +65,7 @@ export class AlmostrecModel implements TrainableModel {
   /** The epoch's example order. */
   private order: Int32Array = new Int32Array(0);
 
-  constructor(config: AlmostrecConfig, ctx: ModelContext, values: Map<string, Float32Array>) {
+  constructor(config: AlmostrecConfig, ctx: ModelContext, values: Map<string, Float32Array>, style: PromptStyle = ALMOSTREC_PROMPT) {
     const inputs = backboneInputsOf(ctx);
     const shapes = almostrecParamShapes(config, ctx);
     this.config = config;
@@ -115,12 +116,12 @@ export class AlmostrecModel implements TrainableModel {
         this.visual = tf.tensor2d(all, [withImage.length * tokensPerImage, this.dm]);
         created.push(this.visual);
       }
-      this.prompt = promptTokens(inputs.tokenizer, inputs.titleTokens, config.maxTitleTokens);
+      this.prompt = promptTokens(inputs.tokenizer, inputs.titleTokens, config.maxTitleTokens, style.task);
       this.layoutOptions = {
         interleaved: config.layout === 1,
         useImages: config.useImages === 1,
         useText: config.useText === 1,
-        promptTitles: config.promptTitles || config.historyLength,
+        promptTitles: style.titles ? config.promptTitles || config.historyLength : 0,
         imageTokens: (item) => (this.visualStart[item] >= 0 ? tokensPerImage : 0)
       };
       this.prefixTokens = sharedPrefix(this.prompt, this.layoutOptions);

@@ -5,6 +5,7 @@ import type { ModelKind } from '../../shared/models';
 import type { ModelSpec, TrainableKind } from '../train/model-spec';
 import { almostrecSpec } from './almostrec';
 import { bprSpec } from './bpr';
+import { e4srecSpec } from './e4srec';
 import { gru4recSpec } from './gru4rec';
 import { ncfSpec } from './ncf';
 import { nextitnetSpec } from './nextitnet';
@@ -23,6 +24,7 @@ export const MODEL_SPECS: Partial<Record<TrainableKind, AnySpec>> = {
   ncf: ncfSpec,
   sasrec_id_v: sasrecIdVSpec,
   youtube_id_v: youtubeIdVSpec,
+  e4srec: e4srecSpec,
   almostrec: almostrecSpec
 };
 

@@ -11,6 +11,7 @@ import { resolveAlmostrecReferences } from '../../core/models/almostrec-referenc
 import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import { ablationStudyOf } from '../../shared/ablation';
+import { modelDescriptor, usesBackbone } from '../../shared/models';
 import {
   apiInputs,
   parseModelConfig,
@@ -156,7 +157,7 @@ export class WorkbenchService {
         // Store the complete config (defaults filled in) so a run record says exactly what was trained.
         const config = parseModelConfig(input.model, input.config);
         // ALMOSTREC's references are checked now, not minutes later in the job (which checks them again).
-        if (input.model === 'almostrec') resolveAlmostrecReferences(c, ds.id, config as unknown as AlmostrecConfig);
+        if (usesBackbone(input.model)) resolveAlmostrecReferences(c, ds.id, config as unknown as AlmostrecConfig, modelDescriptor(input.model).label);
         const runId = c.createRun({ datasetId: ds.id, model: input.model, config, backend: this.backend });
         const job = this.jobs.start('train', `Training ${input.model} on ${ds.name} (run ${runId})`, { kind: 'train', runId, resume: false }, { runId, datasetId: ds.id });
         return { jobId: job.jobId, runId };

@@ -83,14 +83,15 @@ export function modelFamily(kind: string): string {
 }
 
 /** The paper's Table 2 order (the LLM family last); families added later follow (alphabetically), 'other' last. */
-export const FAMILY_ORDER: readonly string[] = ['non-sequential', 'sequential', 'visual-sequential', 'multimodal-llm'];
+export const FAMILY_ORDER: readonly string[] = ['non-sequential', 'sequential', 'visual-sequential', 'text-sequential-llm', 'multimodal-llm'];
 export const OTHER_FAMILY = 'other';
 
 const FAMILY_LABELS: Record<string, string> = {
   'non-sequential': 'Non-sequential',
   sequential: 'Sequential',
   'visual-sequential': 'Visual sequential',
-  'multimodal-llm': 'Multimodal LLM',
+  'text-sequential-llm': 'LLM: text + sequential',
+  'multimodal-llm': 'LLM: text + visual + sequential',
   [OTHER_FAMILY]: 'Other'
 };
 

@@ -1,0 +1,54 @@
+// A tiny random compact backbone and a synthetic dataset for the models of the ALMOSTREC family
+// (almostrec.test.ts, e4srec.test.ts): users walk through the items in order, odd items have an image.
+import { compactConfig, COMPACT_IMAGE_TOKEN, initialWeights } from '../../src/core/backbone/compact';
+import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
+import type { SequenceData } from '../../src/core/data/types';
+import { tokenizeTitles } from '../../src/core/models/almostrec-prompt';
+import { Rng } from '../../src/core/tensor/rng';
+import type { BackboneInputs } from '../../src/core/train/model-spec';
+
+export const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
+export const NUM_ITEMS = 30;
+export const ITEM_DIM = 8;
+export const D_MODEL = 32;
+export const TITLES = [
+  '',
+  ...['Toy Story (1995)', 'Heat (1995)', 'Matrix, The (1999)', 'Babe (1995)', 'Casino (1995)', 'Fargo (1996)', 'Alien (1979)', 'Brazil (1985)', 'Clerks (1994)', 'Ran (1985)'],
+  ...Array.from({ length: NUM_ITEMS - 10 }, (_, i) => `Movie ${i + 11} (2000)`)
+];
+
+/** Users walk through the items in order (i → i+1, wrapping), so the next item is learnable. */
+export function syntheticData(): SequenceData {
+  const rng = new Rng(4);
+  const users = Array.from({ length: 24 }, (_, u) => {
+    const start = rng.int(NUM_ITEMS);
+    const items = Int32Array.from({ length: 6 + rng.int(4) }, (_, i) => ((start + i) % NUM_ITEMS) + 1);
+    return { userId: u + 1, items, timestamps: Float64Array.from(items, (_, i) => i) };
+  });
+  return { datasetId: 3, numItems: NUM_ITEMS, itemIds: Int32Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i ? 100 + i : 0)), users };
+}
+
+/** Odd items have an image (tokensPerImage visual tokens each), even ones none. */
+export function backboneInputs(tokensPerImage = 1): BackboneInputs {
+  const cfg = compactConfig({ hiddenSize: D_MODEL, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 64 }, 'test-grid');
+  const weights = initialWeights(cfg, 9);
+  const rng = new Rng(6);
+  const values = new Float32Array((NUM_ITEMS + 1) * ITEM_DIM);
+  for (let i = ITEM_DIM; i < values.length; i++) values[i] = rng.normal() * 0.5;
+  return {
+    backbone: { id: 1, name: 'tiny', path: '/backbones/tiny', config: cfg, weights },
+    tokenizer,
+    datasetName: 'synthetic',
+    itemTable: { values, dim: ITEM_DIM, runId: 2, model: 'sasrec', path: '/runs/2/item_embeddings.safetensors' },
+    titleTokens: tokenizeTitles(tokenizer, TITLES),
+    visual: {
+      cacheId: 'backbone:1/k1',
+      tokensPerImage,
+      dim: D_MODEL,
+      tokens: Array.from({ length: NUM_ITEMS + 1 }, (_, i) => (i % 2 === 1 ? Float32Array.from({ length: tokensPerImage * D_MODEL }, () => rng.normal()) : null))
+    },
+    dispose: () => {
+      for (const t of weights.values()) t.dispose();
+    }
+  };
+}
