@@ -180,7 +180,10 @@ async function configFlags(catalog: Catalog, flags: Flags, model: ModelKind): Pr
   Object.assign(partial, params(flags));
   if (flags['seq-run'] !== undefined || flags.backbone !== undefined) {
     if (!usesBackbone(model)) throw new CliError(`--seq-run and --backbone apply to the models on a backbone only (${MODEL_KINDS.filter(usesBackbone).join(', ')})`);
-    if (flags['seq-run'] !== undefined) partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
+    if (flags['seq-run'] !== undefined) {
+      if (!modelDescriptor(model).params.some((p) => p.key === 'seqRunId')) throw new CliError(`${model} reads titles, not item IDs: --seq-run does not apply`);
+      partial.seqRunId = num(flags, 'seq-run', 'seq-run')!;
+    }
     if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
   }
   return partial;

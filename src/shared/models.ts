@@ -11,6 +11,8 @@ export type ModelKind =
   | 'ncf'
   | 'sasrec_id_v'
   | 'youtube_id_v'
+  | 'tallrec'
+  | 'llara'
   | 'e4srec'
   | 'almostrec';
 
@@ -102,9 +104,11 @@ const llmTraining: HyperParameter[] = [
   int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step')
 ];
 
-/** What a model on a backbone reads: the backbone and the sequential run whose item table is M. */
+const backboneReference: HyperParameter = { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' };
+
+/** What a model on a backbone that reads item IDs needs: the backbone and the sequential run whose item table is M. */
 const backboneReferences: HyperParameter[] = [
-  { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' },
+  backboneReference,
   {
     ...int('seqRunId', 'Sequential run id', 0, 0, 2 ** 31 - 1, 'required: a finished SASRec or GRU4Rec run on this dataset (its item table is M)'),
     refersTo: 'sequential-run'
@@ -232,6 +236,46 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       int('embeddingSize', 'Embedding size', 64, 4, 1024),
       int('hiddenSize', 'MLP hidden size', 128, 4, 4096),
       real('dropout', 'Dropout', 0.2, 0, 0.9, 0.05)
+    ]
+  },
+  {
+    kind: 'tallrec',
+    label: 'TALLRec',
+    family: 'text-sequential-llm',
+    description:
+      'Instruction tuning with LoRA: the LLM reads the history\'s titles and learns to write the next title with its own language-model head; ' +
+      'every item is ranked by the likelihood of its title (a prefix tree of all titles, the prompt encoded once). Text only, no IDs.',
+    reference: 'Bao et al. 2023 (TALLRec), amended for sequential recommendation as in ALMOSTREC §5 (DESIGN.md §6)',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...llmTraining,
+      backboneReference,
+      int('historyLength', 'History length', 10, 1, 200, 'L: the titles of the last L items'),
+      int('maxTitleTokens', 'Max title tokens', 6, 1, 64, 'per title, in the prompt and as the answer'),
+      ...loraParams
+    ]
+  },
+  {
+    kind: 'llara',
+    label: 'LLaRA',
+    family: 'text-sequential-llm',
+    description:
+      'Hybrid prompts: each history and candidate item is its title followed by one token projected from the sequential model\'s frozen item embedding (a 2-layer MLP); ' +
+      'the LLM learns to write the next item\'s title among listed candidates, with a curriculum from text-only to hybrid prompts. Trains LoRA and the projector; ' +
+      'every item is ranked by the likelihood of its title.',
+    reference: 'Liao et al. 2024 (LLaRA), on the workbench backbone with the LoRA of the other LLM baselines (DESIGN.md §6)',
+    iterative: true,
+    usesImages: false,
+    params: [
+      ...llmTraining,
+      ...backboneReferences,
+      int('historyLength', 'History length', 10, 1, 200, 'L: the last L items before the target'),
+      int('candidates', 'Candidates', 20, 2, 200, 'items the prompt lists: the target and unseen items when training and in LLaRA\'s HR@1; unseen items alone when ranking'),
+      int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'targets drawn per user per epoch (one target per example)'),
+      int('maxTitleTokens', 'Max title tokens', 6, 1, 64, 'per title, in the prompt and as the answer'),
+      int('curriculumEpochs', 'Curriculum epochs', 10, 0, 1000, 'hybrid-prompt probability rises from 0 to 1 over these epochs (at most the run\'s epochs); 0: hybrid from the start'),
+      ...loraParams
     ]
   },
   {

@@ -40,6 +40,12 @@ const ALMOSTREC = {
 /** E4SRec as ALMOSTREC's brief settings (no images and titles to set). */
 const E4SREC = { epochs: 3, batchSize: 32, learningRate: 5e-3, warmupSteps: 5, historyLength: 10, seed: 42 };
 
+/** TALLRec: LoRA only, the backbone's own head; its ranking scores every title per user (slower to evaluate). */
+const TALLREC = { epochs: 2, evalEvery: 2, batchSize: 32, learningRate: 5e-3, warmupSteps: 5, historyLength: 5, maxTitleTokens: 6, seed: 42 };
+
+/** LLaRA: 20 candidates listed in the prompt; hybrid from the second epoch (curriculum over the first). */
+const LLARA = { epochs: 3, evalEvery: 3, batchSize: 16, learningRate: 5e-3, warmupSteps: 5, historyLength: 5, maxTitleTokens: 6, samplesPerUser: 4, curriculumEpochs: 1, seed: 42 };
+
 const workDir = mkdtempSync(join(tmpdir(), 'almostrec-e2e-'));
 const dataDir = join(workDir, 'data');
 let catalog: Catalog;
@@ -50,7 +56,7 @@ let backboneId = 0;
 let popularity = 0;
 
 /** ratings.csv and movies.csv of the most rated MOVIES movies; posters are read from the embedded folder. */
-function writeSlice(dir: string): void {
+function writeSlice(dir: string, count = MOVIES, maxUser = Infinity): void {
   const src = resolveEmbeddedDatasetDir();
   const ratings = readFileSync(join(src, 'ratings.csv'), 'utf8').trimEnd().split('\n');
   const counts = new Map<string, number>();
@@ -61,12 +67,13 @@ function writeSlice(dir: string): void {
   const kept = new Set(
     [...counts]
       .sort((a, b) => b[1] - a[1] || Number(a[0]) - Number(b[0]))
-      .slice(0, MOVIES)
+      .slice(0, count)
       .map(([m]) => m)
   );
   const movies = readFileSync(join(src, 'movies.csv'), 'utf8').trimEnd().split('\n');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'ratings.csv'), [ratings[0], ...ratings.slice(1).filter((l) => kept.has(l.split(',')[1]))].join('\n') + '\n');
+  const keep = (l: string) => kept.has(l.split(',')[1]) && Number(l.split(',')[0]) <= maxUser;
+  writeFileSync(join(dir, 'ratings.csv'), [ratings[0], ...ratings.slice(1).filter(keep)].join('\n') + '\n');
   writeFileSync(join(dir, 'movies.csv'), [movies[0], ...movies.slice(1).filter((l) => kept.has(l.slice(0, l.indexOf(','))))].join('\n') + '\n');
 }
 
@@ -161,3 +168,67 @@ test('E4SRec on the same backbone and SASRec run beats popularity, exports its a
   expect(run.history.at(-1)!.loss).toBeLessThan(run.history[0].loss);
   expect(run.valid!.ndcg10).toBeGreaterThan(popularity);
 }, 300_000);
+
+let small: Promise<{ datasetId: number; smallData: SequenceData; floor: number }> | null = null;
+
+/**
+ * Ranking by title likelihood walks a prefix tree of every title per user (~0.4 s a user here): TALLRec and
+ * LLaRA train on a smaller slice (the 100 most rated movies, users 1–200). The backbone serves any dataset.
+ */
+function smallSlice(): Promise<{ datasetId: number; smallData: SequenceData; floor: number }> {
+  small ??= (async () => {
+    const dir = join(workDir, 'small');
+    writeSlice(dir, 100, 200);
+    const { datasetId } = await importDataset(catalog, { format: 'movielens-latest', path: dir, name: 'mls-top100', options: {} });
+    const smallData = catalog.loadSequences(datasetId);
+    return { datasetId, smallData, floor: (await evaluate(fitPopularity(smallData), smallData, 'valid')).metrics.ndcg10 };
+  })();
+  return small;
+}
+
+test('TALLRec on the same backbone beats popularity: every title ranked by its likelihood after the history titles', async (t) => {
+  if (!backboneId) t.skip();
+  const { datasetId, smallData, floor } = await smallSlice();
+
+  const refused = catalog.createRun({ datasetId, model: 'tallrec', config: { ...TALLREC }, backend: null });
+  await expect(runTrainingJob(catalog, refused, { ...jobCtx, resume: false })).rejects.toThrow('TALLRec needs a backbone: set backboneId');
+
+  const t0 = performance.now();
+  const runId = catalog.createRun({ datasetId, model: 'tallrec', config: { ...TALLREC, backboneId }, backend: null });
+  await runTrainingJob(catalog, runId, { ...jobCtx, resume: false });
+  const run = catalog.getRun(runId)!;
+  expect(run.status).toBe('succeeded');
+  console.log(
+    `TALLRec on ${smallData.users.length} users × ${smallData.numItems} items (${((performance.now() - t0) / 1000).toFixed(0)} s): ` +
+      `${run.history.map((h) => `${h.seconds.toFixed(1)} s, loss ${h.loss.toFixed(3)}, valid ${h.validNdcg10?.toFixed(4) ?? '—'}`).join('; ')}; popularity ${floor.toFixed(4)}`
+  );
+  expect(run.config).not.toHaveProperty('seqRunId');
+  expect(catalog.getArtifacts(runId).map((a) => a.kind)).toEqual(['checkpoint', 'lora_adapter', 'lora_adapter_config', 'tallrec_manifest']);
+  expect(run.history.at(-1)!.loss).toBeLessThan(run.history[0].loss);
+  expect(run.valid!.ndcg10).toBeGreaterThan(floor);
+}, 600_000);
+
+test('LLaRA (hybrid title + ID tokens, curriculum) beats popularity and records its HR@1 over candidates', async (t) => {
+  if (!backboneId) t.skip();
+  const { datasetId, smallData, floor } = await smallSlice();
+  const sasrec = catalog.createRun({ datasetId, model: 'sasrec', config: SASREC, backend: null });
+  await runTrainingJob(catalog, sasrec, { ...jobCtx, resume: false });
+  const t0 = performance.now();
+  const runId = catalog.createRun({ datasetId, model: 'llara', config: { ...LLARA, backboneId, seqRunId: sasrec }, backend: null });
+  logs.length = 0;
+  await runTrainingJob(catalog, runId, { ...jobCtx, resume: false });
+  const run = catalog.getRun(runId)!;
+  expect(run.status).toBe('succeeded');
+  const own = logs.find((l) => l.includes('LLaRA over'));
+  console.log(
+    `LLaRA on ${smallData.users.length} users (${((performance.now() - t0) / 1000).toFixed(0)} s): ` +
+      `${run.history.map((h) => `${h.seconds.toFixed(1)} s, loss ${h.loss.toFixed(3)}, valid ${h.validNdcg10?.toFixed(4) ?? '—'}`).join('; ')}; popularity ${floor.toFixed(4)}; ${own}`
+  );
+  const kinds = catalog.getArtifacts(runId).map((a) => a.kind);
+  expect(kinds).toContain('llara_eval');
+  const evalFile = JSON.parse(readFileSync(catalog.getArtifacts(runId).find((a) => a.kind === 'llara_eval')!.path, 'utf8')) as { valid: { hr1: number; validRatio: number; users: number } };
+  expect(evalFile.valid.users).toBe(smallData.users.length);
+  expect(evalFile.valid.validRatio).toBeGreaterThan(0);
+  expect(run.history.at(-1)!.loss).toBeLessThan(run.history[0].loss);
+  expect(run.valid!.ndcg10).toBeGreaterThan(floor);
+}, 600_000);

@@ -29,7 +29,7 @@ export function syntheticData(): SequenceData {
 }
 
 /** Odd items have an image (tokensPerImage visual tokens each), even ones none. */
-export function backboneInputs(tokensPerImage = 1): BackboneInputs {
+export function backboneInputs(tokensPerImage = 1): BackboneInputs & { itemTable: NonNullable<BackboneInputs['itemTable']> } {
   const cfg = compactConfig({ hiddenSize: D_MODEL, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 64 }, 'test-grid');
   const weights = initialWeights(cfg, 9);
   const rng = new Rng(6);

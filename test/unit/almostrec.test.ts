@@ -26,7 +26,7 @@ import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors, readSafetensorsHeader } from '../../src/core/tensor/safetensors';
 import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
 import { defaultReplicaScript } from '../../src/core/train/replicas';
-import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
+import type { ModelContext } from '../../src/core/train/model-spec';
 
 import { D_MODEL, ITEM_DIM, NUM_ITEMS, TITLES, backboneInputs, syntheticData, tokenizer } from './almostrec-fixture';
 
@@ -46,7 +46,7 @@ const config = (over: Partial<AlmostrecConfig> = {}): AlmostrecConfig =>
   }) as unknown as AlmostrecConfig;
 
 const data = syntheticData();
-let inputs: BackboneInputs;
+let inputs: ReturnType<typeof backboneInputs>;
 let ctx: ModelContext;
 let dir: string;
 

@@ -16,14 +16,14 @@ import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
 import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
-import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
+import type { ModelContext } from '../../src/core/train/model-spec';
 import { D_MODEL, ITEM_DIM, NUM_ITEMS, backboneInputs, syntheticData, tokenizer } from './almostrec-fixture';
 
 const config = (over: Partial<E4srecConfig> = {}): E4srecConfig =>
   parseModelConfig('e4srec', { backboneId: 1, seqRunId: 2, epochs: 1, batchSize: 8, learningRate: 1e-2, warmupSteps: 0, historyLength: 5, seed: 7, ...over }) as unknown as E4srecConfig;
 
 const data = syntheticData();
-let inputs: BackboneInputs;
+let inputs: ReturnType<typeof backboneInputs>;
 let ctx: ModelContext;
 let dir: string;
 

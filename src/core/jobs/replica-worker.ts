@@ -38,7 +38,7 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
         backbone?.dispose();
         port.close();
       } else if (m.type === 'epoch') {
-        model.beginEpoch(new Rng(m.rng));
+        model.beginEpoch(new Rng(m.rng), m.epoch);
       } else {
         let i = 0;
         for (const v of vars.values()) {

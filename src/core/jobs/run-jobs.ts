@@ -14,7 +14,8 @@ import type { BackboneInputsConfig } from '../models/almostrec-context';
 import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
-import { exportItemEmbeddings, loadScorer, trainModel, type ModelContext, type ModelSpec } from '../train';
+import { exportItemEmbeddings, loadTrainedModel, trainModel, type ModelContext, type ModelSpec } from '../train';
+import type { TrainableModel } from '../train/model-spec';
 import { CancelledError, type CancelSignal, type ProgressFn } from '../progress';
 
 export interface RunJobContext {
@@ -87,9 +88,13 @@ function checkRunContext(run: RunDetail, mctx: ModelContext): void {
   if (b && tokenizer !== undefined && tokenizer !== b.tokenizer.id) throw new Error(`Run ${run.id} was trained with tokenizer "${String(tokenizer)}"; backbone ${b.backbone.id} now has "${b.tokenizer.id}"`);
 }
 
-/** A scorer for a finished run: popularity refitted, a trained model from its stored weights. */
-export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: SequenceData, ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>): Promise<Scorer & { dispose?(): void }> {
-  if (run.model === 'popularity') return fitPopularity(data);
+/** A finished run's trained model from its stored best weights, with what it is built on; dispose() frees both. */
+export async function loadRunModel(
+  catalog: Catalog,
+  run: RunDetail,
+  data: SequenceData,
+  ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>
+): Promise<{ model: TrainableModel; dispose(): void }> {
   if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint (status ${run.status})`);
   const spec = modelSpec(run.model);
   // Only a backbone model needs its run config to build the context; the others read theirs from the
@@ -98,11 +103,11 @@ export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: Sequ
   const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, config);
   try {
     checkRunContext(run, mctx);
-    const scorer = await loadScorer(spec, mctx, run.checkpointPath);
+    const model = await loadTrainedModel(spec, mctx, run.checkpointPath);
     return {
-      scoreBatch: (h) => scorer.scoreBatch(h),
+      model,
       dispose: () => {
-        scorer.dispose();
+        model.dispose();
         disposeModelContext(mctx);
       }
     };
@@ -110,6 +115,13 @@ export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: Sequ
     disposeModelContext(mctx);
     throw e;
   }
+}
+
+/** A scorer for a finished run: popularity refitted, a trained model from its stored weights. */
+export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: SequenceData, ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>): Promise<Scorer & { dispose?(): void }> {
+  if (run.model === 'popularity') return fitPopularity(data);
+  const loaded = await loadRunModel(catalog, run, data, ctx);
+  return { scoreBatch: (h) => loaded.model.scoreBatch(h), dispose: () => loaded.dispose() };
 }
 
 export function runCheckpointDir(dataDir: string, runId: number): string {
@@ -154,10 +166,11 @@ export async function runTrainingJob(
           const b = mctx.backbone;
           const withImage = b.visual ? b.visual.tokens.filter((t) => t !== null).length : 0;
           ctx.onLog(
-            `Run ${runId}: backbone ${b.backbone.id} (${b.backbone.name}), M from ${b.itemTable.model} run ${b.itemTable.runId} (${b.itemTable.dim}-d)` +
+            `Run ${runId}: backbone ${b.backbone.id} (${b.backbone.name}), ` +
+              (b.itemTable ? `M from ${b.itemTable.model} run ${b.itemTable.runId} (${b.itemTable.dim}-d)` : 'no item IDs') +
               (b.visual ? `, visual tokens ${b.visual.cacheId} for ${withImage} of ${data.numItems} items` : ', no images')
           );
-          Object.assign(builtOn, { [BACKBONE_NAME_KEY]: b.backbone.name, [SEQ_RUN_MODEL_KEY]: b.itemTable.model, [TOKENIZER_KEY]: b.tokenizer.id });
+          Object.assign(builtOn, { [BACKBONE_NAME_KEY]: b.backbone.name, [TOKENIZER_KEY]: b.tokenizer.id }, b.itemTable ? { [SEQ_RUN_MODEL_KEY]: b.itemTable.model } : {});
         }
         if (Object.keys(builtOn).length) catalog.updateRun(runId, { config: { ...bookkeepingOf(run.config), ...config, ...builtOn } });
         const dir = runCheckpointDir(ctx.dataDir, runId);
@@ -181,7 +194,18 @@ export async function runTrainingJob(
           catalog.addArtifact(runId, 'item_embeddings', path, await sha256File(path));
         }
         for (const a of spec.exportArtifacts?.(result.checkpointPath, mctx) ?? []) catalog.addArtifact(runId, a.kind, a.path, await sha256File(a.path));
-        await evaluateScorer(catalog, runId, data, await loadScorer(spec, mctx, result.checkpointPath), ctx);
+        const best = await loadTrainedModel(spec, mctx, result.checkpointPath);
+        try {
+          await evaluateAndStore(catalog, runId, data, best, ctx);
+          // A model's own protocol besides full ranking (LLaRA's HitRatio@1 over candidates), stored as an artifact.
+          const own = await spec.ownEvaluation?.(best, data, runCheckpointDir(ctx.dataDir, runId), { onProgress: ctx.onProgress, signal: ctx.signal });
+          if (own) {
+            catalog.addArtifact(runId, own.kind, own.path, await sha256File(own.path));
+            ctx.onLog(`Run ${runId}: ${own.summary}`);
+          }
+        } finally {
+          best.dispose();
+        }
       } finally {
         disposeModelContext(mctx);
       }

@@ -83,7 +83,7 @@ export function reloadBackboneInputs(source: BackboneSource): BackboneInputs {
 }
 
 /** What loading reads of a run config: its references, and the visual tokens when it uses images (E4SRec never does). */
-export type BackboneInputsConfig = Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'> & Partial<Pick<AlmostrecConfig, 'useImages' | 'visualTokens'>>;
+export type BackboneInputsConfig = Pick<AlmostrecConfig, 'backboneId'> & Partial<Pick<AlmostrecConfig, 'seqRunId' | 'useImages' | 'visualTokens'>>;
 
 /** Loads ModelContext.backbone for an ALMOSTREC-family config on `data` (call dispose() when done). */
 export async function loadBackboneInputs(
@@ -99,7 +99,7 @@ export async function loadBackboneInputs(
   const b = refs.backbone;
   const k = config.useImages ? tokenPoolK(config.visualTokens ?? 1) : null;
   onProgress?.({ phase: 'loading backbone', done: 0, total: 1 });
-  const itemTable = readItemTable(refs.itemEmbeddingsPath, data);
+  const itemTable = refs.seqRun && refs.itemEmbeddingsPath ? { ...readItemTable(refs.itemEmbeddingsPath, data), runId: refs.seqRun.id, model: refs.seqRun.model, path: refs.itemEmbeddingsPath } : null;
   const tokenizer = backboneTokenizer(b.path);
   const items = catalog.getItems(Array.from(data.itemIds.subarray(1)));
   const titleTokens = tokenizeTitles(
@@ -115,7 +115,7 @@ export async function loadBackboneInputs(
     backbone: { id: b.id, name: b.name, path: b.path, config: loaded.config, weights: loaded.weights },
     tokenizer,
     datasetName: catalog.getDataset(data.datasetId)?.name ?? String(data.datasetId),
-    itemTable: { ...itemTable, runId: refs.seqRun.id, model: refs.seqRun.model, path: refs.itemEmbeddingsPath },
+    itemTable,
     titleTokens,
     visual,
     dispose: () => {

@@ -7,9 +7,11 @@ import { loraConfigOf, tokenPoolK, type AlmostrecConfig } from './almostrec-conf
 
 export const MODEL = 'ALMOSTREC';
 
-export function backboneInputsOf(ctx: ModelContext): BackboneInputs {
-  if (!ctx.backbone) throw new Error(`${MODEL} needs a backbone and a sequential run's item table (ModelContext.backbone)`);
-  return ctx.backbone;
+export function backboneInputsOf(ctx: ModelContext): BackboneInputs & { itemTable: NonNullable<BackboneInputs['itemTable']> } {
+  const b = ctx.backbone;
+  if (!b) throw new Error(`${MODEL} needs a backbone and a sequential run's item table (ModelContext.backbone)`);
+  if (!b.itemTable) throw new Error(`${MODEL} needs a sequential run's item table (seqRunId), none was loaded`);
+  return { ...b, itemTable: b.itemTable };
 }
 
 /** The LoRA modules a config adapts, [out, in] each, in a fixed order (empty with useLora = 0). */

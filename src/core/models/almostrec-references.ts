@@ -20,16 +20,38 @@ export const SEQUENTIAL_RUN_KINDS: readonly string[] = ['sasrec', 'gru4rec'];
 
 export interface AlmostrecReferences {
   backbone: BackboneSummary;
-  seqRun: RunDetail;
-  itemEmbeddingsPath: string;
+  /** null for a model that reads no item IDs (its config has no seqRunId: TALLRec). */
+  seqRun: RunDetail | null;
+  itemEmbeddingsPath: string | null;
 }
 
-/** Checks the run config's backbone and sequential run against the catalog; every error says what to fix. */
-export function resolveAlmostrecReferences(catalog: Catalog, datasetId: number, config: Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'>, model = 'ALMOSTREC'): AlmostrecReferences {
+/**
+ * Checks the run config's backbone and sequential run against the catalog; every error says what to fix. A
+ * config without a seqRunId key (a model that reads titles, not IDs) refers to a backbone only.
+ */
+export function resolveAlmostrecReferences(
+  catalog: Catalog,
+  datasetId: number,
+  config: Pick<AlmostrecConfig, 'backboneId' | 'seqRunId'>,
+  model?: string
+): AlmostrecReferences & { seqRun: RunDetail; itemEmbeddingsPath: string };
+export function resolveAlmostrecReferences(
+  catalog: Catalog,
+  datasetId: number,
+  config: Pick<AlmostrecConfig, 'backboneId'> & Partial<Pick<AlmostrecConfig, 'seqRunId'>>,
+  model?: string
+): AlmostrecReferences;
+export function resolveAlmostrecReferences(
+  catalog: Catalog,
+  datasetId: number,
+  config: Pick<AlmostrecConfig, 'backboneId'> & Partial<Pick<AlmostrecConfig, 'seqRunId'>>,
+  model = 'ALMOSTREC'
+): AlmostrecReferences {
   if (!config.backboneId) throw new InvalidReferenceError(`${model} needs a backbone: set backboneId to the id of a finished backbone (Backbones view, or \`almostrec backbone list\`)`);
   const backbone = catalog.getBackbone(config.backboneId);
   if (!backbone) throw new InvalidReferenceError(`${model}: backbone ${config.backboneId} not found`);
   if (backbone.status !== 'succeeded') throw new InvalidReferenceError(`${model}: backbone ${backbone.id} (${backbone.name}) is ${backbone.status}; it must finish pretraining first`);
+  if (config.seqRunId === undefined) return { backbone, seqRun: null, itemEmbeddingsPath: null };
   if (!config.seqRunId) {
     throw new InvalidReferenceError(`${model} needs a sequential run: set seqRunId to a finished SASRec or GRU4Rec run on this dataset (its item embeddings are M)`);
   }

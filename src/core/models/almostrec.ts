@@ -29,7 +29,7 @@ import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraMod
 import { ALMOSTREC_PROMPT, type PromptStyle } from './almostrec-style';
 import { layoutBatch, promptTokens, sequencePieces, sharedPrefix, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
-import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
+import { batchMembers, sampledTargets, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
 
 /** Histories per forward pass when scoring (bounds the activations whatever the evaluator's batch). */
 const SCORE_CHUNK = 32;
@@ -185,17 +185,8 @@ export class AlmostrecModel implements TrainableModel {
     if (this.config.layout === 1) {
       for (const w of trainingWindows(this.seqs, this.config.historyLength)) triples.push(w.seq, w.end, w.first);
     } else {
-      this.seqs.forEach((seq, u) => {
-        const candidates = seq.length - 1;
-        if (candidates < 1) return;
-        const pos = Int32Array.from({ length: candidates }, (_, i) => i + 1);
-        const take = Math.min(this.config.samplesPerUser, candidates);
-        for (let i = 0; i < take; i++) {
-          const j = i + rng.int(candidates - i);
-          [pos[i], pos[j]] = [pos[j], pos[i]];
-          triples.push(u, pos[i] + 1, pos[i]);
-        }
-      });
+      const pairs = sampledTargets(this.seqs, this.config.samplesPerUser, rng);
+      for (let i = 0; i < pairs.length; i += 2) triples.push(pairs[i], pairs[i + 1] + 1, pairs[i + 1]);
     }
     if (triples.length === 0) throw new Error(`${MODEL}: no user has two training interactions`);
     this.examples = Int32Array.from(triples);

@@ -7,10 +7,12 @@ import { almostrecSpec } from './almostrec';
 import { bprSpec } from './bpr';
 import { e4srecSpec } from './e4srec';
 import { gru4recSpec } from './gru4rec';
+import { llaraSpec } from './llara';
 import { ncfSpec } from './ncf';
 import { nextitnetSpec } from './nextitnet';
 import { sasrecSpec } from './sasrec';
 import { sasrecIdVSpec } from './sasrec-id-v';
+import { tallrecSpec } from './tallrec';
 import { youtubeIdVSpec } from './youtube-id-v';
 
 // Each spec is typed by its own config; the loop hands it the config parsed for its kind.
@@ -24,6 +26,8 @@ export const MODEL_SPECS: Partial<Record<TrainableKind, AnySpec>> = {
   ncf: ncfSpec,
   sasrec_id_v: sasrecIdVSpec,
   youtube_id_v: youtubeIdVSpec,
+  tallrec: tallrecSpec,
+  llara: llaraSpec,
   e4srec: e4srecSpec,
   almostrec: almostrecSpec
 };

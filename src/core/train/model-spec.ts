@@ -9,6 +9,7 @@ import type { LlavaConfig } from '../backbone/config';
 import type { TextTokenizer } from '../backbone/tokenizer';
 import type { SequenceData } from '../data/types';
 import type { Scorer } from '../eval/evaluator';
+import type { CancelSignal, ProgressFn } from '../progress';
 import type { Rng } from '../tensor/rng';
 
 export type TrainableKind = Exclude<ModelKind, 'popularity'>;
@@ -31,8 +32,8 @@ export interface BackboneInputs {
   backbone: { id: number; name: string; path: string; config: LlavaConfig; weights: Map<string, tf.Tensor> };
   tokenizer: TextTokenizer;
   datasetName: string;
-  /** M: a finished sequential run's item_embeddings, (numItems + 1) × dim, row 0 padding. */
-  itemTable: { values: Float32Array; dim: number; runId: number; model: string; path: string };
+  /** M: a finished sequential run's item_embeddings, (numItems + 1) × dim, row 0 padding; null for a model that reads no IDs (TALLRec). */
+  itemTable: { values: Float32Array; dim: number; runId: number; model: string; path: string } | null;
   /** Title tokens (no BOS) of every item index, uncut; [] for the padding row. */
   titleTokens: number[][];
   /** The backbone's cached visual tokens per item index (null: no image); null when images are not used. */
@@ -78,9 +79,10 @@ export interface TrainableModel extends Scorer {
   /**
    * Prepares one epoch of training examples (shuffling, negative sampling) drawing only from `rng`, the
    * run's single source of randomness (so a seed fixes the run and a checkpoint can resume it exactly).
-   * Returns the number of steps in the epoch.
+   * `epoch` is the 1-based epoch being prepared (the loop passes it, in a resumed run too) for schedules over
+   * the run such as LLaRA's curriculum; most models ignore it. Returns the number of steps in the epoch.
    */
-  beginEpoch(rng: Rng): number;
+  beginEpoch(rng: Rng, epoch?: number): number;
   /** The mean loss of step `step` (0-based) of the current epoch; called inside tf.variableGrads. Dropout masks come from `rng`. */
   stepLoss(step: number, rng: Rng): tf.Scalar;
   /**
@@ -126,6 +128,17 @@ export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<st
    * as a run artifact of its kind.
    */
   exportArtifacts?(checkpointPath: string, ctx: ModelContext): { kind: string; path: string }[];
+  /**
+   * A model's own evaluation besides Table 2's full ranking (LLaRA: HitRatio@1 and the valid ratio over
+   * candidate lists), run on the best weights once training has finished; writes a file in `dir` and returns
+   * it as a run artifact with a one-line summary.
+   */
+  ownEvaluation?(
+    model: TrainableModel,
+    data: SequenceData,
+    dir: string,
+    opts: { onProgress?: ProgressFn; signal?: CancelSignal }
+  ): Promise<{ kind: string; path: string; summary: string }>;
   /**
    * The item-embedding table usable as ALMOSTREC's M ((numItems + 1) × d_i, row 0 padding), for models
    * that have one (SASRec, GRU4Rec).

@@ -29,7 +29,7 @@ export interface ReplicaInit {
 }
 
 export type ToReplica =
-  | { type: 'epoch'; rng: RngState }
+  | { type: 'epoch'; rng: RngState; epoch: number }
   | { type: 'step'; step: number; shard: number; seed: number; params: Float32Array[] }
   | { type: 'close' };
 
@@ -93,9 +93,9 @@ export class Replica {
   }
 
   /** Same epoch preparation as the main thread's (beginEpoch draws only from this rng state). */
-  beginEpoch(rng: RngState): void {
+  beginEpoch(rng: RngState, epoch: number): void {
     if (this.failure) throw this.failure;
-    this.worker.postMessage({ type: 'epoch', rng } satisfies ToReplica);
+    this.worker.postMessage({ type: 'epoch', rng, epoch } satisfies ToReplica);
   }
 
   /** Sends the current weights and asks for one shard's loss, count and gradients. */

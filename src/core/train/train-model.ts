@@ -232,8 +232,8 @@ export async function trainModel<C extends TrainingConfig>(
     for (let epoch = startEpoch + 1; epoch <= cfg.epochs && !early.stoppedEarly; epoch++) {
       throwIfCancelled(opts.signal);
       const epochStart = performance.now();
-      replica?.beginEpoch(rng.state());
-      stepsPerEpoch = model.beginEpoch(rng);
+      replica?.beginEpoch(rng.state(), epoch);
+      stepsPerEpoch = model.beginEpoch(rng, epoch);
       if (!(stepsPerEpoch >= 1)) throw new Error(`model ${spec.kind}: no training examples (does any user have enough training interactions?)`);
       timing.data += (performance.now() - epochStart) / 1000;
       const totalSteps = stepsPerEpoch * cfg.epochs;
@@ -333,8 +333,8 @@ async function startReplica(kind: TrainableKind, config: Record<string, number>,
   }
 }
 
-/** A scorer backed by saved weights (best or training checkpoint) of `spec`'s kind. Call dispose() when done. */
-export async function loadScorer<C extends TrainingConfig>(spec: ModelSpec<C>, ctx: ModelContext, checkpointPath: string): Promise<Scorer & { dispose(): void }> {
+/** The model of `spec`'s kind built on saved weights (best or training checkpoint). Call dispose() when done. */
+export async function loadTrainedModel<C extends TrainingConfig>(spec: ModelSpec<C>, ctx: ModelContext, checkpointPath: string): Promise<TrainableModel> {
   await ensureBackend();
   checkContext(spec, ctx);
   let config: C | null = null;
@@ -343,6 +343,11 @@ export async function loadScorer<C extends TrainingConfig>(spec: ModelSpec<C>, c
     config = h.config as unknown as C;
     return shapesFor(checkpointPath, spec, ctx)(h);
   });
-  const model = spec.build(config!, ctx, w.params);
+  return spec.build(config!, ctx, w.params);
+}
+
+/** A scorer backed by saved weights (best or training checkpoint) of `spec`'s kind. Call dispose() when done. */
+export async function loadScorer<C extends TrainingConfig>(spec: ModelSpec<C>, ctx: ModelContext, checkpointPath: string): Promise<Scorer & { dispose(): void }> {
+  const model = await loadTrainedModel(spec, ctx, checkpointPath);
   return { scoreBatch: (h) => model.scoreBatch(h), dispose: () => model.dispose() };
 }

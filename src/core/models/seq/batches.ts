@@ -46,6 +46,27 @@ export function shardMembers(members: Int32Array, lengthOf: (member: number) => 
   return Int32Array.from(ranked.filter((_, r) => r % shards === shard));
 }
 
+/**
+ * Per sequence, `perUser` distinct target positions t ≥ 1 (all of them when it has fewer), drawn only from
+ * `rng` by a partial Fisher–Yates shuffle: flat (sequence, t) pairs, sequences in order. The examples of
+ * models that train one sampled target per example (ALMOSTREC's concat layout, LLaRA).
+ */
+export function sampledTargets(seqs: readonly Int32Array[], perUser: number, rng: Rng): number[] {
+  const out: number[] = [];
+  seqs.forEach((seq, u) => {
+    const candidates = seq.length - 1;
+    if (candidates < 1) return;
+    const pos = Int32Array.from({ length: candidates }, (_, i) => i + 1);
+    const take = Math.min(perUser, candidates);
+    for (let i = 0; i < take; i++) {
+      const j = i + rng.int(candidates - i);
+      [pos[i], pos[j]] = [pos[j], pos[i]];
+      out.push(u, pos[i]);
+    }
+  });
+  return out;
+}
+
 /** Copy the last min(len, width) items of `seq` into row `row` of a B × width matrix. */
 function placeRow(seq: ArrayLike<number>, width: number, out: Int32Array, row: number, align: Alignment): void {
   const n = Math.min(seq.length, width);
