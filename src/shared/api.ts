@@ -10,6 +10,7 @@ import type {
   DatasetSummary,
   ItemSummary,
   JobInfo,
+  LlmCaseStudy,
   RunDetail,
   RunSummary,
   UserSummary
@@ -210,7 +211,11 @@ export const apiInputs = {
       runIds: z.array(id).max(8).default([]),
       k: z.number().int().min(1).max(100).default(10)
     })
-    .strict()
+    .strict(),
+  /** Starts (or joins) the job reading an LLM run's prompt, and LLaRA's answer, for the user's held-out item. */
+  'caseStudy.llm.start': z.object({ runId: id, userId: id }).strict(),
+  /** That job's stored result; null until it has run. */
+  'caseStudy.llm.get': z.object({ runId: id, userId: id }).strict()
 } as const;
 
 export type ApiMethod = keyof typeof apiInputs;
@@ -243,6 +248,8 @@ export interface ApiOutputs {
   'jobs.list': JobInfo[];
   'jobs.cancel': { cancelled: boolean };
   'caseStudy.get': CaseStudy;
+  'caseStudy.llm.start': { jobId: string };
+  'caseStudy.llm.get': LlmCaseStudy | null;
 }
 
 export type ApiInput<M extends ApiMethod> = z.input<(typeof apiInputs)[M]>;

@@ -14,6 +14,7 @@ export type ModelKind =
   | 'tallrec'
   | 'llara'
   | 'e4srec'
+  | 'vip5'
   | 'almostrec';
 
 /**
@@ -297,6 +298,30 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     ]
   },
   {
+    kind: 'vip5',
+    label: 'VIP5',
+    family: 'multimodal-llm',
+    description:
+      'Multimodal prompts: each history item is its ID written as text (item_<id>) followed by the backbone\'s visual tokens of its image; ' +
+      'the LLM learns to write the next item\'s ID with its own language-model head, LoRA being the adapter (VIP5 tunes adapters). ' +
+      'Every item is ranked by the likelihood of its ID (constrained to valid IDs, the prompt encoded once).',
+    reference: 'Geng et al. 2023 (VIP5), on the workbench backbone with the LoRA of the other LLM baselines (DESIGN.md §6)',
+    iterative: true,
+    usesImages: true,
+    params: [
+      ...llmTraining,
+      backboneReference,
+      int('historyLength', 'History length', 10, 1, 200, 'L: the last L items (ID and image) before the target'),
+      {
+        ...int('visualTokens', 'Visual tokens per image', 1, 0, 9, 'k: 1, 4, 9, or 0 for all'),
+        choices: [0, 1, 4, 9],
+        choiceLabels: ['all (0)', '1', '4', '9']
+      },
+      ...loraParams,
+      flag('useImages', 'Use images', 1, '0: no visual tokens (ablation)')
+    ]
+  },
+  {
     kind: 'almostrec',
     label: 'ALMOSTREC',
     family: 'multimodal-llm',
@@ -344,6 +369,15 @@ export function modelDescriptor(kind: ModelKind): ModelDescriptor {
 /** Models built on a backbone and a sequential run's item table (their configs refer to both). */
 export function usesBackbone(kind: ModelKind): boolean {
   return modelDescriptor(kind).params.some((p) => p.refersTo === 'backbone');
+}
+
+/** The LLM recommenders (Table 2's two LLM groups): what they read is a prompt the case study can show. */
+export const LLM_FAMILIES: readonly ModelFamily[] = ['text-sequential-llm', 'multimodal-llm'];
+
+/** A kind of the LLM families; false for a kind the catalogue does not know (a run of another build). */
+export function isLlmKind(kind: string): boolean {
+  const d = MODEL_CATALOG.find((m) => m.kind === kind);
+  return d !== undefined && LLM_FAMILIES.includes(d.family);
 }
 
 /** Defaults of a model's hyper-parameters. */

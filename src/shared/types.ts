@@ -134,7 +134,53 @@ export interface CaseStudy {
   columns: CaseStudyColumn[];
 }
 
-export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features' | 'ablation';
+/** An item as an LLM case names it (no poster: `hasImage` says whether the catalog has one). */
+export interface LlmCaseItem {
+  /** Catalog item id. */
+  id: number;
+  externalId: string;
+  title: string;
+  hasImage: boolean;
+}
+
+/** What LLaRA writes for the case's prompt, read as its own evaluation reads it (llara-eval.ts). */
+export interface LlaraCaseAnswer {
+  /** The greedy answer's text, without the closing ";". */
+  generated: string;
+  /** The one candidate whose title the text contains; null when none or several do ("invalid output"). */
+  matched: LlmCaseItem | null;
+  /** The candidates the prompt lists, in the prompt's order (the held-out item among them). */
+  candidates: LlmCaseItem[];
+  /** The matched candidate is the held-out item. */
+  hit: boolean;
+}
+
+/** One user's held-out test item as an LLM run sees it (the 'llm-case' job's result, stored per run and user). */
+export interface LlmCase {
+  runId: number;
+  userId: number;
+  model: ModelKind;
+  /**
+   * The input the model read (history = everything before the held-out item), as text: `<s>` for BOS, an
+   * item's ID token as `[ID:title]`, its visual tokens as `<image×k:title>` (the external id when untitled).
+   */
+  prompt: string;
+  heldOut: LlmCaseItem;
+  /** Rank (0-based) of the held-out item in the run's full ranking. */
+  targetRank: number;
+  /** 'stored': the run's test ranks; 'computed': scored by this job (the catalog had none for the user). */
+  rankSource: 'stored' | 'computed';
+  /** LLaRA only. */
+  llara: LlaraCaseAnswer | null;
+  createdAt: string;
+}
+
+/** caseStudy.llm.get: the stored case and the matched candidate's poster (data: URL, or null). */
+export interface LlmCaseStudy extends LlmCase {
+  matchedImageUrl: string | null;
+}
+
+export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features' | 'ablation' | 'llm-case';
 
 export type JobStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 

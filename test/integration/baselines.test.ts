@@ -26,7 +26,7 @@ import { ITEM_EMBEDDINGS_FILE, loadScorer, trainModel } from '../../src/core/tra
  * with seed 42 on wasm (popularity 0.0188): bpr 0.031, ncf 0.022, gru4rec 0.049, nextitnet 0.030,
  * sasrec_id_v 0.036, youtube_id_v 0.031. The models on a backbone: almostrec.test.ts, e4srec.test.ts, tallrec.test.ts.
  */
-const BRIEF: Record<Exclude<TrainableKind, 'sasrec' | 'almostrec' | 'e4srec' | 'tallrec' | 'llara'>, Record<string, number>> = {
+const BRIEF: Record<Exclude<TrainableKind, 'sasrec' | 'almostrec' | 'e4srec' | 'tallrec' | 'llara' | 'vip5'>, Record<string, number>> = {
   bpr: { epochs: 6, evalEvery: 3, batchSize: 1024, learningRate: 1e-2, embeddingSize: 32 },
   ncf: { epochs: 2, evalEvery: 2, batchSize: 4096, learningRate: 5e-3, negatives: 1 },
   gru4rec: { epochs: 3, evalEvery: 3, maxLen: 20, batchSize: 32, learningRate: 1e-2, embeddingSize: 32, hiddenSize: 64, dropout: 0 },

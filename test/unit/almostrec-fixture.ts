@@ -1,11 +1,16 @@
 // A tiny random compact backbone and a synthetic dataset for the models of the ALMOSTREC family
 // (almostrec.test.ts, e4srec.test.ts): users walk through the items in order, odd items have an image.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { compactConfig, COMPACT_IMAGE_TOKEN, initialWeights } from '../../src/core/backbone/compact';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import type { SequenceData } from '../../src/core/data/types';
 import { tokenizeTitles } from '../../src/core/models/almostrec-prompt';
+import { initBackend } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import type { BackboneInputs } from '../../src/core/train/model-spec';
+import type { BackboneInputs, ModelContext } from '../../src/core/train/model-spec';
 
 export const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
 export const NUM_ITEMS = 30;
@@ -51,4 +56,41 @@ export function backboneInputs(tokensPerImage = 1): BackboneInputs & { itemTable
       for (const t of weights.values()) t.dispose();
     }
   };
+}
+
+/** What a test file of a model on the tiny backbone shares: the inputs, the model context and a scratch folder. */
+export interface TinySuite {
+  inputs: ReturnType<typeof backboneInputs>;
+  ctx: ModelContext;
+  dir: string;
+}
+
+/**
+ * Registers the suite's setup and teardown (wasm backend, the tiny backbone, a temp folder) and returns the
+ * object they fill; `context` shapes the model context from the inputs (e.g. no M for a model that reads none).
+ */
+export function tinyBackboneSuite(
+  data: SequenceData,
+  prefix: string,
+  context: (inputs: ReturnType<typeof backboneInputs>) => BackboneInputs = (i) => i
+): TinySuite {
+  const suite = {} as TinySuite;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    suite.inputs = backboneInputs();
+    suite.ctx = { data, backbone: context(suite.inputs) };
+    suite.dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => {
+    suite.inputs.dispose();
+    rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
+}
+
+/** Random non-zero LoRA B factors (PEFT starts them at 0), so LoRA takes part in every check of a test. */
+export function withLiveLora(values: Map<string, Float32Array>, seed: number): Map<string, Float32Array> {
+  const rng = new Rng(seed);
+  for (const [name, v] of values) if (name.endsWith('.B')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.05;
+  return values;
 }

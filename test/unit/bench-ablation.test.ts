@@ -102,6 +102,6 @@ describe('variantLine', () => {
 
 it('bench llm-baselines trains every model on a backbone but ALMOSTREC, in catalogue order, that this build has', async () => {
   const { llmBaselineKinds } = await import('../../src/cli/bench-llm');
-  expect(llmBaselineKinds()).toEqual(['tallrec', 'llara', 'e4srec']);
-  expect(llmBaselineKinds((k) => k !== 'e4srec')).toEqual(['tallrec', 'llara']);
+  expect(llmBaselineKinds()).toEqual(['tallrec', 'llara', 'e4srec', 'vip5']);
+  expect(llmBaselineKinds((k) => k !== 'e4srec')).toEqual(['tallrec', 'llara', 'vip5']);
 });

@@ -3,10 +3,9 @@
 // against a plain full forward, full ranking by title likelihood against per-title full forwards (never
 // conditioned on a target), the curriculum, LLaRA's own HR@1 with its valid ratio, bit-exact resume and the
 // exported PEFT adapter, projector and manifest.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseModelConfig } from '../../src/shared/api';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { splitInput, trainPart } from '../../src/core/data/types';
@@ -17,12 +16,11 @@ import { LLARA_MANIFEST_FILE, LLARA_TENSORS_FILE } from '../../src/core/models/l
 import { PROJECTOR } from '../../src/core/models/llara-params';
 import { LLARA_PROMPT, llaraAnswer, matchCandidate } from '../../src/core/models/llara-prompt';
 import { CancelledError } from '../../src/core/progress';
-import { initBackend, tf } from '../../src/core/tensor/backend';
+import { tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
-import type { ModelContext } from '../../src/core/train/model-spec';
 import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
-import { D_MODEL, ITEM_DIM, NUM_ITEMS, backboneInputs, syntheticData, tokenizer } from './almostrec-fixture';
+import { D_MODEL, ITEM_DIM, NUM_ITEMS, syntheticData, tokenizer, tinyBackboneSuite, withLiveLora } from './almostrec-fixture';
 
 const config = (over: Partial<LlaraConfig> = {}): LlaraConfig =>
   parseModelConfig('llara', {
@@ -41,28 +39,11 @@ const config = (over: Partial<LlaraConfig> = {}): LlaraConfig =>
   }) as unknown as LlaraConfig;
 
 const data = syntheticData();
-let inputs: ReturnType<typeof backboneInputs>;
-let ctx: ModelContext;
-let dir: string;
-
-beforeAll(async () => {
-  await initBackend('wasm');
-  inputs = backboneInputs();
-  // LLaRA reads titles and item IDs, no images.
-  ctx = { data, backbone: { ...inputs, visual: null } };
-  dir = mkdtempSync(join(tmpdir(), 'llara-unit-'));
-});
-afterAll(() => {
-  inputs.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = tinyBackboneSuite(data, 'llara-unit-', (i) => ({ ...i, visual: null }));
 
 /** A model whose LoRA B factors are non-zero (so LoRA takes part in every check), from seed `seed`. */
 function build(c: LlaraConfig, seed = 3): LlaraModel {
-  const values = llaraSpec.init(c, ctx, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const [name, v] of values) if (name.endsWith('.B')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.05;
-  return llaraSpec.build(c, ctx, values) as LlaraModel;
+  return llaraSpec.build(c, suite.ctx, withLiveLora(llaraSpec.init(c, suite.ctx, new Rng(seed)), seed + 1)) as LlaraModel;
 }
 
 function withModel<T>(c: LlaraConfig, f: (m: LlaraModel) => T): T {
@@ -125,7 +106,7 @@ describe('prompt', () => {
 describe('parameters and training', () => {
   test('only LoRA (q, v) and the projector train: the backbone and M stay bit-identical; the export is a PEFT causal-LM adapter, the projector and a manifest', async () => {
     const c = config();
-    expect(llaraSpec.paramShapes(c, ctx)).toEqual([
+    expect(llaraSpec.paramShapes(c, suite.ctx)).toEqual([
       [PROJECTOR.w1, [ITEM_DIM, D_MODEL]],
       [PROJECTOR.b1, [D_MODEL]],
       [PROJECTOR.w2, [D_MODEL, D_MODEL]],
@@ -135,22 +116,22 @@ describe('parameters and training', () => {
       ['lora.text.layers.0.self_attn.v_proj.A', [8, D_MODEL]],
       ['lora.text.layers.0.self_attn.v_proj.B', [16, 8]]
     ]);
-    const frozen = new Map([...inputs.backbone.weights].map(([n, t]) => [n, t.dataSync().slice()]));
-    const m = inputs.itemTable.values.slice();
+    const frozen = new Map([...suite.inputs.backbone.weights].map(([n, t]) => [n, t.dataSync().slice()]));
+    const m = suite.inputs.itemTable.values.slice();
     const before = tf.memory().numTensors;
-    const out = join(dir, 'train');
-    const init = llaraSpec.init(c, ctx, new Rng(c.seed));
-    const r = await trainModel(llaraSpec, ctx, c, { checkpointDir: out, threads: 1 });
+    const out = join(suite.dir, 'train');
+    const init = llaraSpec.init(c, suite.ctx, new Rng(c.seed));
+    const r = await trainModel(llaraSpec, suite.ctx, c, { checkpointDir: out, threads: 1 });
     expect(tf.memory().numTensors).toBe(before);
     expect(r.history[0].loss).toBeGreaterThan(0);
-    for (const [n, t] of inputs.backbone.weights) expect(t.dataSync(), n).toEqual(frozen.get(n));
-    expect(inputs.itemTable.values).toEqual(m);
+    for (const [n, t] of suite.inputs.backbone.weights) expect(t.dataSync(), n).toEqual(frozen.get(n));
+    expect(suite.inputs.itemTable.values).toEqual(m);
     const trained = readSafetensors(join(out, CHECKPOINT_FILE)).tensors;
-    expect([...trained.keys()].filter((k) => k.startsWith('param.')).sort()).toEqual(llaraSpec.paramShapes(c, ctx).map(([n]) => `param.${n}`).sort());
+    expect([...trained.keys()].filter((k) => k.startsWith('param.')).sort()).toEqual(llaraSpec.paramShapes(c, suite.ctx).map(([n]) => `param.${n}`).sort());
     expect(trained.get('param.lora.text.layers.0.self_attn.q_proj.B')!.data.some((v) => v !== 0)).toBe(true);
     for (const name of Object.values(PROJECTOR)) expect(trained.get(`param.${name}`)!.data, name).not.toEqual(init.get(name));
 
-    const artifacts = llaraSpec.exportArtifacts!(r.checkpointPath, ctx);
+    const artifacts = llaraSpec.exportArtifacts!(r.checkpointPath, suite.ctx);
     expect(artifacts.map((a) => a.kind)).toEqual(['lora_adapter', 'lora_adapter_config', 'llara_tensors', 'llara_manifest']);
     const adapter = readPeftAdapter(join(out, 'lora'));
     expect(adapter.config).toMatchObject({ r: 8, taskType: 'CAUSAL_LM', targetModules: ['q_proj', 'v_proj'] });
@@ -259,12 +240,12 @@ describe('parameters and training', () => {
 
   test('cancelled mid-epoch and resumed, it ends bit for bit where an uninterrupted run does (curriculum and LoRA dropout included)', async () => {
     const c = config({ epochs: 2, curriculumEpochs: 2, gradAccum: 2, warmupSteps: 3, loraDropout: 0.1 });
-    const straight = join(dir, 'straight');
-    await trainModel(llaraSpec, ctx, c, { checkpointDir: straight, threads: 1 });
-    const cut = join(dir, 'cut');
+    const straight = join(suite.dir, 'straight');
+    await trainModel(llaraSpec, suite.ctx, c, { checkpointDir: straight, threads: 1 });
+    const cut = join(suite.dir, 'cut');
     const signal = { aborted: false };
     await expect(
-      trainModel(llaraSpec, ctx, c, {
+      trainModel(llaraSpec, suite.ctx, c, {
         checkpointDir: cut,
         signal,
         threads: 1,
@@ -273,7 +254,7 @@ describe('parameters and training', () => {
         }
       })
     ).rejects.toBeInstanceOf(CancelledError);
-    await trainModel(llaraSpec, ctx, c, { checkpointDir: cut, resume: true, threads: 1 });
+    await trainModel(llaraSpec, suite.ctx, c, { checkpointDir: cut, resume: true, threads: 1 });
     const a = readSafetensors(join(straight, CHECKPOINT_FILE));
     const b = readSafetensors(join(cut, CHECKPOINT_FILE));
     for (const [name, t] of a.tensors) expect(b.tensors.get(name)!.data, name).toEqual(t.data);

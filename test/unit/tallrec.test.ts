@@ -2,46 +2,28 @@
 // (LoRA only: the backbone stays bit-identical), its loss against a plain full forward over the whole
 // sequence, full ranking by title likelihood against per-title full forwards, learning the synthetic walk,
 // and its PEFT causal-LM adapter.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { parseModelConfig } from '../../src/shared/api';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { TALLREC_MANIFEST_FILE, TALLREC_SEPARATOR, TALLREC_TASK, TallrecModel, tallrecSpec, type TallrecConfig } from '../../src/core/models/tallrec';
-import { initBackend, tf } from '../../src/core/tensor/backend';
+import { tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
 import { CHECKPOINT_FILE, trainModel } from '../../src/core/train/train-model';
 import type { ModelContext } from '../../src/core/train/model-spec';
-import { backboneInputs, syntheticData, tokenizer } from './almostrec-fixture';
+import { syntheticData, tokenizer, tinyBackboneSuite, withLiveLora } from './almostrec-fixture';
 
 const config = (over: Partial<TallrecConfig> = {}): TallrecConfig =>
   parseModelConfig('tallrec', { backboneId: 1, epochs: 1, batchSize: 8, learningRate: 1e-2, warmupSteps: 0, historyLength: 4, maxTitleTokens: 4, seed: 7, ...over }) as unknown as TallrecConfig;
 
 const data = syntheticData();
-let inputs: ReturnType<typeof backboneInputs>;
-let ctx: ModelContext;
-let dir: string;
-
-beforeAll(async () => {
-  await initBackend('wasm');
-  inputs = backboneInputs();
-  // TALLRec reads no item IDs: no M in its context.
-  ctx = { data, backbone: { ...inputs, itemTable: null, visual: null } };
-  dir = mkdtempSync(join(tmpdir(), 'tallrec-unit-'));
-});
-afterAll(() => {
-  inputs.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = tinyBackboneSuite(data, 'tallrec-unit-', (i) => ({ ...i, itemTable: null, visual: null }));
 
 /** A model whose LoRA B factors are non-zero (so LoRA takes part in every check), from seed `seed`. */
 function build(c: TallrecConfig, seed = 3): TallrecModel {
-  const values = tallrecSpec.init(c, ctx, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const [name, v] of values) if (name.endsWith('.B')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.05;
-  return tallrecSpec.build(c, ctx, values) as TallrecModel;
+  return tallrecSpec.build(c, suite.ctx, withLiveLora(tallrecSpec.init(c, suite.ctx, new Rng(seed)), seed + 1)) as TallrecModel;
 }
 
 /** log-softmax rows of the backbone's own logits for one whole sequence, with the model's LoRA (eval mode). */
@@ -67,24 +49,24 @@ test('golden prompt: <s>, the instruction, then each history title cut to maxTit
 
 test('only LoRA (q, v) trains: the backbone stays bit-identical; the adapter exports as a PEFT causal-LM adapter', async () => {
   const c = config();
-  expect(tallrecSpec.paramShapes(c, ctx).map(([n]) => n)).toEqual([
+  expect(tallrecSpec.paramShapes(c, suite.ctx).map(([n]) => n)).toEqual([
     'lora.text.layers.0.self_attn.q_proj.A',
     'lora.text.layers.0.self_attn.q_proj.B',
     'lora.text.layers.0.self_attn.v_proj.A',
     'lora.text.layers.0.self_attn.v_proj.B'
   ]);
-  const frozen = new Map([...inputs.backbone.weights].map(([n, t]) => [n, t.dataSync().slice()]));
+  const frozen = new Map([...suite.inputs.backbone.weights].map(([n, t]) => [n, t.dataSync().slice()]));
   const before = tf.memory().numTensors;
-  const out = join(dir, 'train');
-  const r = await trainModel(tallrecSpec, ctx, c, { checkpointDir: out });
+  const out = join(suite.dir, 'train');
+  const r = await trainModel(tallrecSpec, suite.ctx, c, { checkpointDir: out });
   expect(tf.memory().numTensors).toBe(before);
   expect(r.history[0].loss).toBeGreaterThan(0);
-  for (const [n, t] of inputs.backbone.weights) expect(t.dataSync(), n).toEqual(frozen.get(n));
+  for (const [n, t] of suite.inputs.backbone.weights) expect(t.dataSync(), n).toEqual(frozen.get(n));
   const trained = readSafetensors(join(out, CHECKPOINT_FILE)).tensors;
-  expect([...trained.keys()].filter((k) => k.startsWith('param.')).sort()).toEqual(tallrecSpec.paramShapes(c, ctx).map(([n]) => `param.${n}`).sort());
+  expect([...trained.keys()].filter((k) => k.startsWith('param.')).sort()).toEqual(tallrecSpec.paramShapes(c, suite.ctx).map(([n]) => `param.${n}`).sort());
   expect(trained.get('param.lora.text.layers.0.self_attn.q_proj.B')!.data.some((v) => v !== 0)).toBe(true);
 
-  const artifacts = tallrecSpec.exportArtifacts!(join(out, CHECKPOINT_FILE), ctx);
+  const artifacts = tallrecSpec.exportArtifacts!(join(out, CHECKPOINT_FILE), suite.ctx);
   expect(artifacts.map((a) => a.kind)).toEqual(['lora_adapter', 'lora_adapter_config', 'tallrec_manifest']);
   const adapter = readPeftAdapter(join(out, 'lora'));
   expect(adapter.config).toMatchObject({ r: 8, taskType: 'CAUSAL_LM', targetModules: ['q_proj', 'v_proj'] });
@@ -140,18 +122,18 @@ test('it learns the synthetic walk (the next title follows from the last ones)',
   // A random tied head of N(0, 0.02) rows cannot move a logit by more than ~0.6 whatever LoRA does (the loss
   // stays at ~log |V|), and scaling a tied table makes every token predict itself. A pretrained head is
   // neither: the tiny backbone gets an untied head of a pretrained one's range instead.
-  const text = inputs.backbone.config.text;
-  const config0 = { ...inputs.backbone.config, text: { ...text, tieWordEmbeddings: false } };
+  const text = suite.inputs.backbone.config.text;
+  const config0 = { ...suite.inputs.backbone.config, text: { ...text, tieWordEmbeddings: false } };
   const scaled = tf.randomNormal([text.vocabSize, text.hiddenSize], 0, 0.5, 'float32', 11);
-  const weights = new Map(inputs.backbone.weights);
+  const weights = new Map(suite.inputs.backbone.weights);
   weights.set('lm_head.weight', scaled);
   // One distinct token per title: the walk is then a bigram over titles that one small layer can hold (the
   // fixture's "Movie 11" → "Movie 12" would ask a random 1-layer model to count).
-  const titleTokens = inputs.titleTokens.map((t, i) => (i === 0 ? [] : [1000 + 7 * i]));
-  const learnCtx: ModelContext = { data, backbone: { ...inputs, backbone: { ...inputs.backbone, config: config0, weights }, titleTokens, itemTable: null, visual: null } };
+  const titleTokens = suite.inputs.titleTokens.map((t, i) => (i === 0 ? [] : [1000 + 7 * i]));
+  const learnCtx: ModelContext = { data, backbone: { ...suite.inputs, backbone: { ...suite.inputs.backbone, config: config0, weights }, titleTokens, itemTable: null, visual: null } };
   try {
     const c = config({ epochs: 25, evalEvery: 25, learningRate: 3e-2, historyLength: 2, loraDropout: 0, loraTargets: 127 });
-    const r = await trainModel(tallrecSpec, learnCtx, c, { checkpointDir: join(dir, 'learn') });
+    const r = await trainModel(tallrecSpec, learnCtx, c, { checkpointDir: join(suite.dir, 'learn') });
     console.log(`TALLRec synthetic walk: loss ${r.history[0].loss.toFixed(3)} → ${r.history.at(-1)!.loss.toFixed(3)}, valid MRR ${r.valid.mrr.toFixed(3)}, NDCG@10 ${r.valid.ndcg10.toFixed(3)}`);
     expect(r.history.at(-1)!.loss).toBeLessThan(r.history[0].loss);
     // Chance MRR over ≥ 23 unseen candidates is below 0.17 (a bigram over 30 titles through LoRA alone on one random layer: 0.32 measured).

@@ -111,6 +111,42 @@ describe('WorkbenchService', () => {
     expect(await service.handle('caseStudy.get', { datasetId, userId: user.id, runIds: [noRecs] })).toMatchObject({ ok: false, error: { code: 'not_found' } });
   });
 
+  it('starts an LLM case for finished LLM runs only, and serves the stored one with the matched poster', async () => {
+    const c = service.catalog;
+    const user = c.searchUsers(datasetId, '', 1).users[0];
+    const start = (runId: number, userId = user.id) => service.handle('caseStudy.llm.start', { runId, userId });
+    const sasrec = c.createRun({ datasetId, model: 'sasrec', config: {}, backend: null });
+    c.updateRun(sasrec, { status: 'succeeded' });
+    expect(await start(sasrec)).toMatchObject({ ok: false, error: { code: 'invalid_input', message: `Run ${sasrec} is a sasrec run; only the LLM models read a prompt` } });
+    const llara = c.createRun({ datasetId, model: 'llara', config: {}, backend: null });
+    expect(await start(llara)).toMatchObject({ ok: false, error: { code: 'conflict', message: `Run ${llara} is queued; only finished runs have a case study` } });
+    c.updateRun(llara, { status: 'succeeded' });
+    expect(await start(llara, 999_999)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await service.handle('caseStudy.llm.get', { runId: 999_999, userId: user.id })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await service.handle('caseStudy.llm.get', { runId: llara, userId: user.id })).toEqual({ ok: true, result: null });
+
+    // What the job stores comes back as is, with the matched candidate's poster read from the catalog.
+    const poster = c.searchItems(datasetId, '', 0, 50).items.find((i) => i.imageUrl !== null)!;
+    const named = { id: poster.id, externalId: poster.externalId, title: poster.title, hasImage: true };
+    const stored = {
+      runId: llara,
+      userId: user.id,
+      model: 'llara' as const,
+      prompt: `<s> history [ID:${poster.title}]`,
+      heldOut: named,
+      targetRank: 0,
+      rankSource: 'stored' as const,
+      llara: { generated: poster.title, matched: named, candidates: [named], hit: true },
+      createdAt: new Date().toISOString()
+    };
+    c.saveLlmCase(stored);
+    expect(await service.handle('caseStudy.llm.get', { runId: llara, userId: user.id })).toEqual({ ok: true, result: { ...stored, matchedImageUrl: poster.imageUrl } });
+    // The case dies with its run.
+    c.deleteRun(llara);
+    expect(c.getLlmCase(llara, user.id)).toBeNull();
+    c.deleteRun(sasrec);
+  });
+
   it('marks runs left running by a previous process as failed and resumable', async () => {
     const runId = service.catalog.createRun({ datasetId, model: 'sasrec', config: {}, backend: null });
     service.catalog.updateRun(runId, { status: 'running' });

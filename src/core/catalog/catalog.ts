@@ -10,6 +10,7 @@ import type {
   EpochRecord,
   HistoryEntry,
   ItemSummary,
+  LlmCase,
   Metrics,
   ModelKind,
   RunDetail,
@@ -18,6 +19,7 @@ import type {
 } from '../../shared/types';
 import type { SequenceData, UserSequence } from '../data/types';
 import * as backbones from './backbones';
+import { getLlmCase, saveLlmCase } from './llm-cases';
 import { migrate } from './migrations';
 import { ITEM_COLUMNS, toDataset, toItem, toUser, type DatasetRow, type ItemRow, type UserRow } from './rows';
 import * as runs from './runs';
@@ -227,6 +229,13 @@ export class Catalog {
   /** A run's artifacts, oldest first (a resumed run may list a kind twice: the last one is current). */
   getArtifacts(runId: number): runs.ArtifactRow[] {
     return runs.getArtifacts(this.db, runId);
+  }
+
+  saveLlmCase(c: LlmCase): void {
+    saveLlmCase(this.db, c);
+  }
+  getLlmCase(runId: number, userId: number): LlmCase | null {
+    return getLlmCase(this.db, runId, userId);
   }
 
   // ---- backbones ----

@@ -177,6 +177,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE backbone_history_v3 RENAME TO backbone_history;
       ALTER TABLE backbones ADD COLUMN held_out TEXT;  -- JSON HeldOutReport, null when none was measured
     `);
+  },
+  function llmCases(db) {
+    // The case study's reading of an LLM run for one user (the 'llm-case' job; shared LlmCase as JSON):
+    // computed in a worker, read back by the API. It dies with its run, as recommendations do.
+    db.exec(`
+      CREATE TABLE run_llm_cases (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (run_id, user_id)
+      ) WITHOUT ROWID;
+    `);
   }
 ];
 

@@ -44,5 +44,11 @@ export async function executeJob(request: JobRequest, ctx: JobContext): Promise<
       const { succeeded } = await runAblationJob(ctx.catalog, request, ctx);
       return { kind: 'ablation', studyId: request.studyId, succeeded };
     }
+    case 'llm-case': {
+      // Loaded on demand, like the backbone jobs; the result goes to the catalog, where the API reads it.
+      const { runLlmCaseJob } = await import('./llm-case');
+      await runLlmCaseJob(ctx.catalog, request.runId, request.userId, ctx);
+      return { kind: 'llm-case', runId: request.runId, userId: request.userId };
+    }
   }
 }

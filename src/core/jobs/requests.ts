@@ -12,7 +12,9 @@ export type JobRequest =
   | { kind: 'pretrain'; backboneId: number; resume: boolean }
   | { kind: 'backbone-features'; backboneId: number; datasetId: number; k: VisualTokenCount }
   /** Trains the study's runs one after another, in this order, skipping those already succeeded. */
-  | { kind: 'ablation'; studyId: number; runIds: number[] };
+  | { kind: 'ablation'; studyId: number; runIds: number[] }
+  /** Reads an LLM run's prompt (and LLaRA's answer) for a user's held-out item; stored in the catalog. */
+  | { kind: 'llm-case'; runId: number; userId: number };
 
 export type JobResult =
   | { kind: 'import'; datasetId: number; warnings: string[] }
@@ -20,4 +22,5 @@ export type JobResult =
   | { kind: 'evaluate'; runId: number }
   | { kind: 'pretrain'; backboneId: number; status: 'succeeded' }
   | { kind: 'backbone-features'; backboneId: number; datasetId: number; encoded: number; cached: number; withoutImage: number }
-  | { kind: 'ablation'; studyId: number; succeeded: number[] };
+  | { kind: 'ablation'; studyId: number; succeeded: number[] }
+  | { kind: 'llm-case'; runId: number; userId: number };

@@ -88,13 +88,13 @@ function checkRunContext(run: RunDetail, mctx: ModelContext): void {
   if (b && tokenizer !== undefined && tokenizer !== b.tokenizer.id) throw new Error(`Run ${run.id} was trained with tokenizer "${String(tokenizer)}"; backbone ${b.backbone.id} now has "${b.tokenizer.id}"`);
 }
 
-/** A finished run's trained model from its stored best weights, with what it is built on; dispose() frees both. */
+/** A finished run's trained model from its stored best weights, with what it is built on (`context`); dispose() frees both. */
 export async function loadRunModel(
   catalog: Catalog,
   run: RunDetail,
   data: SequenceData,
   ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>
-): Promise<{ model: TrainableModel; dispose(): void }> {
+): Promise<{ model: TrainableModel; context: ModelContext; dispose(): void }> {
   if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint (status ${run.status})`);
   const spec = modelSpec(run.model);
   // Only a backbone model needs its run config to build the context; the others read theirs from the
@@ -106,6 +106,7 @@ export async function loadRunModel(
     const model = await loadTrainedModel(spec, mctx, run.checkpointPath);
     return {
       model,
+      context: mctx,
       dispose: () => {
         model.dispose();
         disposeModelContext(mctx);

@@ -22,7 +22,7 @@ import { LoraAdapter, type PeftLoraModule } from '../backbone/lora';
 import { trainPart } from '../data/types';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
-import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
+import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec } from './almostrec-export';
 import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
@@ -41,6 +41,29 @@ interface BatchInputs {
   mask: number[][];
   /** Per row, the positions (after the prefix) of its ID tokens, oldest item first. */
   idPositions: number[][];
+}
+
+/** The cached visual tokens of the items that have an image, packed as rows of one table. */
+export interface PackedVisualTokens {
+  /** [items with an image · tokensPerImage, d_m]. */
+  table: tf.Tensor2D;
+  /** Per item index: its first row in `table`, −1 without an image. */
+  start: Int32Array;
+  tokensPerImage: number;
+}
+
+/** Packs the backbone's cached visual tokens (ctx.backbone.visual) into one frozen table (the caller disposes it). */
+export function packVisualTokens(v: NonNullable<BackboneInputs['visual']>, numItems: number, dm: number, model: string): PackedVisualTokens {
+  if (v.dim !== dm) throw new Error(`${model}: visual tokens are ${v.dim}-d, the backbone is ${dm}-d`);
+  const tokensPerImage = v.tokensPerImage;
+  const start = new Int32Array(numItems + 1).fill(-1);
+  const withImage = v.tokens.flatMap((t, i) => (t && i > 0 ? [i] : []));
+  const all = new Float32Array(withImage.length * tokensPerImage * dm);
+  withImage.forEach((item, r) => {
+    all.set(v.tokens[item]!, r * tokensPerImage * dm);
+    start[item] = r * tokensPerImage;
+  });
+  return { table: tf.tensor2d(all, [withImage.length * tokensPerImage, dm]), start, tokensPerImage };
 }
 
 export class AlmostrecModel implements TrainableModel {
@@ -104,17 +127,11 @@ export class AlmostrecModel implements TrainableModel {
       this.visualStart = new Int32Array(this.numItems + 1).fill(-1);
       let tokensPerImage = 0;
       if (config.useImages) {
-        const v = inputs.visual!;
-        if (v.dim !== this.dm) throw new Error(`${MODEL}: visual tokens are ${v.dim}-d, the backbone is ${this.dm}-d`);
-        tokensPerImage = v.tokensPerImage;
-        const withImage = v.tokens.flatMap((t, i) => (t && i > 0 ? [i] : []));
-        const all = new Float32Array(withImage.length * tokensPerImage * this.dm);
-        withImage.forEach((item, r) => {
-          all.set(v.tokens[item]!, r * tokensPerImage * this.dm);
-          this.visualStart[item] = r * tokensPerImage;
-        });
-        this.visual = tf.tensor2d(all, [withImage.length * tokensPerImage, this.dm]);
+        const packed = packVisualTokens(inputs.visual!, this.numItems, this.dm, MODEL);
+        this.visual = packed.table;
         created.push(this.visual);
+        this.visualStart = packed.start;
+        tokensPerImage = packed.tokensPerImage;
       }
       this.prompt = promptTokens(inputs.tokenizer, inputs.titleTokens, config.maxTitleTokens, style.task);
       this.layoutOptions = {

@@ -13,6 +13,7 @@ import { nextitnetSpec } from './nextitnet';
 import { sasrecSpec } from './sasrec';
 import { sasrecIdVSpec } from './sasrec-id-v';
 import { tallrecSpec } from './tallrec';
+import { vip5Spec } from './vip5';
 import { youtubeIdVSpec } from './youtube-id-v';
 
 // Each spec is typed by its own config; the loop hands it the config parsed for its kind.
@@ -29,6 +30,7 @@ export const MODEL_SPECS: Partial<Record<TrainableKind, AnySpec>> = {
   tallrec: tallrecSpec,
   llara: llaraSpec,
   e4srec: e4srecSpec,
+  vip5: vip5Spec,
   almostrec: almostrecSpec
 };
 

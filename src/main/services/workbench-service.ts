@@ -11,7 +11,7 @@ import { resolveAlmostrecReferences } from '../../core/models/almostrec-referenc
 import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import { ablationStudyOf } from '../../shared/ablation';
-import { modelDescriptor, usesBackbone } from '../../shared/models';
+import { isLlmKind, modelDescriptor, usesBackbone } from '../../shared/models';
 import {
   apiInputs,
   parseModelConfig,
@@ -22,7 +22,7 @@ import {
   type JobEvent
 } from '../../shared/api';
 import type { BackboneDetail, BackboneStatus, BackboneSummary } from '../../shared/backbones';
-import type { BackendInfo, CaseStudy, JobInfo, RunStatus } from '../../shared/types';
+import type { BackendInfo, CaseStudy, HistoryEntry, JobInfo, LlmCaseStudy, RunStatus, UserSummary } from '../../shared/types';
 import { createAblationHandlers } from './ablation-handlers';
 import { ApiFailure, notFound, toApiError } from './api-errors';
 import { JobManager } from './job-manager';
@@ -52,6 +52,8 @@ export class WorkbenchService {
   readonly jobs: JobManager;
   private backend: BackendInfo | null = null;
   private readonly handlers: Handlers;
+  /** The 'llm-case' job last started per "runId:userId", so a second start joins it while it runs. */
+  private readonly llmCaseJobs = new Map<string, string>();
 
   constructor(private readonly opts: WorkbenchServiceOptions) {
     this.catalog = Catalog.open(opts.dbPath);
@@ -233,8 +235,53 @@ export class WorkbenchService {
       }),
       'jobs.list': () => this.jobs.list(),
       'jobs.cancel': ({ jobId }) => ({ cancelled: this.jobs.cancel(jobId) }),
-      'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k)
+      'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k),
+      'caseStudy.llm.start': ({ runId, userId }) => this.startLlmCase(runId, userId),
+      'caseStudy.llm.get': ({ runId, userId }) => this.llmCase(runId, userId)
     };
+  }
+
+  /** A user's sequence with its held-out (test) item last, or a not_found saying why there is none. */
+  private heldOutHistory(datasetId: number, user: UserSummary): HistoryEntry[] {
+    const history = this.catalog.getUserHistory(datasetId, user.id);
+    if (history.at(-1)?.role !== 'test') {
+      throw new ApiFailure('not_found', `User ${user.externalId} has no held-out item (fewer than 5 interactions after filtering)`);
+    }
+    return history;
+  }
+
+  /** The LLM case job loads the run's backbone: a worker's work, started once per run and user at a time. */
+  private startLlmCase(runId: number, userId: number): { jobId: string } {
+    const c = this.catalog;
+    const run = c.getRun(runId);
+    if (!run) throw notFound(`Run ${runId}`);
+    if (!isLlmKind(run.model)) throw new ApiFailure('invalid_input', `Run ${runId} is a ${run.model} run; only the LLM models read a prompt`);
+    if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs have a case study`);
+    const user = c.getUser(userId);
+    if (!user) throw notFound(`User ${userId}`);
+    this.heldOutHistory(run.datasetId, user);
+    const key = `${runId}:${userId}`;
+    const previous = this.llmCaseJobs.get(key);
+    if (previous && this.jobs.get(previous)?.status === 'running') return { jobId: previous };
+    const job = this.jobs.start(
+      'llm-case',
+      `Case study: ${modelDescriptor(run.model).label} run ${runId}, user ${user.externalId}`,
+      { kind: 'llm-case', runId, userId },
+      { runId, datasetId: run.datasetId }
+    );
+    this.llmCaseJobs.set(key, job.jobId);
+    return { jobId: job.jobId };
+  }
+
+  private llmCase(runId: number, userId: number): LlmCaseStudy | null {
+    const c = this.catalog;
+    if (!c.getRun(runId)) throw notFound(`Run ${runId}`);
+    const stored = c.getLlmCase(runId, userId);
+    if (!stored) return null;
+    const matched = stored.llara?.matched;
+    // Posters are read now rather than stored: the catalog holds them, and one is all the column shows.
+    const matchedImageUrl = matched?.hasImage ? (c.getItems([matched.id]).get(matched.id)?.imageUrl ?? null) : null;
+    return { ...stored, matchedImageUrl };
   }
 
   private caseStudy(datasetId: number, userId: number, runIds: number[], k: number): CaseStudy {
@@ -242,11 +289,8 @@ export class WorkbenchService {
     this.requireDataset(datasetId);
     const user = c.getUser(userId);
     if (!user) throw notFound(`User ${userId}`);
-    const history = c.getUserHistory(datasetId, userId);
+    const history = this.heldOutHistory(datasetId, user);
     const heldOut = history[history.length - 1];
-    if (!heldOut || heldOut.role !== 'test') {
-      throw new ApiFailure('not_found', `User ${user.externalId} has no held-out item (fewer than 5 interactions after filtering)`);
-    }
     const columns = runIds.map((runId) => {
       const run = c.getRun(runId);
       if (!run) throw notFound(`Run ${runId}`);
@@ -323,6 +367,11 @@ export class WorkbenchService {
 
   /** A worker that died without reporting leaves its run or backbone 'running'; make that visible. */
   private onJobEnded(job: JobInfo): void {
+    // A case job changes no run: only its entry for joining goes.
+    if (job.kind === 'llm-case') {
+      for (const [key, jobId] of this.llmCaseJobs) if (jobId === job.jobId) this.llmCaseJobs.delete(key);
+      return;
+    }
     if (job.kind === 'ablation' && job.studyId !== null) {
       // Every variant the job did not get to end: the one in training and those still queued.
       for (const run of this.catalog.listRuns(job.datasetId ?? undefined)) {
