@@ -115,6 +115,34 @@ export function exportTextLora(dir: string, config: TextLoraSettings, inputs: Ba
   ];
 }
 
+/**
+ * Writes the manifest of a causal-LM recommender's export (TALLRec, VIP5) atomically, its common part (format,
+ * model, dataset, backbone, best epoch, validation, config, adapter folder) followed by the model's own fields.
+ */
+export function writeLmManifest(
+  path: string,
+  model: string,
+  ctx: ModelContext,
+  inputs: BackboneInputs,
+  w: { epoch: number; valid: unknown; config: Record<string, number> },
+  loraDir: string,
+  own: Record<string, unknown>
+): { kind: string; path: string } {
+  const manifest = {
+    format: `${model}-export/1`,
+    model,
+    dataset: { id: ctx.data.datasetId, name: inputs.datasetName, numItems: ctx.data.numItems },
+    backbone: { id: inputs.backbone.id, name: inputs.backbone.name, path: inputs.backbone.path, tokenizer: inputs.tokenizer.id },
+    epoch: w.epoch,
+    valid: w.valid,
+    config: w.config,
+    ...own,
+    loraAdapter: loraDir
+  };
+  writeAtomically(path, JSON.stringify(manifest, null, 2) + '\n');
+  return { kind: `${model}_manifest`, path };
+}
+
 /** TALLRec's parameters: LoRA only. */
 function tallrecParamShapes(config: TallrecConfig, ctx: ModelContext): [string, number[]][] {
   return textLoraShapes(config, backboneOf(ctx));
@@ -271,20 +299,10 @@ function exportTallrec(checkpointPath: string, ctx: ModelContext): { kind: strin
   const dir = dirname(checkpointPath);
   const { weights: w, config } = readModelWeights<TallrecConfig>(checkpointPath, 'tallrec', ctx.data, (c) => tallrecParamShapes(c, ctx));
   const adapter = exportTextLora(join(dir, TALLREC_LORA_DIR), config, inputs, w.params);
-  const manifestPath = join(dir, TALLREC_MANIFEST_FILE);
-  const manifest = {
-    format: 'tallrec-export/1',
-    model: 'tallrec',
-    dataset: { id: ctx.data.datasetId, name: inputs.datasetName, numItems: ctx.data.numItems },
-    backbone: { id: inputs.backbone.id, name: inputs.backbone.name, path: inputs.backbone.path, tokenizer: inputs.tokenizer.id },
-    epoch: w.epoch,
-    valid: w.valid,
-    config: w.config,
-    prompt: { task: TALLREC_TASK, separator: TALLREC_SEPARATOR, maxTitleTokens: config.maxTitleTokens, answer: 'the next title, then the separator' },
-    loraAdapter: TALLREC_LORA_DIR
-  };
-  writeAtomically(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
-  return [...adapter, { kind: 'tallrec_manifest', path: manifestPath }];
+  const manifest = writeLmManifest(join(dir, TALLREC_MANIFEST_FILE), 'tallrec', ctx, inputs, w, TALLREC_LORA_DIR, {
+    prompt: { task: TALLREC_TASK, separator: TALLREC_SEPARATOR, maxTitleTokens: config.maxTitleTokens, answer: 'the next title, then the separator' }
+  });
+  return [...adapter, manifest];
 }
 
 export const tallrecSpec: ModelSpec<TallrecConfig> = {

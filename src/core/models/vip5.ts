@@ -20,7 +20,6 @@ import type { TrainingConfig } from '../../shared/api';
 import { generateConstrained } from '../backbone/generate';
 import { LlavaModel } from '../backbone/llava-model';
 import type { LoraAdapter } from '../backbone/lora';
-import { writeAtomically } from '../backbone/peft-adapter';
 import { TitleTrie, scoreTrie } from '../backbone/title-trie';
 import type { TextTokenizer } from '../backbone/tokenizer';
 import { trainPart } from '../data/types';
@@ -31,7 +30,7 @@ import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel
 import { packVisualTokens } from './almostrec';
 import { layoutBatch, renderPieces, type Piece } from './almostrec-prompt';
 import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
-import { exportTextLora, initTextLora, lmHead, textLoraAdapter, textLoraShapes } from './tallrec';
+import { exportTextLora, initTextLora, lmHead, textLoraAdapter, textLoraShapes, writeLmManifest } from './tallrec';
 import { VIP5_END, VIP5_ID_FORMAT, VIP5_TASK, itemPieces, vip5Answer, vip5Pieces, vip5Prefix, vip5Tokens, type Vip5Tokens } from './vip5-prompt';
 
 const MODEL = 'VIP5';
@@ -288,16 +287,8 @@ function exportVip5(checkpointPath: string, ctx: ModelContext): { kind: string; 
   const dir = dirname(checkpointPath);
   const { weights: w, config } = readModelWeights<Vip5Config>(checkpointPath, 'vip5', ctx.data, (c) => vip5ParamShapes(c, ctx));
   const adapter = exportTextLora(join(dir, VIP5_LORA_DIR), config, inputs, w.params);
-  const manifestPath = join(dir, VIP5_MANIFEST_FILE);
   const images = config.useImages === 1 && inputs.visual !== null;
-  const manifest = {
-    format: 'vip5-export/1',
-    model: 'vip5',
-    dataset: { id: ctx.data.datasetId, name: inputs.datasetName, numItems: ctx.data.numItems },
-    backbone: { id: inputs.backbone.id, name: inputs.backbone.name, path: inputs.backbone.path, tokenizer: inputs.tokenizer.id },
-    epoch: w.epoch,
-    valid: w.valid,
-    config: w.config,
+  const manifest = writeLmManifest(join(dir, VIP5_MANIFEST_FILE), 'vip5', ctx, inputs, w, VIP5_LORA_DIR, {
     prompt: {
       task: VIP5_TASK,
       idFormat: VIP5_ID_FORMAT,
@@ -306,11 +297,9 @@ function exportVip5(checkpointPath: string, ctx: ModelContext): { kind: string; 
       answer: 'the next item\'s ID, then the end token',
       historyLength: config.historyLength
     },
-    visual: images ? { visualTokens: config.visualTokens, tokensPerImage: inputs.visual!.tokensPerImage, cache: inputs.visual!.cacheId } : null,
-    loraAdapter: VIP5_LORA_DIR
-  };
-  writeAtomically(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
-  return [...adapter, { kind: 'vip5_manifest', path: manifestPath }];
+    visual: images ? { visualTokens: config.visualTokens, tokensPerImage: inputs.visual!.tokensPerImage, cache: inputs.visual!.cacheId } : null
+  });
+  return [...adapter, manifest];
 }
 
 export const vip5Spec: ModelSpec<Vip5Config> = {
