@@ -36,7 +36,7 @@ it('trains ALMOSTREC and E4SRec from --seq-run and --backbone (a name, then a ll
 
   const wrong = cli('train', 'sasrec', '--dataset', 'tiny', '--seq-run', String(seqRun));
   expect(wrong.code).toBe(1);
-  expect(wrong.stderr.trim().split('\n').at(-1)).toBe('almostrec: --seq-run and --backbone apply to the models on a backbone only (e4srec, almostrec)');
+  expect(wrong.stderr.trim().split('\n').at(-1)).toBe('almostrec: --seq-run and --backbone apply to the models on a backbone only (tallrec, llara, e4srec, vip5, almostrec)');
 
   // E4SRec reads the same references (`almostrec train e4srec`), and its errors name it.
   const e4 = cli('train', 'e4srec', '--dataset', 'tiny', '--seq-run', String(seqRun), '--backbone', 'bb', '--epochs', '1', '--param', 'historyLength=5', '--json');
