@@ -85,7 +85,8 @@ describe('ALMOSTREC from the UI', () => {
     const backbone = page.getByTestId('train-backboneid');
     const seqRun = page.getByTestId('train-seqrunid');
     await expect.poll(() => backbone.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^compact-tiny · .+LLaMA/)]);
-    expect(await seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · valid NDCG@10 \d\.\d{4}$/)]);
+    // The runs list loads on its own: poll it too (a loaded machine answers the two lists at different times).
+    await expect.poll(() => seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · valid NDCG@10 \d\.\d{4}$/)]);
     await backbone.selectOption({ index: 1 });
     await seqRun.selectOption({ index: 1 });
     await fill(TINY_ALMOSTREC);

@@ -82,7 +82,7 @@ describe('LLaRA in the case study', () => {
     const backbone = page.getByTestId('train-backboneid');
     const seqRun = page.getByTestId('train-seqrunid');
     await expect.poll(() => backbone.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^compact-tiny · /)]);
-    expect(await seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · /)]);
+    await expect.poll(() => seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · /)]);
     await backbone.selectOption({ index: 1 });
     await seqRun.selectOption({ index: 1 });
     await fill(TINY_LLARA);
