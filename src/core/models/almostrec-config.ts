@@ -4,6 +4,7 @@ import type { TrainingConfig } from '../../shared/api';
 import { LORA_TARGET_BITS } from '../../shared/models';
 import type { TokenPoolK } from '../backbone/image-token-pool';
 import type { LoraConfig, LoraTarget } from '../backbone/lora';
+import type { OptimizerSettings } from '../train/model-spec';
 
 export interface AlmostrecConfig extends TrainingConfig {
   warmupSteps: number;
@@ -53,4 +54,9 @@ export function loraTargetsOf(mask: number): LoraTarget[] {
 export function loraConfigOf(config: AlmostrecConfig): LoraConfig | null {
   if (!config.useLora) return null;
   return { r: config.loraRank, alpha: config.loraAlpha, dropout: config.loraDropout, targets: loraTargetsOf(config.loraTargets), towers: ['text'] };
+}
+
+/** The LLM recommenders' optimiser (the catalogue's llmTraining block): Adam with warm-up and gradient accumulation. */
+export function llmOptimizer(config: Pick<AlmostrecConfig, 'learningRate' | 'gradAccum' | 'warmupSteps'>): OptimizerSettings {
+  return { learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps };
 }

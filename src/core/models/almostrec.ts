@@ -23,7 +23,7 @@ import { trainPart } from '../data/types';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
-import { loraConfigOf, type AlmostrecConfig } from './almostrec-config';
+import { llmOptimizer, loraConfigOf, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec } from './almostrec-export';
 import { MODEL, almostrecParamShapes, backboneInputsOf, itemTableValues, loraModules, loraName } from './almostrec-params';
 import { ALMOSTREC_PROMPT, type PromptStyle } from './almostrec-style';
@@ -353,6 +353,6 @@ export const almostrecSpec: ModelSpec<AlmostrecConfig> = {
     return values;
   },
   build: (config, ctx, values) => new AlmostrecModel(config, ctx, values),
-  optimizer: (config) => ({ learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps }),
+  optimizer: llmOptimizer,
   exportArtifacts: (checkpointPath, ctx) => exportAlmostrec(checkpointPath, ctx)
 };

@@ -12,7 +12,7 @@
 import type { TrainingConfig } from '../../shared/api';
 import type { ModelSpec } from '../train/model-spec';
 import { AlmostrecModel, almostrecSpec } from './almostrec';
-import type { AlmostrecConfig } from './almostrec-config';
+import { llmOptimizer, type AlmostrecConfig } from './almostrec-config';
 import { exportAlmostrec, type AlmostrecVariant } from './almostrec-export';
 import { almostrecParamShapes } from './almostrec-params';
 import type { PromptStyle } from './almostrec-style';
@@ -62,6 +62,6 @@ export const e4srecSpec: ModelSpec<E4srecConfig> = {
   paramShapes: (config, ctx) => almostrecParamShapes(e4srecAsAlmostrec(config), ctx),
   init: (config, ctx, rng) => almostrecSpec.init(e4srecAsAlmostrec(config), ctx, rng),
   build: (config, ctx, values) => new AlmostrecModel(e4srecAsAlmostrec(config), ctx, values, E4SREC_PROMPT),
-  optimizer: (config) => ({ learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps }),
+  optimizer: llmOptimizer,
   exportArtifacts: (checkpointPath, ctx) => exportAlmostrec(checkpointPath, ctx, E4SREC_VARIANT)
 };

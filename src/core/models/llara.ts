@@ -38,6 +38,7 @@ import { MODEL, PROJECTOR, initLlara, llaraInputs, llaraParamShapes, type LlaraC
 import { candidateList, historyRng, llaraAnswer, llaraPieces, llaraPrefix, llaraTokens, matchCandidate, type LlaraTokens } from './llara-prompt';
 import { batchMembers, sampledTargets, shardMembers, shuffledBatches } from './seq/batches';
 import { TALLREC_SEPARATOR, answerTitles, lmHead, textLoraAdapter } from './tallrec';
+import { llmOptimizer } from './almostrec-config';
 
 export type { LlaraConfig } from './llara-params';
 
@@ -335,7 +336,7 @@ export const llaraSpec: ModelSpec<LlaraConfig> = {
   paramShapes: llaraParamShapes,
   init: initLlara,
   build: (config, ctx, values) => new LlaraModel(config, ctx, values),
-  optimizer: (config) => ({ learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps }),
+  optimizer: llmOptimizer,
   exportArtifacts: exportLlara,
   ownEvaluation: (model, data, dir, opts) => llaraOwnEvaluation(model as LlaraModel, data, dir, opts)
 };

@@ -23,7 +23,7 @@ import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { readModelWeights } from '../train/checkpoint';
 import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
-import { loraTargetsOf } from './almostrec-config';
+import { loraTargetsOf, llmOptimizer } from './almostrec-config';
 import { loraName } from './almostrec-params';
 import { uniformValues } from './cf/tables';
 import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
@@ -315,6 +315,6 @@ export const tallrecSpec: ModelSpec<TallrecConfig> = {
     return values;
   },
   build: (config, ctx, values) => new TallrecModel(config, ctx, values),
-  optimizer: (config) => ({ learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps }),
+  optimizer: llmOptimizer,
   exportArtifacts: exportTallrec
 };

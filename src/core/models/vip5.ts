@@ -32,6 +32,7 @@ import { layoutBatch, renderPieces, type Piece } from './almostrec-prompt';
 import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
 import { exportTextLora, initTextLora, lmHead, textLoraAdapter, textLoraShapes, writeLmManifest } from './tallrec';
 import { VIP5_END, VIP5_ID_FORMAT, VIP5_TASK, itemPieces, vip5Answer, vip5Pieces, vip5Prefix, vip5Tokens, type Vip5Tokens } from './vip5-prompt';
+import { llmOptimizer } from './almostrec-config';
 
 const MODEL = 'VIP5';
 
@@ -312,6 +313,6 @@ export const vip5Spec: ModelSpec<Vip5Config> = {
     return values;
   },
   build: (config, ctx, values) => new Vip5Model(config, ctx, values),
-  optimizer: (config) => ({ learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps }),
+  optimizer: llmOptimizer,
   exportArtifacts: exportVip5
 };
