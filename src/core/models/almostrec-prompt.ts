@@ -191,3 +191,10 @@ export function renderPieces(pieces: readonly Piece[], tokenizer: TextTokenizer,
   flush();
   return parts.join(' ');
 }
+
+/** The one token `text` encodes to (a separator or end marker the models read as a single position). */
+export function singleToken(tokenizer: TextTokenizer, text: string, model: string): number {
+  const ids = tokenizer.encode(text, { addBos: false });
+  if (ids.length !== 1) throw new Error(`${model}: the tokenizer ${tokenizer.id} splits "${text}" into ${ids.length} tokens`);
+  return ids[0];
+}

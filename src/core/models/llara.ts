@@ -30,7 +30,7 @@ import { trainPart } from '../data/types';
 import { gelu, tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
-import { layoutBatch, renderPieces, type Piece } from './almostrec-prompt';
+import { layoutBatch, renderPieces, singleToken, type Piece } from './almostrec-prompt';
 import { makeVariables } from './cf/tables';
 import { llaraOwnEvaluation } from './llara-eval';
 import { exportLlara } from './llara-export';
@@ -110,11 +110,10 @@ export class LlaraModel implements TrainableModel {
   ) {
     const inputs = llaraInputs(ctx);
     const tok = inputs.tokenizer;
-    const sep = tok.encode(TALLREC_SEPARATOR, { addBos: false });
-    if (sep.length !== 1) throw new Error(`${MODEL}: the tokenizer ${tok.id} splits "${TALLREC_SEPARATOR}" into ${sep.length} tokens`);
+    const sep = singleToken(tok, TALLREC_SEPARATOR, MODEL);
     this.head = lmHead(inputs, MODEL);
     this.tokenizer = tok;
-    this.tokens = llaraTokens(tok, answerTitles(inputs, ctx.data.itemIds, config.maxTitleTokens), sep[0]);
+    this.tokens = llaraTokens(tok, answerTitles(inputs, ctx.data.itemIds, config.maxTitleTokens), sep);
     this.prefixTokens = llaraPrefix(this.tokens);
     this.numItems = ctx.data.numItems;
     this.dm = inputs.backbone.config.text.hiddenSize;

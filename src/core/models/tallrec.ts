@@ -27,6 +27,7 @@ import { loraTargetsOf, llmOptimizer } from './almostrec-config';
 import { loraName } from './almostrec-params';
 import { uniformValues } from './cf/tables';
 import { batchMembers, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
+import { singleToken } from './almostrec-prompt';
 
 const MODEL = 'TALLRec';
 
@@ -70,12 +71,13 @@ export function textLoraShapes(config: TextLoraSettings, inputs: BackboneInputs)
 }
 
 /** LoRA as PEFT initialises it: A U(±1/√in), B = 0 — training starts from the backbone's own language model. */
-export function initTextLora(shapes: [string, number[]][], rng: Rng, into: Map<string, Float32Array>): void {
+export function initTextLora(shapes: [string, number[]][], rng: Rng, into = new Map<string, Float32Array>()): Map<string, Float32Array> {
   for (const [name, shape] of shapes) {
     if (!name.startsWith('lora.')) continue;
     const size = shape[0] * shape[1];
     into.set(name, name.endsWith('.B') ? new Float32Array(size) : uniformValues(size, 1 / Math.sqrt(shape[1]), rng));
   }
+  return into;
 }
 
 /** The adapter over `values` (textLoraShapes' names); its factors are entered in `params` under those names. */
@@ -184,9 +186,7 @@ export class TallrecModel implements TrainableModel {
   ) {
     const inputs = backboneOf(ctx);
     const tok = inputs.tokenizer;
-    const sep = tok.encode(TALLREC_SEPARATOR, { addBos: false });
-    if (sep.length !== 1) throw new Error(`${MODEL}: the tokenizer ${tok.id} splits "${TALLREC_SEPARATOR}" into ${sep.length} tokens`);
-    this.separator = sep[0];
+    this.separator = singleToken(tok, TALLREC_SEPARATOR, MODEL);
     this.prefixTokens = [...(tok.bosId >= 0 ? [tok.bosId] : []), ...tok.encode(TALLREC_TASK, { addBos: false })];
     this.pad = Math.max(0, inputs.backbone.config.text.padTokenId);
     this.numItems = ctx.data.numItems;
@@ -309,11 +309,7 @@ export const tallrecSpec: ModelSpec<TallrecConfig> = {
   kind: 'tallrec',
   needsBackbone: true,
   paramShapes: tallrecParamShapes,
-  init(config, ctx, rng) {
-    const values = new Map<string, Float32Array>();
-    initTextLora(tallrecParamShapes(config, ctx), rng, values);
-    return values;
-  },
+  init: (config, ctx, rng) => initTextLora(tallrecParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new TallrecModel(config, ctx, values),
   optimizer: llmOptimizer,
   exportArtifacts: exportTallrec

@@ -15,7 +15,7 @@
 // list, not after it (VIP5's source prompts end with it): a ranking prompt must end exactly where a training
 // answer begins, after the last item's visual tokens. The wording is ours, constant so that runs compare.
 import type { TextTokenizer } from '../backbone/tokenizer';
-import type { Piece } from './almostrec-prompt';
+import { singleToken, type Piece } from './almostrec-prompt';
 
 export const VIP5_TASK = 'What is the next item? The user has interacted with these items, in order, each given by its ID and its image:';
 /** Ends every ID, in the prompt and in the answer (as TALLRec's ";" ends a title). */
@@ -42,8 +42,7 @@ export interface Vip5Tokens {
 /** The prompt's tokens for a tokenizer and the dataset's external item ids (index 0 is padding). */
 export function vip5Tokens(tokenizer: TextTokenizer, itemIds: ArrayLike<number>, model = 'VIP5'): Vip5Tokens {
   const encode = (text: string): number[] => tokenizer.encode(text, { addBos: false });
-  const end = encode(VIP5_END);
-  if (end.length !== 1) throw new Error(`${model}: the tokenizer ${tokenizer.id} splits "${VIP5_END}" into ${end.length} tokens`);
+  const end = [singleToken(tokenizer, VIP5_END, model)];
   const ids = Array.from(itemIds, (id, i) => (i === 0 ? [] : encode(itemIdText(id))));
   ids.forEach((t, i) => {
     if (t.includes(end[0])) throw new Error(`${model}: the ID of item ${itemIds[i]} contains the end token "${VIP5_END}"`);

@@ -307,11 +307,7 @@ export const vip5Spec: ModelSpec<Vip5Config> = {
   kind: 'vip5',
   needsBackbone: true,
   paramShapes: vip5ParamShapes,
-  init(config, ctx, rng) {
-    const values = new Map<string, Float32Array>();
-    initTextLora(vip5ParamShapes(config, ctx), rng, values);
-    return values;
-  },
+  init: (config, ctx, rng) => initTextLora(vip5ParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new Vip5Model(config, ctx, values),
   optimizer: llmOptimizer,
   exportArtifacts: exportVip5
