@@ -16,6 +16,7 @@ import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
 import { CancelledError } from '../progress';
 import { initBackend } from '../tensor/backend';
+import { holdLease } from './job-lease';
 import type { RunJobContext } from './run-jobs';
 
 export type BackboneJobContext = RunJobContext;
@@ -39,6 +40,9 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
   if (b.datasetId === null) throw new Error(`Backbone ${backboneId} (${b.name}) has lost its dataset (deleted); start a new one`);
   const statePath = pretrainStatePath(b.path);
   const resuming = ctx.resume && existsSync(statePath);
+  // Owned by this process from now on, so that no other process takes it for interrupted pretraining.
+  const lease = holdLease(catalog, 'backbones', backboneId, ctx.onProgress);
+  ctx = { ...ctx, onProgress: lease.onProgress };
   catalog.updateBackbone(backboneId, {
     status: 'running',
     startedAt: resuming && b.startedAt ? b.startedAt : new Date().toISOString(),
@@ -102,6 +106,8 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
   } catch (err) {
     ended(catalog, backboneId, err);
     throw err;
+  } finally {
+    lease.release();
   }
 }
 

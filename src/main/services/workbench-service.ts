@@ -57,8 +57,9 @@ export class WorkbenchService {
 
   constructor(private readonly opts: WorkbenchServiceOptions) {
     this.catalog = Catalog.open(opts.dbPath);
-    this.failInterruptedRuns();
-    this.failInterruptedPretraining();
+    // Only what a dead process left unfinished becomes interrupted (resumable); a live owner's work, such
+    // as a CLI training while the app opens, is left to it (ownership.ts).
+    this.catalog.sweepOrphans();
     this.jobs = new JobManager({
       workerPath: opts.workerPath,
       dbPath: opts.dbPath,
@@ -387,23 +388,5 @@ export class WorkbenchService {
     if (job.runId === null || job.kind !== 'train') return;
     const run = this.catalog.getRun(job.runId);
     if (run && isUnfinished(run.status)) this.catalog.updateRun(job.runId, unreportedEnd(job));
-  }
-
-  /** Runs left 'running' by a previous process (crash, kill) can be resumed from their checkpoint. */
-  private failInterruptedRuns(): void {
-    for (const run of this.catalog.listRuns()) {
-      if (isUnfinished(run.status)) {
-        this.catalog.updateRun(run.id, { status: 'failed', error: 'Interrupted: the app stopped while this run was in progress. Resume it to continue from its last checkpoint.' });
-      }
-    }
-  }
-
-  /** Pretraining left 'running' by a previous process resumes from its last checkpoint, like a run. */
-  private failInterruptedPretraining(): void {
-    for (const b of this.catalog.listBackbones()) {
-      if (b.source === 'pretrained' && isUnfinished(b.status)) {
-        this.catalog.updateBackbone(b.id, { status: 'failed', error: 'Interrupted: the app stopped while this backbone was pretraining. Resume it to continue from its last checkpoint.' });
-      }
-    }
   }
 }
