@@ -112,7 +112,8 @@ function shapesFor<C extends TrainingConfig>(file: string, spec: ModelSpec<C>, c
 }
 
 /**
- * The newest training checkpoint that reads back whole: the last, else the one before it. A torn or corrupt
+ * The newest training checkpoint that reads back whole: the last, else the one before it (the last is missing
+ * when the process died between moving it aside and renaming the new one into place). A torn or corrupt
  * file (SafetensorsError: bad header, short data, digest mismatch) is logged and skipped, never loaded; any
  * other error (a checkpoint of another model or config) is the caller's to see. Null: start from epoch 1.
  */
@@ -122,7 +123,7 @@ function readResumableState(paths: string[], read: (path: string) => TrainState,
     if (!existsSync(path)) continue;
     try {
       const state = read(path);
-      if (skipped) onLog?.(`resuming from the previous checkpoint ${path} (epoch ${state.epoch})`);
+      if (path !== paths[0]) onLog?.(`resuming from the previous checkpoint ${path} (epoch ${state.epoch})`);
       return state;
     } catch (e) {
       if (!(e instanceof SafetensorsError)) throw e;
