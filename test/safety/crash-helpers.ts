@@ -56,17 +56,16 @@ export function writeEventsCsv(path: string): void {
   writeFileSync(path, rows.join('\n') + '\n');
 }
 
-export interface Frozen {
+export interface Crashable {
   child: ChildProcess;
   exited: Promise<number | null>;
   output: () => string;
+  /** Resolves once the process has frozen at its crash point (it writes the marker file first). */
+  frozen(timeoutMs?: number): Promise<void>;
 }
 
-/**
- * Starts `args` under node with the crash point `point` (e.g. "train-step@9") and resolves once the process
- * has frozen there (it writes the marker file first); rejects if it exits or takes longer than `timeoutMs`.
- */
-export async function startFrozen(args: string[], point: string, env: Record<string, string> = {}, timeoutMs = 120_000): Promise<Frozen> {
+/** Starts `args` under node with the crash point `point` (e.g. "train-step@9"; "" for none). */
+export function spawnCrashable(args: string[], point: string, env: Record<string, string> = {}): Crashable {
   const marker = join(mkdtempSync(join(tmpdir(), 'crash-marker-')), 'frozen');
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...env, ALMOSTREC_TEST_CRASH_POINT: point, ALMOSTREC_TEST_CRASH_FILE: marker },
@@ -75,24 +74,41 @@ export async function startFrozen(args: string[], point: string, env: Record<str
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   let gone = false;
-  void exited.then(() => (gone = true));
-  const start = Date.now();
-  while (!existsSync(marker) || readFileSync(marker, 'utf8').trim() === '') {
-    if (gone) throw new Error(`process exited before the crash point ${point}: ${out}`);
-    if (Date.now() - start > timeoutMs) {
-      child.kill('SIGKILL');
-      throw new Error(`crash point ${point} not reached in ${timeoutMs} ms: ${out}`);
+  const exited = new Promise<number | null>((r) =>
+    child.on('exit', (code) => {
+      gone = true;
+      r(code);
+    })
+  );
+  return {
+    child,
+    exited,
+    output: () => out,
+    async frozen(timeoutMs = 120_000) {
+      const start = Date.now();
+      while (!existsSync(marker) || readFileSync(marker, 'utf8').trim() === '') {
+        if (gone) throw new Error(`process exited before the crash point ${point}: ${out}`);
+        if (Date.now() - start > timeoutMs) {
+          child.kill('SIGKILL');
+          throw new Error(`crash point ${point} not reached in ${timeoutMs} ms: ${out}`);
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(readFileSync(marker, 'utf8')).toBe(`${child.pid} ${point.split('@')[0]}\n`);
     }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  expect(readFileSync(marker, 'utf8')).toBe(`${child.pid} ${point.split('@')[0]}\n`);
-  return { child, exited, output: () => out };
+  };
+}
+
+/** spawnCrashable, resolved once frozen. */
+export async function startFrozen(args: string[], point: string, env: Record<string, string> = {}): Promise<Crashable> {
+  const c = spawnCrashable(args, point, env);
+  await c.frozen();
+  return c;
 }
 
 /** kill -9, and wait until the process is gone. */
-export async function killHard(f: Frozen): Promise<void> {
+export async function killHard(f: Crashable): Promise<void> {
   process.kill(f.child.pid!, 'SIGKILL');
   await f.exited;
 }
@@ -150,4 +166,30 @@ export function integrityCheck(dbPath: string): string {
 /** What must match between an interrupted-and-resumed run and an uninterrupted one: every figure but time. */
 export function trainedFigures(run: { status: string; bestEpoch: number | null; valid: unknown; test: unknown; history: { epoch: number; loss: number; validNdcg10: number | null }[] }) {
   return { status: run.status, bestEpoch: run.bestEpoch, valid: run.valid, test: run.test, history: run.history.map(({ epoch, loss, validNdcg10 }) => ({ epoch, loss, validNdcg10 })) };
+}
+
+/** Browser mode of the built app on `home` (ALMOSTREC_HOME), and a caller for its HTTP API with the token. */
+export async function startServer(homeDir: string, point = ''): Promise<Crashable & { api<T>(method: string, input?: unknown): Promise<T> }> {
+  const server = spawnCrashable([browserMain, '--no-open', '--no-import'], point, { ALMOSTREC_HOME: homeDir });
+  const start = Date.now();
+  let m: RegExpExecArray | null = null;
+  while (!(m = /Open: (http:\/\/127\.0\.0\.1:\d+)\/\?token=([0-9a-f]+)/.exec(server.output()))) {
+    if (Date.now() - start > 60_000) throw new Error(`browser mode did not start: ${server.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const [, base, token] = m;
+  return Object.assign(server, {
+    async api<T>(method: string, input: unknown = {}): Promise<T> {
+      const res = await fetch(`${base}/api/${method}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(input) });
+      const envelope = (await res.json()) as { ok: boolean; result?: T; error?: { message: string } };
+      if (!envelope.ok) throw new Error(`${method}: ${envelope.error?.message}`);
+      return envelope.result as T;
+    }
+  });
+}
+
+/** Stops a server normally (SIGTERM: it cancels its jobs and closes the catalog). */
+export async function stopServer(server: Crashable): Promise<void> {
+  server.child.kill('SIGTERM');
+  await server.exited;
 }
