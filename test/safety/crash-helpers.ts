@@ -169,8 +169,8 @@ export function trainedFigures(run: { status: string; bestEpoch: number | null; 
 }
 
 /** Browser mode of the built app on `home` (ALMOSTREC_HOME), and a caller for its HTTP API with the token. */
-export async function startServer(homeDir: string, point = ''): Promise<Crashable & { api<T>(method: string, input?: unknown): Promise<T> }> {
-  const server = spawnCrashable([browserMain, '--no-open', '--no-import'], point, { ALMOSTREC_HOME: homeDir });
+export async function startServer(homeDir: string, point = '', env: Record<string, string> = {}): Promise<Crashable & { api<T>(method: string, input?: unknown): Promise<T> }> {
+  const server = spawnCrashable([browserMain, '--no-open', '--no-import'], point, { ...env, ALMOSTREC_HOME: homeDir });
   const start = Date.now();
   let m: RegExpExecArray | null = null;
   while (!(m = /Open: (http:\/\/127\.0\.0\.1:\d+)\/\?token=([0-9a-f]+)/.exec(server.output()))) {

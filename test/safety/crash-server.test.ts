@@ -59,6 +59,35 @@ describe('the app opening while the CLI trains', () => {
   });
 });
 
+describe('the training worker dying while the server goes on', () => {
+  it('mid-epoch: the run shows interrupted at once, the server keeps serving, resume ends with the same metrics', async () => {
+    const before = tableChecksums(home.db);
+    // The job worker is a thread of the server process: it cannot be SIGKILLed alone, so it exits abruptly
+    // at the crash point (process.exit in a worker thread ends that thread only, reporting nothing).
+    // Step 2 of epoch 3: the resumed job (a new worker, counting hits afresh) trains one epoch, never reaching it.
+    const server = await startServer(home.dir, `train-step@${2 * stepsPerEpoch + 2}`, { ALMOSTREC_TEST_CRASH_MODE: 'exit' });
+    try {
+      const { runId, jobId } = await server.api<{ runId: number; jobId: string }>('train.start', { datasetId, model: 'sasrec', config: CONFIG });
+      await server.frozen();
+      let job: { jobId: string; status: string; error: { message: string } | null } | undefined;
+      for (const start = Date.now(); Date.now() - start < 30_000 && job?.status !== 'failed'; await new Promise((r) => setTimeout(r, 100))) {
+        job = (await server.api<NonNullable<typeof job>[]>('jobs.list')).find((j) => j.jobId === jobId);
+      }
+      expect(job).toMatchObject({ status: 'failed', error: { message: 'Job worker exited unexpectedly (code 70)' } });
+      expect(await server.api<Run>('runs.get', { runId })).toMatchObject({
+        status: 'failed',
+        error: 'Interrupted: Job worker exited unexpectedly (code 70). Resume it to continue from its last checkpoint.'
+      });
+      expect(tableChecksums(home.db, { runIds: [runId] })).toEqual(before);
+      // The same server resumes it, from epoch 2's checkpoint.
+      const resumed = await resumeAndWait(server.api, runId);
+      expect(trainedFigures(resumed)).toEqual(reference);
+    } finally {
+      await stopServer(server);
+    }
+  });
+});
+
 describe('kill -9 of the browser-mode server while its worker trains', () => {
   const points = () => [`train-step@${stepsPerEpoch + 2}`, 'checkpoint-write@2'];
   for (const which of [0, 1]) {

@@ -42,9 +42,14 @@ export type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise
 /** A run or backbone whose job has not reached an end yet (statuses are the same for both). */
 const isUnfinished = (status: RunStatus | BackboneStatus): boolean => status === 'running' || status === 'queued';
 
-/** The end to record for a run or backbone whose job ended without its worker saying so. */
+/**
+ * The end to record for a run or backbone whose job ended without its worker saying so: a worker that died
+ * (crashed, exited, terminated) interrupted it, and it resumes from its last checkpoint like a killed process's.
+ */
 function unreportedEnd(job: JobInfo): { status: 'cancelled' | 'failed'; endedAt: string; error: string | null } {
-  return { status: job.status === 'cancelled' ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), error: job.error?.message ?? null };
+  if (job.status === 'cancelled') return { status: 'cancelled', endedAt: new Date().toISOString(), error: null };
+  const why = job.error?.message ?? 'the job worker stopped';
+  return { status: 'failed', endedAt: new Date().toISOString(), error: `Interrupted: ${why}. Resume it to continue from its last checkpoint.` };
 }
 
 export class WorkbenchService {
