@@ -386,7 +386,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     // What a killed process (this CLI or the app) left running shows as interrupted, whatever the command;
     // a live process's job (the app training while this lists runs) is left alone (ownership.ts).
-    const swept = catalog.sweepOrphans();
+    const swept = catalog.sweepOrphans(true);
     for (const id of swept.runs) process.stderr.write(`Run ${id} was interrupted (its process is gone): continue it with "almostrec resume ${id}"\n`);
     for (const id of swept.backbones) process.stderr.write(`Backbone ${id} was interrupted (its process is gone): continue it with "almostrec backbone resume ${id}"\n`);
     switch (command) {

@@ -42,14 +42,19 @@ async function resumeAndWait(api: Api, runId: number): Promise<Run> {
 }
 
 describe('the app opening while the CLI trains', () => {
-  it('leaves the live CLI run running, and shows it interrupted once the CLI is killed', async () => {
+  it('leaves the live CLI run running, shows it interrupted once the CLI is killed, and resumes it', async () => {
     const cli = await startFrozen([bin, 'train', 'sasrec', '--dataset', 'events', '--epochs', '3', '--seed', '11', '--batch-size', '16', '--max-len', '10', '--db', home.db], 'train-step@2');
     const runId = json<Run>(home.cli('runs', '--json').lines[0]).id;
     const app = await startServer(home.dir);
     try {
       expect(await app.api<Run>('runs.get', { runId })).toMatchObject({ status: 'running', error: null });
       await killHard(cli);
-      // The app swept once, at its start; the CLI's own next command sweeps (as the app's next start would).
+      // The open app notices within its sweep interval (2 s), without a restart.
+      let seen: Run | undefined;
+      for (const start = Date.now(); Date.now() - start < 10_000 && seen?.status !== 'failed'; await new Promise((r) => setTimeout(r, 250))) {
+        seen = await app.api<Run>('runs.get', { runId });
+      }
+      expect(seen).toMatchObject({ status: 'failed', error: expect.stringMatching(/^Interrupted: process \d+ on .+ stopped \(killed or crashed\)/) });
       expect(home.cli('runs').lines.find((l) => l.startsWith(`${runId}\t`))).toMatch(/\tinterrupted\t/);
       // The app resumes a run the CLI left, to the figures of an uninterrupted run.
       expect(trainedFigures(await resumeAndWait(app.api, runId))).toEqual(reference);

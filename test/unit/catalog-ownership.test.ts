@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Catalog, HEARTBEAT_MS, LEASE_MS } from '../../src/core/catalog';
-import { sweepOrphansAtStartup } from '../../src/core/catalog/ownership';
+import { sweepOrphans } from '../../src/core/catalog/ownership';
 import { holdLease } from '../../src/core/jobs/job-lease';
 
 let catalog: Catalog;
@@ -29,7 +29,7 @@ function run(status: string, owner: { pid: number | null; host: string | null; h
 }
 const row = (id: number) => catalog.db.prepare('SELECT status, error, owner_pid FROM runs WHERE id = ?').get(id) as { status: string; error: string | null; owner_pid: number | null };
 
-describe('sweepOrphansAtStartup', () => {
+describe('sweepOrphans', () => {
   it('marks interrupted only the runs whose owner is gone', () => {
     const host = hostname();
     const live = run('running', { pid: ALIVE, host, heartbeat: NOW - 1000 });
@@ -40,25 +40,28 @@ describe('sweepOrphansAtStartup', () => {
     const expired = run('running', { pid: ALIVE, host: 'other-host', heartbeat: NOW - LEASE_MS - 1 });
     const reused = run('running', { pid: ALIVE, host, heartbeat: NOW - LEASE_MS - 1 }); // pid alive but silent: reused
     const legacy = run('running', { pid: null, host: null, heartbeat: null }); // from before owners existed
-    const mine = run('running', { pid: process.pid, host, heartbeat: NOW }); // an earlier process with this pid
+    const mine = run('running', { pid: process.pid, host, heartbeat: NOW }); // at start-up: an earlier process with this pid
     const finished = run('succeeded', { pid: DEAD, host, heartbeat: NOW });
 
-    const swept = sweepOrphansAtStartup(catalog.db, NOW, alive);
-    expect(swept.runs.sort((a, b) => a - b)).toEqual([dead, deadQueued, expired, reused, legacy, mine].sort((a, b) => a - b));
+    // Once this process runs jobs, its own rows are its live jobs; at its start-up they cannot be.
+    const swept = sweepOrphans(catalog.db, { atStartup: false, now: NOW, alive });
+    expect(swept.runs.sort((a, b) => a - b)).toEqual([dead, deadQueued, expired, reused, legacy].sort((a, b) => a - b));
+    expect(row(mine).status).toBe('running');
+    expect(sweepOrphans(catalog.db, { atStartup: true, now: NOW, alive }).runs).toEqual([mine]);
     for (const id of [live, liveQueued, elsewhere]) expect(row(id).status).not.toBe('failed');
     expect(row(finished).status).toBe('succeeded');
     expect(row(dead)).toEqual({ status: 'failed', owner_pid: null, error: `Interrupted: process ${DEAD} on ${host} stopped (killed or crashed) while this run was running. Resume it to continue from its last checkpoint.` });
     expect(row(expired).error).toMatch(/^Interrupted: process 4242 on other-host has not renewed its lease for 10 minutes/);
     expect(row(legacy).error).toMatch(/^Interrupted: the process running it stopped while this run was running/);
     // A second sweep finds nothing more to do.
-    expect(sweepOrphansAtStartup(catalog.db, NOW, alive)).toEqual({ runs: [], backbones: [] });
+    expect(sweepOrphans(catalog.db, { atStartup: true, now: NOW, alive })).toEqual({ runs: [], backbones: [] });
   });
 
   it('treats pretraining the same way and leaves registered backbones alone', () => {
     const pretrained = catalog.createBackbone({ name: 'p', source: 'pretrained', datasetId, path: '/b/p', config: {} });
     const registered = catalog.createBackbone({ name: 'r', source: 'huggingface', datasetId: null, path: '/b/r', config: {} });
     catalog.db.prepare(`UPDATE backbones SET status = 'running', owner_pid = ?, owner_host = ? WHERE id = ?`).run(DEAD, hostname(), pretrained);
-    expect(sweepOrphansAtStartup(catalog.db, Date.now(), alive)).toEqual({ runs: [], backbones: [pretrained] });
+    expect(sweepOrphans(catalog.db, { atStartup: true, alive })).toEqual({ runs: [], backbones: [pretrained] });
     expect(catalog.getBackbone(pretrained)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^Interrupted: .* while this pretraining was running/) });
     expect(catalog.getBackbone(registered)?.status).toBe('succeeded');
   });

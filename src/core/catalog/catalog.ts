@@ -195,9 +195,9 @@ export class Catalog {
   renewOwnership(table: ownership.OwnedTable, id: number): void {
     ownership.renew(this.db, table, id);
   }
-  /** At start-up: marks interrupted what dead processes left unfinished; returns the ids marked. */
-  sweepOrphans(): ownership.SweepResult {
-    return ownership.sweepOrphansAtStartup(this.db);
+  /** Marks interrupted what dead processes left unfinished (see ownership.sweepOrphans); returns the ids marked. */
+  sweepOrphans(atStartup: boolean): ownership.SweepResult {
+    return ownership.sweepOrphans(this.db, { atStartup });
   }
 
   // ---- runs ----

@@ -53,15 +53,23 @@ interface OwnedRow {
   heartbeat_at: number | null;
 }
 
-/**
- * Why a row's owner is gone, or null while it lives. Called by a process before it runs any job of its own,
- * so a row naming this very pid was left by an earlier process that had the same pid.
- */
-function goneReason(r: OwnedRow, now: number, alive: (pid: number) => boolean): string | null {
+export interface SweepOptions {
+  /**
+   * True when this process has not started any job yet (its start-up): a row naming this very pid was then
+   * left by an earlier process that had the same pid, and is gone. Otherwise such a row is this process's own.
+   */
+  atStartup: boolean;
+  now?: number;
+  alive?: (pid: number) => boolean;
+}
+
+/** Why a row's owner is gone, or null while it lives. */
+function goneReason(r: OwnedRow, now: number, alive: (pid: number) => boolean, atStartup: boolean): string | null {
   if (r.owner_pid === null || r.owner_host === null) return 'the process running it stopped';
   const who = `process ${r.owner_pid} on ${r.owner_host}`;
   const me = thisProcess();
-  if (r.owner_host === me.host && (r.owner_pid === me.pid || !alive(r.owner_pid))) return `${who} stopped (killed or crashed)`;
+  if (r.owner_host === me.host && r.owner_pid === me.pid) return atStartup ? `${who} stopped (killed or crashed)` : null;
+  if (r.owner_host === me.host && !alive(r.owner_pid)) return `${who} stopped (killed or crashed)`;
   if (r.status === 'running' && (r.heartbeat_at === null || now - r.heartbeat_at > LEASE_MS)) {
     return `${who} has not renewed its lease for ${Math.round((now - (r.heartbeat_at ?? 0)) / 60_000)} minutes`;
   }
@@ -76,9 +84,9 @@ export interface SweepResult {
 /**
  * Marks 'failed' with an "Interrupted: …" error (resumable from the last checkpoint) every unfinished run
  * and pretraining whose owner is gone. Each update re-checks the row it read, so a job that moved on
- * meanwhile is left as it is. Call it once, at start-up, before this process starts a job.
+ * meanwhile is left as it is.
  */
-export function sweepOrphansAtStartup(db: Database, now = Date.now(), alive: (pid: number) => boolean = pidAlive): SweepResult {
+export function sweepOrphans(db: Database, { atStartup, now = Date.now(), alive = pidAlive }: SweepOptions): SweepResult {
   const result: SweepResult = { runs: [], backbones: [] };
   const tables: [OwnedTable, string, string][] = [
     ['runs', "status IN ('running', 'queued')", 'run'],
@@ -92,7 +100,7 @@ export function sweepOrphansAtStartup(db: Database, now = Date.now(), alive: (pi
          WHERE id = ? AND status = ? AND owner_pid IS ? AND owner_host IS ? AND heartbeat_at IS ?`
       );
       for (const r of rows) {
-        const reason = goneReason(r, now, alive);
+        const reason = goneReason(r, now, alive, atStartup);
         if (reason === null) continue;
         const error = `Interrupted: ${reason} while this ${what} was ${r.status}. Resume it to continue from its last checkpoint.`;
         const changed = mark.run(new Date(now).toISOString(), error, r.id, r.status, r.owner_pid, r.owner_host, r.heartbeat_at).changes;

@@ -37,6 +37,9 @@ export interface WorkbenchServiceOptions {
   autoImport?: boolean;
 }
 
+/** How often the listing views look for runs and pretraining that a dead process left (a query and no write). */
+const SWEEP_INTERVAL_MS = 2_000;
+
 export type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
 
 /** A run or backbone whose job has not reached an end yet (statuses are the same for both). */
@@ -59,12 +62,13 @@ export class WorkbenchService {
   private readonly handlers: Handlers;
   /** The 'llm-case' job last started per "runId:userId", so a second start joins it while it runs. */
   private readonly llmCaseJobs = new Map<string, string>();
+  private lastSweep = 0;
 
   constructor(private readonly opts: WorkbenchServiceOptions) {
     this.catalog = Catalog.open(opts.dbPath);
     // Only what a dead process left unfinished becomes interrupted (resumable); a live owner's work, such
     // as a CLI training while the app opens, is left to it (ownership.ts).
-    this.catalog.sweepOrphans();
+    this.catalog.sweepOrphans(true);
     this.jobs = new JobManager({
       workerPath: opts.workerPath,
       dbPath: opts.dbPath,
@@ -72,6 +76,16 @@ export class WorkbenchService {
       onJobEnded: (job) => this.onJobEnded(job)
     });
     this.handlers = this.createHandlers();
+  }
+
+  /**
+   * While the app runs, another process (a CLI) may die with a run in hand: the views that list runs and
+   * backbones show it interrupted within SWEEP_INTERVAL_MS, and a resume sees it at once (`now`).
+   */
+  private sweepOtherProcesses(now = false): void {
+    if (!now && Date.now() - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = Date.now();
+    this.catalog.sweepOrphans(false);
   }
 
   /** Backend detection loads tfjs; done once at start-up, off the request path. */
@@ -147,8 +161,12 @@ export class WorkbenchService {
         this.requireDataset(datasetId);
         return c.searchUsers(datasetId, query, limit);
       },
-      'runs.list': ({ datasetId }) => c.listRuns(datasetId),
+      'runs.list': ({ datasetId }) => {
+        this.sweepOtherProcesses();
+        return c.listRuns(datasetId);
+      },
       'runs.get': ({ runId }) => {
+        this.sweepOtherProcesses();
         const run = c.getRun(runId);
         if (!run) throw notFound(`Run ${runId}`);
         return run;
@@ -171,6 +189,7 @@ export class WorkbenchService {
         return { jobId: job.jobId, runId };
       },
       'train.resume': ({ runId }) => {
+        this.sweepOtherProcesses(true);
         const run = c.getRun(runId);
         if (!run) throw notFound(`Run ${runId}`);
         if (run.status === 'running' || run.status === 'succeeded') {
@@ -188,8 +207,14 @@ export class WorkbenchService {
         const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId };
       },
-      'backbones.list': () => c.listBackbones(),
-      'backbones.get': ({ backboneId }) => this.requireBackbone(backboneId),
+      'backbones.list': () => {
+        this.sweepOtherProcesses();
+        return c.listBackbones();
+      },
+      'backbones.get': ({ backboneId }) => {
+        this.sweepOtherProcesses();
+        return this.requireBackbone(backboneId);
+      },
       'backbones.pretrain': ({ datasetId, name, config }) => {
         const ds = this.requireDataset(datasetId);
         this.assertBackboneNameFree(name);
@@ -198,6 +223,7 @@ export class WorkbenchService {
         return { jobId: job.jobId, backboneId };
       },
       'backbones.resume': ({ backboneId }) => {
+        this.sweepOtherProcesses(true);
         const b = this.requireBackbone(backboneId);
         if (b.source !== 'pretrained') throw new ApiFailure('conflict', `Backbone "${b.name}" is a registered checkpoint; only backbones pretrained here can be resumed`);
         if (b.status !== 'failed' && b.status !== 'cancelled') {
