@@ -160,4 +160,21 @@ describe('kill -9 of almostrec pretrain', () => {
     expect(history(id)).toHaveLength(6);
     expect(history(id)).toEqual(history(refId));
   });
+
+  it('with a corrupt state file: detected by its hash, not loaded; the pretraining restarts from step 0', async () => {
+    const frozen = await startFrozen([bin, 'pretrain', '--dataset', 'tiny', '--name', 'corrupt', ...TINY, '--db', home.db], 'pretrain-step@4');
+    const id = json<Backbone>(home.cli('backbone', 'list', '--json').lines.find((l) => json(l).name === 'corrupt')!).id;
+    await killHard(frozen);
+    // Stage 0's end-of-stage state, beside the backbone's folder (pretrainStatePath).
+    const path = join(home.dir, 'backbones', `${id}.pretrain-state.safetensors`);
+    const bytes = readFileSync(path);
+    for (let i = 1; i <= 4; i++) bytes[bytes.length - 64 * i] ^= 0xff;
+    writeFileSync(path, bytes);
+
+    const resumed = home.cli('backbone', 'resume', String(id), '--json');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/skipping a state file that does not read back whole: .*data does not match its data_sha256 \(torn or corrupt file\); pretraining restarts from step 0/);
+    expect(resumed.stderr).not.toContain('resuming stage');
+    expect(history(id)).toEqual(history(json<Backbone>(home.cli('backbone', 'list', '--json').lines.find((l) => json(l).name === 'reference')!).id));
+  });
 });
