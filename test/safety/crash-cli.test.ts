@@ -76,6 +76,7 @@ describe('kill -9 of almostrec train', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming from the previous checkpoint .*checkpoint\.prev\.safetensors \(epoch 1\)/);
     expect(trainedFigures(json<Run>(resumed.lines[0]))).toEqual(reference);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('with a corrupt last checkpoint (bit rot, a torn copy): detected by its hash and skipped', async () => {

@@ -1,7 +1,7 @@
 // The one training loop every trainable model runs in (model-spec.ts): a seeded Rng as the single source of
 // randomness, Adam, validation every `evalEvery` epochs with early stopping on NDCG@10, an atomic resumable
 // checkpoint after every epoch (resume is bit-exact) and the best weights kept apart, progress, cancel.
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseModelConfig, type TrainingConfig } from '../../shared/api';
@@ -158,6 +158,8 @@ export async function trainModel<C extends TrainingConfig>(
   const prevPath = join(opts.checkpointDir, PREVIOUS_CHECKPOINT_FILE);
   // A fresh start must never fall back to an earlier attempt's state.
   if (!opts.resume) for (const p of [ckptPath, prevPath]) rmSync(p, { force: true });
+  // Half-written temp files of a writer that was killed (writeSafetensors): never read, only in the way.
+  for (const f of readdirSync(opts.checkpointDir)) if (/\.safetensors\.tmp-\d+$/.test(f)) rmSync(join(opts.checkpointDir, f), { force: true });
   const encoderId = encoderOf(spec, ctx);
   const header = (epoch: number): CheckpointHeader => ({ kind: spec.kind, config: cfg as unknown as Record<string, number>, numItems: data.numItems, datasetId: data.datasetId, encoderId, epoch });
 
