@@ -23,10 +23,21 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
   };
 }
 
-/** The UI needs no camera, notification, USB or any other permission: every request and check is refused. */
-export function hardenSession(session: Session): void {
-  session.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-  session.setPermissionCheckHandler(() => false);
+/**
+ * The one permission the UI uses: writing text to the clipboard (Table 2's "Copy LaTeX"), sanitized and
+ * write-only, for the app's own page. Everything else (camera, notifications, USB, clipboard read, …) and
+ * any request from another page is refused.
+ */
+const UI_PERMISSIONS: ReadonlySet<string> = new Set(['clipboard-sanitized-write']);
+
+/** Whether a permission request comes from the app's page in one of its windows. */
+export type AppRequestCheck = (contents: WebContents | null, requestingUrl: string | undefined) => boolean;
+
+export function hardenSession(session: Session, isAppRequest: AppRequestCheck): void {
+  const allowed = (contents: WebContents | null, permission: string, url: string | undefined) =>
+    UI_PERMISSIONS.has(permission) && isAppRequest(contents, url);
+  session.setPermissionRequestHandler((contents, permission, callback, details) => callback(allowed(contents, permission, details.requestingUrl)));
+  session.setPermissionCheckHandler((contents, permission, _origin, details) => allowed(contents, permission, details.requestingUrl));
   session.setDevicePermissionHandler(() => false);
   // Covers pages served over HTTP (the dev server); the built file:// page carries the same policy in its <meta>.
   session.webRequest.onHeadersReceived((details, callback) => {

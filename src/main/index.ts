@@ -7,7 +7,15 @@ import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, ipcMain, session } from 'electron';
 import { IPC_EVENT_CHANNEL } from '../shared/ipc';
 import { appVersion, builtPaths, catalogPath, defaultDataDir } from './app-paths';
-import { handleApiOverIpc, hardenSession, ipcSenderCheck, lockDownWebContents, secureWebPreferences } from './electron-hardening';
+import {
+  handleApiOverIpc,
+  hardenSession,
+  ipcSenderCheck,
+  isAppPage,
+  lockDownWebContents,
+  secureWebPreferences,
+  type AppRequestCheck
+} from './electron-hardening';
 import { WorkbenchService } from './services/workbench-service';
 
 const paths = builtPaths(__dirname);
@@ -15,6 +23,8 @@ const paths = builtPaths(__dirname);
 const appUrl = process.env.ELECTRON_RENDERER_URL ?? pathToFileURL(join(paths.rendererDir, 'index.html')).href;
 /** The web contents of the app's own windows, the only ones whose IPC calls are served. */
 const appContents = new Set<number>();
+const isAppRequest: AppRequestCheck = (contents, url) =>
+  contents !== null && appContents.has(contents.id) && url !== undefined && isAppPage(url, appUrl);
 
 let service: WorkbenchService | null = null;
 
@@ -41,7 +51,7 @@ function createWindow(): BrowserWindow {
 
 async function start(): Promise<void> {
   await app.whenReady();
-  hardenSession(session.defaultSession);
+  hardenSession(session.defaultSession, isAppRequest);
   const dataDir = defaultDataDir();
   mkdirSync(dataDir, { recursive: true });
   service = new WorkbenchService({

@@ -116,17 +116,31 @@ describe('Electron main bundle (out/main/index.js)', () => {
     }
   });
 
-  it('denies every permission request and check', () => {
+  it('denies every permission but a clipboard write from the app page', () => {
     const { permissionRequest, permissionCheck, devicePermission } = electron.session;
     expect(permissionRequest && permissionCheck && devicePermission).toBeTruthy();
-    const permissions = ['media', 'geolocation', 'notifications', 'midiSysex', 'pointerLock', 'fullscreen', 'openExternal', 'clipboard-read',
-      'clipboard-sanitized-write', 'display-capture', 'hid', 'serial', 'usb', 'idle-detection', 'window-management', 'storage-access',
-      'fileSystem', 'keyboardLock', 'speaker-selection', 'unknown'];
-    for (const permission of permissions) {
+    const request = (contents: unknown, permission: string, requestingUrl: string) => {
       const answers: boolean[] = [];
-      (permissionRequest as (...a: unknown[]) => void)(win.webContents, permission, (granted: boolean) => answers.push(granted), { requestingUrl: appUrl });
-      expect(answers, permission).toEqual([false]);
-      expect((permissionCheck as (...a: unknown[]) => boolean)(win.webContents, permission, appUrl, {}), permission).toBe(false);
+      (permissionRequest as (...a: unknown[]) => void)(contents, permission, (granted: boolean) => answers.push(granted), { requestingUrl, isMainFrame: true });
+      expect(answers, `${permission} from ${requestingUrl}`).toHaveLength(1);
+      return answers[0];
+    };
+    const check = (contents: unknown, permission: string, requestingUrl: string | undefined) =>
+      (permissionCheck as (...a: unknown[]) => boolean)(contents, permission, 'file://', { requestingUrl, isMainFrame: true });
+    const refused = ['media', 'geolocation', 'notifications', 'midi', 'midiSysex', 'pointerLock', 'fullscreen', 'openExternal', 'clipboard-read',
+      'display-capture', 'hid', 'serial', 'usb', 'idle-detection', 'window-management', 'storage-access', 'top-level-storage-access',
+      'fileSystem', 'keyboardLock', 'speaker-selection', 'mediaKeySystem', 'unknown'];
+    for (const permission of refused) {
+      expect(request(win.webContents, permission, appUrl), permission).toBe(false);
+      expect(check(win.webContents, permission, appUrl), permission).toBe(false);
+    }
+    // Table 2's "Copy LaTeX": write-only, for the app page in the app window, and for nothing else.
+    expect(request(win.webContents, 'clipboard-sanitized-write', appUrl)).toBe(true);
+    expect(check(win.webContents, 'clipboard-sanitized-write', appUrl)).toBe(true);
+    const other = new FakeWebContents();
+    for (const [contents, url] of [[win.webContents, 'https://evil.example/'], [other, appUrl], [null, appUrl], [win.webContents, undefined]] as const) {
+      expect(check(contents, 'clipboard-sanitized-write', url), String(url)).toBe(false);
+      if (contents && url) expect(request(contents, 'clipboard-sanitized-write', url)).toBe(false);
     }
     expect((devicePermission as (...a: unknown[]) => boolean)({ deviceType: 'usb', origin: appUrl, device: {} })).toBe(false);
   });
