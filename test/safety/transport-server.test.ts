@@ -280,6 +280,22 @@ describe('browser-mode server (out/main/browser.js)', () => {
     expect(put.status).toBe(405);
   });
 
+  it('survives malformed requests and upgrades, still answering afterwards', async () => {
+    const upgrade = ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+    for (const target of ['http://[', 'http://a:b/', '//[x]/', 'http://%/', '/events?token=%']) {
+      for (const extra of [[], upgrade]) {
+        const res = await rawRequest(port, [`GET ${target} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...extra].join('\r\n'));
+        expect([400, 401, 404], `${target} ${extra.length ? 'upgrade' : 'GET'} → ${res.status}`).toContain(res.status);
+      }
+    }
+    for (const garbage of ['\u0000\u0001\u0002', 'GET / HTTP/9.9', `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'a'.repeat(20_000)}`]) {
+      const res = await rawRequest(port, garbage).catch(() => null);
+      expect(res === null || res.status >= 400, JSON.stringify(garbage.slice(0, 20))).toBe(true);
+    }
+    expect(server.exitCode).toBeNull();
+    expect((await call('app.info', {})).ok).toBe(true);
+  });
+
   it('returns posters only inside token-guarded API answers, from the catalog', async () => {
     const columns = { user: 'who', item: 'what', timestamp: 'when', rating: 'stars', itemId: 'key', title: 'name', text: 'about', genres: 'tags' };
     const started = await call('datasets.import', {

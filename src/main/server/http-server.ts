@@ -80,7 +80,7 @@ export async function startHttpServer(api: ApiHandler, opts: HttpServerOptions):
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const guard = checkHostAndOrigin(req.headers, port);
     if (!guard.ok) throw new HttpRefusal(guard.status, 'unauthorized', guard.message);
-    const pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const pathname = requestUrl(req).pathname;
     if (pathname.startsWith('/api/')) return serveApi(req, res, pathname.slice('/api/'.length));
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpRefusal(405, 'invalid_input', `${req.method} is not allowed here`);
     const file = staticFileFor(pathname);
@@ -124,8 +124,13 @@ export async function startHttpServer(api: ApiHandler, opts: HttpServerOptions):
     // Node leaves an upgraded socket's errors to us: a client resetting mid-refusal must not end the process.
     socket.on('error', () => socket.destroy());
     const guard = checkHostAndOrigin(req.headers, port);
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (!guard.ok) return refuseUpgrade(socket, guard.status, guard.message);
+    let url: URL;
+    try {
+      url = requestUrl(req);
+    } catch (err) {
+      return refuseUpgrade(socket, 400, (err as Error).message);
+    }
     if (url.pathname !== '/events') return refuseUpgrade(socket, 404, 'No such socket');
     if (!tokenMatches(url.searchParams.get('token'), token)) return refuseUpgrade(socket, 401, 'Missing or wrong API token');
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -161,8 +166,17 @@ export async function startHttpServer(api: ApiHandler, opts: HttpServerOptions):
   };
 }
 
+/** The request's target as a URL; a target no URL parser accepts is the client's error, not the server's. */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://127.0.0.1');
+  } catch {
+    throw new HttpRefusal(400, 'invalid_input', 'Malformed request target');
+  }
+}
+
 function refuseUpgrade(socket: Socket, status: number, message: string): void {
-  const reason = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request' }[status] ?? 'Error';
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request' }[status] ?? 'Error';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${message}\n`);
 }
 
