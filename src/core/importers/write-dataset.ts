@@ -17,6 +17,8 @@ export interface DatasetMeta {
   name: string;
   format: ImportFormat;
   sourcePath: string;
+  /** Named by a dataset-wide error (no interactions at all). */
+  interactionsFile: string;
 }
 
 interface Prepared {
@@ -47,7 +49,7 @@ function prepare(b: DatasetBuilder, warnings: WarningList, onProgress?: Progress
       onProgress?.({ phase: 'posters', done: n, total: wanted.length });
     }
     const img = b.items[i].image!;
-    const res = loadImage(img.path);
+    const res = loadImage(img.path, img.root);
     if (res.ok) images.set(i, { bytes: res.bytes, mime: res.mime });
     else warnings.add(`${img.label}: ${res.problem}`);
   });
@@ -90,7 +92,7 @@ export function writeDataset(
   onProgress?: ProgressFn,
   signal?: CancelSignal
 ): number {
-  if (b.interactionCount === 0) throw new ImportError(meta.sourcePath, null, 'no interactions found');
+  if (b.interactionCount === 0) throw new ImportError(meta.interactionsFile, null, 'no interactions found');
   const p = prepare(b, warnings, onProgress, signal);
   const db = catalog.db;
   const total = b.userIds.length + b.items.length + b.interactionCount + p.filter.interactions;
