@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
-import { expectColumns, parseId, parseNumber, readDelimited } from './delimited-reader';
+import { expectColumns, parseId, parseNumberIn, parseUnixSeconds, readDelimited, shown } from './delimited-reader';
 import { ImportError } from './import-error';
 import { imageInDir, looksLikeItemExtras, readItemExtras, type ItemExtra } from './item-extras';
 import type { ImportOptions, ReadResult } from './format-reader';
@@ -18,14 +18,19 @@ const DEFAULT_GENRES = [
 
 async function readGenres(file: string, signal?: CancelSignal): Promise<string[]> {
   if (!fs.existsSync(file)) return DEFAULT_GENRES;
-  const names: string[] = [];
+  const byIndex = new Map<number, string>();
   for await (const rec of readDelimited(file, { delimiter: '|', quoted: false, encoding: 'latin1', signal })) {
     expectColumns(file, rec, 2);
     const index = Number(parseId(file, rec.line, 'genre index', rec.fields[1]));
-    names[index] = rec.fields[0];
+    if (byIndex.has(index)) throw new ImportError(file, rec.line, `genre index ${index} appears more than once`);
+    byIndex.set(index, rec.fields[0]);
   }
-  for (let i = 0; i < names.length; i++) {
-    if (names[i] === undefined) throw new ImportError(file, null, `genre index ${i} is missing`);
+  // Indexes must be 0…n-1: checked against the count, so a huge index cannot make a huge array.
+  const names: string[] = [];
+  for (let i = 0; i < byIndex.size; i++) {
+    const name = byIndex.get(i);
+    if (name === undefined) throw new ImportError(file, null, `genre index ${i} is missing (indexes must run from 0 to ${byIndex.size - 1})`);
+    names.push(name);
   }
   return names;
 }
@@ -66,7 +71,7 @@ export async function readMovielens100k(
     const flags = rec.fields.slice(5);
     const itemGenres = genres.filter((_, g) => {
       if (flags[g] !== '0' && flags[g] !== '1') {
-        throw new ImportError(itemFile, rec.line, `genre flag '${flags[g]}' for ${genres[g]} is not 0 or 1`);
+        throw new ImportError(itemFile, rec.line, `genre flag ${shown(flags[g])} for ${genres[g]} is not 0 or 1`);
       }
       return flags[g] === '1';
     });
@@ -104,8 +109,8 @@ export async function readMovielens100k(
     b.addInteraction(
       userId,
       index,
-      parseNumber(dataFile, rec.line, 'timestamp', ts),
-      parseNumber(dataFile, rec.line, 'rating', rating)
+      parseUnixSeconds(dataFile, rec.line, ts),
+      parseNumberIn(dataFile, rec.line, 'rating', rating, { min: 1, max: 5, whole: true })
     );
   }
   return { builder: b, interactionsFile: dataFile };
