@@ -3,7 +3,8 @@
 // by byte (utf8-check.ts); a line is capped at MAX_LINE_BYTES.
 import fs from 'node:fs';
 import { pipeline, type Transform } from 'node:stream';
-import { parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import { throwIfCancelled, type CancelSignal } from '../progress';
 import { ImportError } from './import-error';
 import { Utf8Check } from './utf8-check';
@@ -55,6 +56,19 @@ export function requireFile(file: string): number {
   return stat.size;
 }
 
+/**
+ * Like fs.existsSync, but a broken link or a link loop counts: an optional file (items.csv, u.genre) that is
+ * there but cannot be read is an error, not an absent file.
+ */
+export function lexists(file: string): boolean {
+  try {
+    fs.lstatSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function* readDelimited(file: string, opts: DelimitedOptions): AsyncGenerator<DelimitedRecord> {
   const total = requireFile(file);
   const encoding = opts.encoding ?? 'utf8';
@@ -101,7 +115,7 @@ export async function* readDelimited(file: string, opts: DelimitedOptions): Asyn
       throw new ImportError(file, line, `a line is longer than ${MAX_LINE_BYTES / (1 << 20)} MiB (a corrupt file or an unclosed quote?)`);
     }
     if (err.code === 'CSV_QUOTE_NOT_CLOSED') throw new ImportError(file, line, 'a quote opened on this line is never closed');
-    if (err.code && err.code.startsWith('CSV_')) {
+    if (err instanceof CsvError) {
       // csv-parse's own "at line N" may have drifted (see above): drop it, the error names the line.
       throw new ImportError(file, line, err.message.replace(/ at line \d+/, ''));
     }
@@ -155,10 +169,32 @@ export function requireColumn(file: string, header: string[], candidates: readon
   return i;
 }
 
-/** Reads just the header row of a delimited file. */
-export async function readHeader(file: string, delimiter: string): Promise<string[]> {
-  for await (const rec of readDelimited(file, { delimiter, quoted: true })) return rec.fields.map((f) => f.trim());
-  throw new ImportError(file, null, 'file is empty');
+/**
+ * Reads just the header row of a delimited file: its first line, so that sniffing whether an optional
+ * file is the kind wanted depends on the header alone (a bad line further down is an error when the file
+ * is then read, not a reason to ignore it).
+ */
+export function readHeader(file: string, delimiter: string): string[] {
+  requireFile(file);
+  const head = Buffer.alloc(64 * 1024);
+  const fd = fs.openSync(file, 'r');
+  let length: number;
+  try {
+    length = fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const bytes = head.subarray(0, length);
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe; // a UTF-16LE BOM: csv-parse reads such files too
+  const firstLine = (utf16 ? bytes.subarray(2).toString('utf16le') : bytes.toString('utf8')).split(/\r\n|\n|\r/)[0];
+  let rows: string[][];
+  try {
+    rows = parseSync(firstLine, { delimiter, bom: true, relax_column_count: true }) as string[][];
+  } catch (e) {
+    throw new ImportError(file, 1, (e as Error).message);
+  }
+  if (rows.length === 0) throw new ImportError(file, null, 'file is empty');
+  return rows[0].map((f) => f.trim());
 }
 
 export function parseId(file: string, line: number, what: string, value: string): string {

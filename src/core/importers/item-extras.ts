@@ -18,9 +18,9 @@ const TEXT_COLUMNS = ['overview', 'text', 'description', 'plot'] as const;
 const IMAGE_COLUMNS = ['poster', 'image', 'cover'] as const;
 
 /** True when `file` has an item id column and an overview or poster column. */
-export async function looksLikeItemExtras(file: string): Promise<boolean> {
+export function looksLikeItemExtras(file: string): boolean {
   try {
-    const header = await readHeader(file, ',');
+    const header = readHeader(file, ',');
     return findColumn(header, ID_COLUMNS) !== -1 && (findColumn(header, TEXT_COLUMNS) !== -1 || findColumn(header, IMAGE_COLUMNS) !== -1);
   } catch {
     return false;

@@ -1,7 +1,9 @@
 // csv-parse decodes through TextDecoder, which turns invalid UTF-8 into U+FFFD without a word: a file in
 // another encoding would import with silently garbled titles and ids. This pass-through stream checks
 // every byte first (buffer.isUtf8, chunk by chunk, carrying a character split across chunks) and names
-// the line of the first bad byte. No dependency does this with a line number, hence by hand.
+// the line of the first bad byte. No dependency does this with a line number, hence by hand. A file that
+// starts with a UTF-16LE byte order mark (Excel's "Unicode text") passes unchecked: csv-parse detects the
+// mark and decodes it as UTF-16LE. UTF-16BE, which it cannot read, is refused.
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ImportError } from './import-error';
@@ -29,6 +31,7 @@ export class Utf8Check extends Transform {
   private carry: Buffer = Buffer.alloc(0);
   private line = 1;
   private first = true;
+  private utf16 = false;
 
   constructor(private readonly file: string) {
     super();
@@ -37,10 +40,15 @@ export class Utf8Check extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     if (this.first) {
       this.first = false;
-      if (chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-        done(new ImportError(this.file, 1, 'the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8'));
+      if (chunk.length >= 2 && chunk[0] === 0xff && chunk[1] === 0xfe) this.utf16 = true;
+      else if (chunk.length >= 2 && chunk[0] === 0xfe && chunk[1] === 0xff) {
+        done(new ImportError(this.file, 1, 'the file is UTF-16 big-endian; save it as UTF-8'));
         return;
       }
+    }
+    if (this.utf16) {
+      done(null, chunk);
+      return;
     }
     const buf = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     const whole = buf.subarray(0, completeLength(buf));
