@@ -2,13 +2,19 @@
 // reader fills one of these, so filtering, posters and the write step are shared.
 import { ImportError } from './import-error';
 
+export interface PosterRef {
+  path: string;
+  label: string;
+  root: string;
+}
+
 export interface ItemDraft {
   externalId: string;
   title: string;
   text: string | null;
   genres: string[];
-  /** Absolute path of the poster, and how warnings name it (relative to the dataset). */
-  image: { path: string; label: string } | null;
+  /** Absolute path of the poster, how warnings name it (relative to the dataset), and the folder it must stay inside. */
+  image: PosterRef | null;
 }
 
 export class DatasetBuilder {

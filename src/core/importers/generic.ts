@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
-import { findColumn, parseNumber, parseTimestamp, readDelimited } from './delimited-reader';
+import { findColumn, parseNumber, parseTimestamp, readDelimited, shown } from './delimited-reader';
 import { ImportError } from './import-error';
 import { imageInDir } from './item-extras';
 import type { ImportOptions, ReadResult } from './format-reader';
@@ -35,12 +35,12 @@ function delimiterFor(file: string, option: string | undefined): string {
 function column(file: string, header: string[], mapped: string | undefined, guesses: readonly string[], required: boolean): number {
   if (mapped !== undefined) {
     const i = header.indexOf(mapped);
-    if (i === -1) throw new ImportError(file, 1, `column '${mapped}' not found (header has: ${header.join(', ')})`);
+    if (i === -1) throw new ImportError(file, 1, `column '${mapped}' not found (header has: ${shown(header.join(', '))})`);
     return i;
   }
   const i = findColumn(header, guesses);
   if (i === -1 && required) {
-    throw new ImportError(file, 1, `no ${guesses[0]} column (header has: ${header.join(', ')}); set options.columns`);
+    throw new ImportError(file, 1, `no ${guesses[0]} column (header has: ${shown(header.join(', '))}); set options.columns`);
   }
   return i;
 }
@@ -87,7 +87,7 @@ async function readItems(
         text: cell(c.text) || null,
         genres: cell(c.genres) === '' ? [] : cell(c.genres).split('|').map((g) => g.trim()).filter(Boolean),
         image: poster
-          ? { path: path.resolve(dir, poster), label: poster }
+          ? { path: path.resolve(dir, poster), label: poster, root: dir }
           : imagesDir
             ? imageInDir(imagesDir, id, fs.existsSync)
             : null

@@ -42,7 +42,7 @@ export async function importDataset(
   }
   const datasetId = writeDataset(
     catalog,
-    { name: input.name, format: input.format, sourcePath: source },
+    { name: input.name, format: input.format, sourcePath: source, interactionsFile: read.interactionsFile },
     read.builder,
     warnings,
     onProgress,

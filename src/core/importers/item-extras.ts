@@ -3,12 +3,13 @@
 import path from 'node:path';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { findColumn, parseId, readDelimited, readHeader, requireColumn } from './delimited-reader';
+import type { PosterRef } from './dataset-builder';
 import { ImportError } from './import-error';
 
 export interface ItemExtra {
   text: string | null;
-  /** Absolute poster path and its label for warnings (as written in the CSV). */
-  image: { path: string; label: string } | null;
+  /** Absolute poster path and its label for warnings (as written in the CSV); it must stay in the CSV's folder. */
+  image: PosterRef | null;
   line: number;
 }
 
@@ -17,9 +18,9 @@ const TEXT_COLUMNS = ['overview', 'text', 'description', 'plot'] as const;
 const IMAGE_COLUMNS = ['poster', 'image', 'cover'] as const;
 
 /** True when `file` has an item id column and an overview or poster column. */
-export async function looksLikeItemExtras(file: string): Promise<boolean> {
+export function looksLikeItemExtras(file: string): boolean {
   try {
-    const header = await readHeader(file, ',');
+    const header = readHeader(file, ',');
     return findColumn(header, ID_COLUMNS) !== -1 && (findColumn(header, TEXT_COLUMNS) !== -1 || findColumn(header, IMAGE_COLUMNS) !== -1);
   } catch {
     return false;
@@ -61,7 +62,7 @@ export async function readItemExtras(
     const poster = imageCol === -1 ? '' : rec.fields[imageCol].trim();
     out.set(id, {
       text: text === '' ? null : text,
-      image: poster === '' ? null : { path: path.resolve(dir, poster), label: poster },
+      image: poster === '' ? null : { path: path.resolve(dir, poster), label: poster, root: dir },
       line: rec.line
     });
   }
@@ -69,9 +70,9 @@ export async function readItemExtras(
 }
 
 /** Poster path from an images folder: `<dir>/<id>.jpg`, else `<dir>/<id>.png` when that exists. */
-export function imageInDir(dir: string, externalId: string, exists: (p: string) => boolean): { path: string; label: string } {
+export function imageInDir(dir: string, externalId: string, exists: (p: string) => boolean): PosterRef {
   const jpg = path.join(dir, `${externalId}.jpg`);
   const png = path.join(dir, `${externalId}.png`);
   const chosen = !exists(jpg) && exists(png) ? png : jpg;
-  return { path: chosen, label: path.join(path.basename(dir), path.basename(chosen)) };
+  return { path: chosen, label: path.join(path.basename(dir), path.basename(chosen)), root: dir };
 }

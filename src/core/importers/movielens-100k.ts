@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
-import { expectColumns, parseId, parseNumber, readDelimited } from './delimited-reader';
+import { expectColumns, lexists, parseId, parseNumberIn, parseUnixSeconds, readDelimited, shown } from './delimited-reader';
 import { ImportError } from './import-error';
 import { imageInDir, looksLikeItemExtras, readItemExtras, type ItemExtra } from './item-extras';
 import type { ImportOptions, ReadResult } from './format-reader';
@@ -17,15 +17,21 @@ const DEFAULT_GENRES = [
 ];
 
 async function readGenres(file: string, signal?: CancelSignal): Promise<string[]> {
-  if (!fs.existsSync(file)) return DEFAULT_GENRES;
-  const names: string[] = [];
+  if (!lexists(file)) return DEFAULT_GENRES;
+  const byIndex = new Map<number, { name: string; line: number }>();
   for await (const rec of readDelimited(file, { delimiter: '|', quoted: false, encoding: 'latin1', signal })) {
     expectColumns(file, rec, 2);
     const index = Number(parseId(file, rec.line, 'genre index', rec.fields[1]));
-    names[index] = rec.fields[0];
+    if (byIndex.has(index)) throw new ImportError(file, rec.line, `genre index ${index} appears more than once`);
+    byIndex.set(index, { name: rec.fields[0], line: rec.line });
   }
-  for (let i = 0; i < names.length; i++) {
-    if (names[i] === undefined) throw new ImportError(file, null, `genre index ${i} is missing`);
+  // Unique indexes all below the count are exactly 0…n-1; checked so, a huge index cannot make a huge array.
+  const names: string[] = new Array<string>(byIndex.size);
+  for (const [index, { name, line }] of byIndex) {
+    if (index >= byIndex.size) {
+      throw new ImportError(file, line, `genre index ${index} is out of range (${byIndex.size} genres: indexes 0 to ${byIndex.size - 1})`);
+    }
+    names[index] = name;
   }
   return names;
 }
@@ -34,7 +40,7 @@ async function readGenres(file: string, signal?: CancelSignal): Promise<string[]
 async function findItemsCsv(folder: string, options: ImportOptions): Promise<string | null> {
   if (options.itemsCsv) return path.resolve(folder, options.itemsCsv);
   for (const candidate of [path.join(folder, 'items.csv'), path.join(folder, '..', 'items.csv')]) {
-    if (fs.existsSync(candidate) && (await looksLikeItemExtras(candidate))) return path.resolve(candidate);
+    if (fs.existsSync(candidate) && looksLikeItemExtras(candidate)) return path.resolve(candidate);
   }
   return null;
 }
@@ -66,7 +72,7 @@ export async function readMovielens100k(
     const flags = rec.fields.slice(5);
     const itemGenres = genres.filter((_, g) => {
       if (flags[g] !== '0' && flags[g] !== '1') {
-        throw new ImportError(itemFile, rec.line, `genre flag '${flags[g]}' for ${genres[g]} is not 0 or 1`);
+        throw new ImportError(itemFile, rec.line, `genre flag ${shown(flags[g])} for ${genres[g]} is not 0 or 1`);
       }
       return flags[g] === '1';
     });
@@ -104,8 +110,8 @@ export async function readMovielens100k(
     b.addInteraction(
       userId,
       index,
-      parseNumber(dataFile, rec.line, 'timestamp', ts),
-      parseNumber(dataFile, rec.line, 'rating', rating)
+      parseUnixSeconds(dataFile, rec.line, ts),
+      parseNumberIn(dataFile, rec.line, 'rating', rating, { min: 1, max: 5, whole: true })
     );
   }
   return { builder: b, interactionsFile: dataFile };

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CancelSignal, ProgressFn } from '../progress';
 import { DatasetBuilder } from './dataset-builder';
-import { parseId, parseNumber, readDelimited, requireColumn } from './delimited-reader';
+import { lexists, parseId, parseNumberIn, parseUnixSeconds, readDelimited, requireColumn } from './delimited-reader';
 import { ImportError } from './import-error';
 import { imageInDir, readItemExtras, type ItemExtra } from './item-extras';
 import type { ImportOptions, ReadResult } from './format-reader';
@@ -24,7 +24,7 @@ export async function readMovielensLatest(
   const b = new DatasetBuilder();
   const itemsCsv = options.itemsCsv
     ? path.resolve(folder, options.itemsCsv)
-    : fs.existsSync(path.join(folder, 'items.csv'))
+    : lexists(path.join(folder, 'items.csv'))
       ? path.join(folder, 'items.csv')
       : null;
   const extras: Map<string, ItemExtra> = itemsCsv ? await readItemExtras(itemsCsv, onProgress, signal) : new Map();
@@ -99,8 +99,8 @@ export async function readMovielensLatest(
     b.addInteraction(
       parseId(ratingsFile, rec.line, 'userId', f[rc.user]),
       index,
-      parseNumber(ratingsFile, rec.line, 'timestamp', f[rc.ts]),
-      parseNumber(ratingsFile, rec.line, 'rating', f[rc.rating])
+      parseUnixSeconds(ratingsFile, rec.line, f[rc.ts]),
+      parseNumberIn(ratingsFile, rec.line, 'rating', f[rc.rating], { min: 0.5, max: 5 })
     );
   }
   return { builder: b, interactionsFile: ratingsFile };

@@ -18,6 +18,8 @@ export interface DatasetMeta {
   name: string;
   format: ImportFormat;
   sourcePath: string;
+  /** Named by a dataset-wide error (no interactions at all). */
+  interactionsFile: string;
 }
 
 interface Prepared {
@@ -48,7 +50,7 @@ function prepare(b: DatasetBuilder, warnings: WarningList, onProgress?: Progress
       onProgress?.({ phase: 'posters', done: n, total: wanted.length });
     }
     const img = b.items[i].image!;
-    const res = loadImage(img.path);
+    const res = loadImage(img.path, img.root);
     if (res.ok) images.set(i, { bytes: res.bytes, mime: res.mime });
     else warnings.add(`${img.label}: ${res.problem}`);
   });
@@ -91,7 +93,7 @@ export function writeDataset(
   onProgress?: ProgressFn,
   signal?: CancelSignal
 ): number {
-  if (b.interactionCount === 0) throw new ImportError(meta.sourcePath, null, 'no interactions found');
+  if (b.interactionCount === 0) throw new ImportError(meta.interactionsFile, null, 'no interactions found');
   const p = prepare(b, warnings, onProgress, signal);
   const db = catalog.db;
   const total = b.userIds.length + b.items.length + b.interactionCount + p.filter.interactions;
