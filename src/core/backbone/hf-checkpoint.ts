@@ -263,7 +263,7 @@ export function loadHfCheckpoint(dir: string, opts: LoadOptions = {}): LoadedHfC
         fds.set(entry.file, fd);
       }
       // dataStart 0: entry offsets are already absolute. The Float32Array is handed to tfjs and not kept.
-      const data = readFloat32Tensor(fd, 0, { dtype: entry.dtype, shape: entry.shape, begin: entry.begin, end: entry.end }, path);
+      const data = readFloat32Tensor(fd, 0, { dtype: entry.dtype, shape: entry.shape, begin: entry.begin, end: entry.end }, path, entry.key);
       weights.set(name, tf.tensor(data, entry.shape, 'float32'));
     }
   } catch (e) {

@@ -124,7 +124,7 @@ export function readPeftAdapter(dir: string): { config: PeftLoraConfig; modules:
       adapters.add(parsed.adapter);
       const slot = parts.get(parsed.module) ?? {};
       if (slot[parsed.which]) fail(weightsPath, `${parsed.module} has two lora_${parsed.which} weights`);
-      slot[parsed.which] = { data: readFloat32Tensor(fd, header.dataStart, info, weightsPath), shape: [info.shape[0], info.shape[1]] };
+      slot[parsed.which] = { data: readFloat32Tensor(fd, header.dataStart, info, weightsPath, key), shape: [info.shape[0], info.shape[1]] };
       parts.set(parsed.module, slot);
     }
   } finally {
