@@ -6,8 +6,8 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseLlavaConfig, toHfConfigJson, type LlavaConfig } from './config';
-import { canonicalName, expectedTensors, hfKey, visionLayersUsed, type KeyLayout } from './weight-names';
+import { ConfigError, parseLlavaConfig, toHfConfigJson, type LlavaConfig } from './config';
+import { canonicalName, expectedParameterCount, expectedTensors, hfKey, visionLayersUsed, type KeyLayout } from './weight-names';
 import { readFloat32Tensor, readSafetensorsHeader, writeSafetensorsStream, type StreamedTensor } from '../tensor/safetensors';
 
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
@@ -130,6 +130,22 @@ function keyLayoutOf(key: string): KeyLayout {
   return key.startsWith('model.') || key.startsWith('lm_head.') ? 'current' : 'legacy';
 }
 
+/**
+ * Refuses a config.json whose architecture cannot be in the weight files: every expected tensor must be
+ * stored, at 2 bytes per value at least (F16/BF16), so more implied bytes than the files hold means a broken
+ * or hostile config. Checked in closed form before validation builds the expected tensor list, and long
+ * before loadHfCheckpoint compares the float32 size with the available memory.
+ */
+function checkImpliedSize(config: LlavaConfig, weightBytes: number, configPath: string): void {
+  const params = expectedParameterCount(config);
+  if (params * 2 > weightBytes) {
+    throw new ConfigError(
+      configPath,
+      `describes ${paramCount(params)} parameters (at least ${memorySize(params * 2)} in 16-bit), but the weight files hold only ${memorySize(weightBytes)}`
+    );
+  }
+}
+
 /** Reads config.json and the weight files' headers (no tensor data); see loadHfCheckpoint for validation. */
 export function openHfCheckpoint(dir: string): HfCheckpoint {
   const configPath = join(dir, CONFIG_FILE);
@@ -140,9 +156,11 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
   const entries = new Map<string, CheckpointEntry>();
   const unknownKeys: { key: string; file: string }[] = [];
   const votes = { legacy: 0, current: 0 };
+  let weightBytes = 0;
   for (const file of files) {
     const path = join(dir, file);
     const header = readSafetensorsHeader(path);
+    weightBytes += header.fileSize;
     for (const [key, info] of header.tensors) {
       // With an index, a shard's key counts only where the index says it lives (as transformers reads it).
       if (keyFile && keyFile.get(key) !== file) continue;
@@ -166,6 +184,7 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
       }
     }
   }
+  checkImpliedSize(config, weightBytes, configPath);
   return { dir, config, configJson, files, entries, layout: votes.current > votes.legacy ? 'current' : 'legacy', unknownKeys };
 }
 

@@ -72,7 +72,7 @@ export function parsePeftConfig(json: Record<string, unknown>, file: string): Pe
   const alpha = json.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(file, `"lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
   const dropout = json.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || dropout < 0 || dropout >= 1) fail(file, `"lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(file, `"lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
   if (json.use_dora === true) fail(file, '"use_dora": true (DoRA) is not supported; export a plain LoRA adapter');
   if (json.use_rslora === true) fail(file, '"use_rslora": true (rank-stabilised scaling alpha/√r) is not supported');
   const bias = json.bias ?? 'none';

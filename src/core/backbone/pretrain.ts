@@ -149,13 +149,22 @@ interface LoadedState {
   heldOut: HeldOutReport | null;
 }
 
+/** A metadata value parsed as JSON, with an error naming the file and key (`fallback` when it is absent). */
+function metaJson<T>(path: string, meta: Record<string, string>, key: string, fallback: string): T {
+  try {
+    return JSON.parse(meta[key] ?? fallback) as T;
+  } catch {
+    throw new Error(`${path}: metadata "${key}" is not valid JSON`);
+  }
+}
+
 function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): LoadedState {
   const file = readSafetensors(path);
   const meta = file.metadata;
   const v1 = meta.format === STATE_FORMAT_V1;
   if (meta.format !== STATE_FORMAT && !v1) throw new Error(`${path}: not a pretraining state file (format ${JSON.stringify(meta.format)})`);
-  const saved = JSON.parse(meta.params ?? 'null') as Record<string, number> | null;
-  if (!saved || !sameParams(saved, params as unknown as Record<string, number>)) {
+  const saved = metaJson<Record<string, number> | null>(path, meta, 'params', 'null');
+  if (typeof saved !== 'object' || saved === null || !sameParams(saved, params as unknown as Record<string, number>)) {
     throw new Error(
       v1
         ? `${path}: saved before the language stage (stage 0) and the held-out split existed, with other parameters than these; resume it with stage0Steps 0 and heldOutPercent 0, or start a new backbone`
@@ -165,27 +174,40 @@ function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): Load
   const weights = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
+  const groups = new Map([
+    ['w', weights],
+    ['m', m],
+    ['v', v]
+  ]);
   for (const [key, entry] of file.tensors) {
     const dot = key.indexOf('.');
-    const target = { w: weights, m, v }[key.slice(0, dot)];
-    if (!target) throw new Error(`${path}: unexpected tensor ${key}`);
-    target.set(key.slice(dot + 1), entry.data as Float32Array);
+    const target = groups.get(key.slice(0, dot));
+    if (!target || !(entry.data instanceof Float32Array)) throw new Error(`${path}: unexpected tensor ${key} (${entry.dtype})`);
+    target.set(key.slice(dot + 1), entry.data);
   }
+  // Adam's moments, when saved, must match the weights one for one: they are updated in place beside them.
   for (const [name, shape] of expectedTensors(cfg)) {
-    const w = weights.get(name);
-    if (!w || w.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`${path}: weight ${name} is missing or has the wrong size`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    for (const [prefix, group] of groups) {
+      const t = group.get(name);
+      if (prefix === 'w' ? !t || t.length !== size : t !== undefined && t.length !== size) {
+        throw new Error(`${path}: ${prefix === 'w' ? 'weight' : `Adam moment ${prefix}.`} ${name} is missing or has the wrong size`);
+      }
+    }
   }
-  const at = JSON.parse(meta.position ?? 'null') as Position | null;
+  const at = metaJson<Position | null>(path, meta, 'position', 'null');
   const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
-  if (!at || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
+  if (typeof at !== 'object' || at === null || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
+  const adamStep = Number(meta.adamStep);
+  if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep ${JSON.stringify(meta.adamStep)}`);
   return {
     weights,
     m,
     v,
     at,
-    adamStep: Number(meta.adamStep),
-    history: JSON.parse(meta.history ?? '[]') as PretrainPoint[],
-    heldOut: JSON.parse(meta.heldOut ?? 'null') as HeldOutReport | null
+    adamStep,
+    history: metaJson<PretrainPoint[]>(path, meta, 'history', '[]'),
+    heldOut: metaJson<HeldOutReport | null>(path, meta, 'heldOut', 'null')
   };
 }
 

@@ -102,14 +102,12 @@ function parseHeader(file: string, meta: Record<string, string>): CheckpointHead
   const numItems = Number(meta.numItems);
   if (!Number.isInteger(numItems) || numItems < 1) throw new Error(`${file}: bad numItems "${meta.numItems}"`);
   if (!meta.model) throw new Error(`${file}: metadata lacks "model"`);
-  return {
-    kind: meta.model as TrainableKind,
-    config,
-    numItems,
-    datasetId: Number(meta.datasetId),
-    encoderId: meta.encoder ?? null,
-    epoch: Number(meta.epoch)
-  };
+  // A NaN epoch would make a resumed loop run no epoch at all and report success.
+  const datasetId = Number(meta.datasetId);
+  if (!Number.isInteger(datasetId) || datasetId < 0) throw new Error(`${file}: bad datasetId "${meta.datasetId}"`);
+  const epoch = Number(meta.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${file}: bad epoch "${meta.epoch}"`);
+  return { kind: meta.model as TrainableKind, config, numItems, datasetId, encoderId: meta.encoder ?? null, epoch };
 }
 
 /** Reads and checks a file's header before its tensors are decoded against `shapesFor(header)`. */
