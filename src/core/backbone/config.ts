@@ -82,7 +82,7 @@ function num(o: Json, key: string, file: string, prefix: string, fallback?: numb
     if (fallback !== undefined) return fallback;
     throw new ConfigError(file, `missing "${prefix}${key}"`);
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(file, `"${prefix}${key}" must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(file, `"${prefix}${key}" must be a number, got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
   return v;
 }
 
