@@ -2,10 +2,11 @@
 // model.safetensors.index.json. Opening reads headers only; loading validates every tensor against the
 // config first, checks memory, then reads one tensor at a time, so a multi-gigabyte model is never held
 // twice (not as file bytes beside its float32 copy, not as a whole file). Saving is atomic per folder.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { readJsonFile } from './json-file';
 import { ConfigError, parseLlavaConfig, toHfConfigJson, type LlavaConfig } from './config';
 import { canonicalName, expectedParameterCount, expectedTensors, hfKey, visionLayersUsed, type KeyLayout } from './weight-names';
 import { readFloat32Tensor, readSafetensorsHeader, writeSafetensorsStream, type StreamedTensor } from '../tensor/safetensors';
@@ -85,20 +86,6 @@ const INDEX_FILE = 'model.safetensors.index.json';
  */
 const HARMLESS_EXTRA = /(^|\.)rotary_emb\.inv_freq$|(^|\.)position_ids$/;
 
-function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /** The weight files and which key each holds, from model.safetensors or the shard index. */
 function weightFiles(dir: string): { files: string[]; keyFile: Map<string, string> | null } {
   if (existsSync(join(dir, SINGLE_FILE))) return { files: [SINGLE_FILE], keyFile: null };
@@ -109,7 +96,7 @@ function weightFiles(dir: string): { files: string[]; keyFile: Map<string, strin
       `${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}` + (hasPickle ? ' (only PyTorch .bin weights, which are not supported: convert them to safetensors)' : '')
     );
   }
-  const index = readJson(indexPath) as { weight_map?: unknown };
+  const index = readJsonFile(indexPath) as { weight_map?: unknown };
   const map = index?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`${indexPath}: missing "weight_map" object`);
   const keyFile = new Map<string, string>();
@@ -150,7 +137,7 @@ function checkImpliedSize(config: LlavaConfig, weightBytes: number, configPath: 
 export function openHfCheckpoint(dir: string): HfCheckpoint {
   const configPath = join(dir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (not a Hugging Face checkpoint folder?)`);
-  const configJson = readJson(configPath) as Record<string, unknown>;
+  const configJson = readJsonFile(configPath) as Record<string, unknown>;
   const config = parseLlavaConfig(configJson, configPath);
   const { files, keyFile } = weightFiles(dir);
   const entries = new Map<string, CheckpointEntry>();

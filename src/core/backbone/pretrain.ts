@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLoss, type HeldOutReport, type PretrainPoint, type PretrainStage } from '../../shared/backbones';
 import { CancelledError, type CancelSignal } from '../progress';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
+import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
 import { compactConfig, initialWeights, type CompactShape } from './compact';
 import type { LlavaConfig } from './config';
@@ -159,7 +159,7 @@ function metaJson<T>(path: string, meta: Record<string, string>, key: string, fa
 }
 
 function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): LoadedState {
-  const file = readSafetensors(path);
+  const file = readSafetensorsHeader(path);
   const meta = file.metadata;
   const v1 = meta.format === STATE_FORMAT_V1;
   if (meta.format !== STATE_FORMAT && !v1) throw new Error(`${path}: not a pretraining state file (format ${JSON.stringify(meta.format)})`);
@@ -171,6 +171,22 @@ function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): Load
         : `${path}: saved with other pretraining parameters; start a new backbone instead of resuming`
     );
   }
+  const at = metaJson<Position | null>(path, meta, 'position', 'null');
+  const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
+  if (typeof at !== 'object' || at === null || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
+  const adamStep = Number(meta.adamStep);
+  if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep ${JSON.stringify(meta.adamStep)}`);
+  // Names, dtypes and shapes are checked on the header, before any data is read: weights (w.) must all be
+  // there; Adam's moments (m., v.) are saved for the trainable ones only, each beside its weight.
+  const expected = expectedTensors(cfg);
+  for (const [key, info] of file.tensors) {
+    const dot = key.indexOf('.');
+    const shape = expected.get(key.slice(dot + 1));
+    if (!['w', 'm', 'v'].includes(key.slice(0, dot)) || !shape || info.dtype !== 'F32' || info.shape.join(',') !== shape.join(',')) {
+      throw new Error(`${path}: unexpected tensor ${key} [${info.shape}] ${info.dtype}`);
+    }
+  }
+  for (const name of expected.keys()) if (!file.tensors.has(`w.${name}`)) throw new Error(`${path}: weight ${name} is missing`);
   const weights = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
@@ -179,27 +195,10 @@ function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): Load
     ['m', m],
     ['v', v]
   ]);
-  for (const [key, entry] of file.tensors) {
+  for (const [key, entry] of readSafetensorsTensors(path, file)) {
     const dot = key.indexOf('.');
-    const target = groups.get(key.slice(0, dot));
-    if (!target || !(entry.data instanceof Float32Array)) throw new Error(`${path}: unexpected tensor ${key} (${entry.dtype})`);
-    target.set(key.slice(dot + 1), entry.data);
+    groups.get(key.slice(0, dot))!.set(key.slice(dot + 1), entry.data as Float32Array);
   }
-  // Adam's moments, when saved, must match the weights one for one: they are updated in place beside them.
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    for (const [prefix, group] of groups) {
-      const t = group.get(name);
-      if (prefix === 'w' ? !t || t.length !== size : t !== undefined && t.length !== size) {
-        throw new Error(`${path}: ${prefix === 'w' ? 'weight' : `Adam moment ${prefix}.`} ${name} is missing or has the wrong size`);
-      }
-    }
-  }
-  const at = metaJson<Position | null>(path, meta, 'position', 'null');
-  const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
-  if (typeof at !== 'object' || at === null || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
-  const adamStep = Number(meta.adamStep);
-  if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep ${JSON.stringify(meta.adamStep)}`);
   return {
     weights,
     m,

@@ -1,7 +1,7 @@
 // Reader/writer for the safetensors layout: u64 LE header length, JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
@@ -307,7 +307,9 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     throw cannotRead(path, e);
   }
   try {
-    const fileSize = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new SafetensorsError(path, 'not a file');
+    const fileSize = stat.size;
     if (fileSize < 8) throw new SafetensorsError(path, 'not a safetensors file (shorter than 8 bytes)');
     const lenBytes = new Uint8Array(8);
     readExactly(fd, lenBytes, 0, path);
@@ -344,14 +346,52 @@ export function readFloat32Tensor(fd: number, dataStart: number, info: TensorInf
   return out;
 }
 
-export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
+/**
+ * Reads the named tensors (default: all) of a file whose header readSafetensorsHeader returned, one tensor
+ * at a time: the file is never held whole beside its decoded copy, and a caller can check the header's
+ * names, dtypes and shapes against what it expects before any data is read.
+ */
+export function readSafetensorsTensors(path: string, header: SafetensorsHeader, names: Iterable<string> = header.tensors.keys()): Map<string, TensorEntry> {
+  let fd: number;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (e) {
     throw cannotRead(path, e);
   }
-  return parseSafetensors(buf, path);
+  const tensors = new Map<string, TensorEntry>();
+  try {
+    for (const key of names) {
+      const info = header.tensors.get(key);
+      if (!info) throw new SafetensorsError(path, `has no tensor "${key}"`);
+      const { dtype, shape } = info;
+      let data: TensorEntry['data'];
+      if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
+        data = readFloat32Tensor(fd, header.dataStart, info, path, key);
+      } else {
+        const bytes = new Uint8Array(info.end - info.begin);
+        readExactly(fd, bytes, header.dataStart + info.begin, path);
+        const dv = new DataView(bytes.buffer);
+        const count = bytes.byteLength / BYTES[dtype];
+        if (dtype === 'I32') {
+          data = new Int32Array(count);
+          for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
+        } else {
+          data = new BigInt64Array(count);
+          for (let i = 0; i < count; i++) data[i] = dv.getBigInt64(i * 8, true);
+        }
+      }
+      tensors.set(key, { dtype, shape, data });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return tensors;
+}
+
+/** A whole file: its header first (refused before any data is read if hostile), then each tensor. */
+export function readSafetensors(path: string): SafetensorsFile {
+  const header = readSafetensorsHeader(path);
+  return { tensors: readSafetensorsTensors(path, header), metadata: header.metadata };
 }
 
 export interface TensorToWrite {
