@@ -3,12 +3,14 @@
 // loading its weights, reading a PEFT adapter, resuming a training checkpoint, loading a trained run's
 // weights. Each must be refused with the exact error naming the file (and tensor), fast, and without a
 // large allocation; weights holding NaN or ±Inf are refused when they are loaded for compute.
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { backboneTokenizer } from '../../src/core/backbone/backbone-tokenizer';
 import { ConfigError } from '../../src/core/backbone/config';
-import { loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
+import { MAX_JSON_BYTES } from '../../src/core/backbone/json-file';
+import { CheckpointError, loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { expectedParameterCount, expectedTensors } from '../../src/core/backbone/weight-names';
 import { parseLlavaConfig } from '../../src/core/backbone/config';
@@ -381,5 +383,89 @@ describe('a hostile config.json is refused before anything is allocated', () => 
       for (const shape of expectedTensors(cfg).values()) n += shape.reduce((a, b) => a * b, 1);
       expect(expectedParameterCount(cfg)).toBe(n);
     }
+  });
+});
+
+/**
+ * Rewrites `key` as a tensor of `shape` whose data really is in the file, as a hole (a sparse file: 1.6 GB
+ * on paper, nothing on disk). A loader that read before checking would allocate the whole of it.
+ */
+function inflate(path: string, key: string, shape: number[]): void {
+  const header = readSafetensorsHeader(path);
+  const bytes = readFileSync(path);
+  const json: Record<string, unknown> = Object.keys(header.metadata).length ? { __metadata__: header.metadata } : {};
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (const [k, info] of header.tensors) {
+    if (k === key) continue;
+    const part = bytes.subarray(header.dataStart + info.begin, header.dataStart + info.end);
+    json[k] = { dtype: info.dtype, shape: info.shape, data_offsets: [offset, offset + part.length] };
+    parts.push(part);
+    offset += part.length;
+  }
+  const dtype = header.tensors.get(key)!.dtype;
+  const size = shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2);
+  json[key] = { dtype, shape, data_offsets: [offset, offset + size] };
+  const head = safetensors(JSON.stringify(json), Buffer.concat(parts));
+  writeFileSync(path, head);
+  truncateSync(path, head.length + size);
+}
+
+describe('a huge tensor of the wrong shape is refused from the header, its data never read', () => {
+  const HUGE = [100_000_000, 4];
+  const cases: { point: EntryPoint; key: (path: string) => string; expected: (path: string, key: string, original: number[]) => string }[] = [
+    {
+      point: ENTRY_POINTS[0],
+      key: (p) => firstKey(p, 'embed_tokens'),
+      expected: (p, key, original) =>
+        `${join(p, '..')}: the tensors do not match config.json (0 missing, 0 unexpected, 1 mis-shaped):\n  mis-shaped: text.embed_tokens.weight (${key}): expected [${original}], found [${HUGE}]`
+    },
+    {
+      point: ENTRY_POINTS[1],
+      key: (p) => firstKey(p, 'embed_tokens'),
+      expected: (p, key, original) =>
+        `${join(p, '..')}: the tensors do not match config.json (0 missing, 0 unexpected, 1 mis-shaped):\n  mis-shaped: text.embed_tokens.weight (${key}): expected [${original}], found [${HUGE}]`
+    },
+    {
+      point: ENTRY_POINTS[2],
+      key: (p) => firstKey(p, 'layers.0.self_attn.q_proj.lora_A'),
+      expected: (p) => `${p}: text.layers.0.self_attn.q_proj: A [${HUGE}] and B [64,4] do not have rank r = 4`
+    },
+    { point: ENTRY_POINTS[3], key: () => 'param.item_emb', expected: (p, key, original) => `${p}: tensor "${key}" has shape [${HUGE}] F32, expected [${original}] F32` },
+    { point: ENTRY_POINTS[4], key: () => 'item_emb', expected: (p, key, original) => `${p}: tensor "${key}" has shape [${HUGE}] F32, expected [${original}] F32` },
+    {
+      point: ENTRY_POINTS[5],
+      key: () => 'item_embeddings',
+      expected: (p) => `${p}: its rows are not this dataset's items (${HUGE[0] - 1} vs ${data.numItems}); the dataset changed since the run`
+    },
+    { point: ENTRY_POINTS[6], key: () => 'w.text.embed_tokens.weight', expected: (p, key) => `${p}: unexpected tensor ${key} [${HUGE}] F32` }
+  ];
+  test.each(cases)('$point.name', async ({ point, key, expected }) => {
+    const { dir, file } = point.prepare();
+    const name = key(file);
+    const original = readSafetensorsHeader(file).tensors.get(name)!.shape;
+    inflate(file, name, HUGE);
+    expect(statSync(file).size).toBeGreaterThan(1.6e9);
+    const error = await refusal(() => point.load(dir));
+    if (point === ENTRY_POINTS[0] || point === ENTRY_POINTS[1]) expect(error).toBeInstanceOf(CheckpointError);
+    expect(error.message).toBe(expected(file, name, original));
+  });
+});
+
+describe('a JSON file larger than any real one is refused unread', () => {
+  const tooBig = MAX_JSON_BYTES + 1;
+  const cases: { name: string; point: EntryPoint; file: string; load?: (dir: string) => unknown }[] = [
+    { name: 'config.json when registering', point: ENTRY_POINTS[0], file: 'config.json' },
+    { name: 'config.json when loading', point: ENTRY_POINTS[1], file: 'config.json' },
+    { name: 'adapter_config.json', point: ENTRY_POINTS[2], file: 'adapter_config.json' },
+    { name: 'tokenizer.json', point: ENTRY_POINTS[1], file: 'tokenizer.json', load: (dir) => backboneTokenizer(dir) }
+  ];
+  test.each(cases)('$name', async ({ point, file, load }) => {
+    const { dir } = point.prepare();
+    const path = join(dir, file);
+    writeFileSync(path, '{');
+    truncateSync(path, tooBig);
+    const error = await refusal(() => (load ?? point.load)(dir));
+    expect(error.message).toBe(`${path}: ${tooBig} bytes, more than the ${MAX_JSON_BYTES} a file of this kind may have`);
   });
 });
