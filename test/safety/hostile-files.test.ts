@@ -12,7 +12,7 @@ import { ConfigError } from '../../src/core/backbone/config';
 import { MAX_JSON_BYTES } from '../../src/core/backbone/json-file';
 import { CheckpointError, loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
 import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
-import { expectedParameterCount, expectedTensors } from '../../src/core/backbone/weight-names';
+import { expectedParameterCount, expectedTensors, hfKey } from '../../src/core/backbone/weight-names';
 import { parseLlavaConfig } from '../../src/core/backbone/config';
 import { COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
 import { pretrainCompact, type PretrainParams } from '../../src/core/backbone/pretrain';
@@ -26,6 +26,8 @@ import { gru4recSpec } from '../../src/core/models/gru4rec';
 import { initBackend } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensorsHeader, SafetensorsError } from '../../src/core/tensor/safetensors';
+import { createCliCatalog, type CliCatalog } from '../integration/cli-catalog';
+import { WorkbenchService } from '../../src/main/services/workbench-service';
 import { exportItemEmbeddings, ITEM_EMBEDDINGS_FILE } from '../../src/core/train/item-embeddings';
 import { BEST_FILE, CHECKPOINT_FILE, loadScorer, trainModel } from '../../src/core/train/train-model';
 
@@ -95,23 +97,30 @@ function safetensors(header: string | Buffer, data: Uint8Array = new Uint8Array(
 }
 
 /**
- * Runs `load` and returns what it threw, checking the refusal was fast and allocated nothing large:
- * process.memoryUsage().arrayBuffers counts every Buffer and typed array, read before any GC could run.
+ * Runs `load`, checking it was fast and allocated nothing large: process.memoryUsage().arrayBuffers counts
+ * every Buffer and typed array, read before any GC could run. Returns what it returned or threw.
  */
-async function refusal(load: () => unknown, maxGrowth = MAX_GROWTH): Promise<Error> {
+async function bounded(load: () => unknown, maxGrowth: number): Promise<{ value: unknown; error: unknown }> {
   const before = process.memoryUsage().arrayBuffers;
   const start = performance.now();
+  let value: unknown = undefined;
   let error: unknown = null;
   try {
-    await load();
+    value = await load();
   } catch (e) {
     error = e;
   }
   const ms = performance.now() - start;
   const growth = process.memoryUsage().arrayBuffers - before;
+  expect(ms, 'took too long').toBeLessThan(MAX_MS);
+  expect(growth, 'allocated too much').toBeLessThan(maxGrowth);
+  return { value, error };
+}
+
+/** What `load` threw, checking it was refused fast and without a large allocation (see bounded). */
+async function refusal(load: () => unknown, maxGrowth = MAX_GROWTH): Promise<Error> {
+  const { error } = await bounded(load, maxGrowth);
   expect(error, 'the file was accepted').toBeInstanceOf(Error);
-  expect(ms, 'refusal took too long').toBeLessThan(MAX_MS);
-  expect(growth, 'refusal allocated too much').toBeLessThan(maxGrowth);
   return error as Error;
 }
 
@@ -467,5 +476,93 @@ describe('a JSON file larger than any real one is refused unread', () => {
     truncateSync(path, tooBig);
     const error = await refusal(() => (load ?? point.load)(dir));
     expect(error.message).toBe(`${path}: ${tooBig} bytes, more than the ${MAX_JSON_BYTES} a file of this kind may have`);
+  });
+});
+
+describe('a 405B-parameter folder (sparse: 810 GB on paper) registers from its headers and is refused at load for memory', () => {
+  test('loadHfCheckpoint refuses before reading a tensor', async () => {
+    const { dir, file } = ENTRY_POINTS[0].prepare();
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+    // Llama 3.1 405B's decoder behind the fixture's tiny CLIP tower.
+    Object.assign(config.text_config, { hidden_size: 16384, intermediate_size: 53248, num_hidden_layers: 126, num_attention_heads: 128, num_key_value_heads: 8, head_dim: 128, vocab_size: 128256 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    const cfg = parseLlavaConfig(config, 'config.json');
+    const header: Record<string, unknown> = {};
+    let offset = 0;
+    for (const [name, shape] of expectedTensors(cfg)) {
+      const size = shape.reduce((a, b) => a * b, 1) * 2;
+      header[hfKey(name, 'legacy')] = { dtype: 'BF16', shape, data_offsets: [offset, offset + size] };
+      offset += size;
+    }
+    const head = safetensors(JSON.stringify(header));
+    writeFileSync(file, head);
+    truncateSync(file, head.length + offset);
+    expect(statSync(file).size).toBeGreaterThan(800e9);
+
+    const { value: id, error: registerError } = await bounded(() => registerHfBackbone(catalog, dir, `huge-${counter}`), MAX_GROWTH);
+    expect(registerError).toBeNull();
+    expect(catalog.getBackbone(id as number)?.parameters).toBe(expectedParameterCount(cfg));
+    const error = await refusal(() => loadHfCheckpoint(dir));
+    expect(error.message).toMatch(
+      new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: loading needs [\\d.]+ GB of memory for 40[\\d.]+ billion float32 parameters \\(4 bytes each: a 7B model needs ~28 GB\\), but only [\\d.]+ [GM]B is available; free memory or use a smaller backbone$`)
+    );
+  });
+});
+
+describe("through the app's API and the CLI", () => {
+  let service: WorkbenchService;
+  let cli: CliCatalog;
+  const hostile: { name: string; make: (dir: string) => string; message: (dir: string) => string }[] = [
+    {
+      name: 'duplicate tensor names',
+      make: (dir) => {
+        writeFileSync(join(dir, 'model.safetensors'), safetensors(`{"w":${entry('F32', [1], [0, 4])},"w":${entry('F32', [1], [4, 8])}}`, f32([1, 2])));
+        return dir;
+      },
+      message: (dir) => `${join(dir, 'model.safetensors')}: tensor "w" appears twice in the header`
+    },
+    {
+      name: 'a 140-terabyte config.json',
+      make: (dir) => {
+        const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+        Object.assign(config.text_config, { hidden_size: 65536, intermediate_size: 262144, num_hidden_layers: 1024, num_attention_heads: 512, num_key_value_heads: 512, head_dim: 128, vocab_size: 4194304 });
+        writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+        return dir;
+      },
+      message: (dir) => `${join(dir, 'config.json')}: describes 70922.93 billion parameters (at least 141845.9 GB in 16-bit), but the weight files hold only 0.6 MB`
+    }
+  ];
+
+  beforeAll(() => {
+    const dataDir = fresh('service');
+    service = new WorkbenchService({
+      dataDir,
+      dbPath: join(dataDir, 'catalog.sqlite'),
+      workerPath: resolve(__dirname, '../fixtures/workers/fake-backbone-worker.mjs'),
+      transport: 'http',
+      version: '1',
+      autoImport: false
+    });
+    cli = createCliCatalog('hostile-files-cli-', 60_000);
+  });
+  afterAll(async () => {
+    await service?.close();
+    cli?.remove();
+  });
+
+  test.each(hostile)('backbones.register refuses $name as invalid input, registering nothing', async ({ make, message }) => {
+    const dir = make(copyOf(join(FIXTURE, 'model'), 'model.safetensors').dir);
+    const res = await service.handle('backbones.register', { path: dir, name: 'hostile' });
+    expect(res).toEqual({ ok: false, error: { code: 'invalid_input', message: message(dir) } });
+    const list = await service.handle('backbones.list', {});
+    expect(list).toMatchObject({ ok: true, result: [] });
+  });
+
+  test.each(hostile)('almostrec backbone register refuses $name, registering nothing', ({ make, message }) => {
+    const dir = make(copyOf(join(FIXTURE, 'model'), 'model.safetensors').dir);
+    const r = cli.cli('backbone', 'register', dir, '--name', 'hostile');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(`almostrec: ${message(dir)}`);
+    expect(cli.cli('backbone', 'list', '--json').lines).toEqual([]);
   });
 });
