@@ -3,6 +3,7 @@
 // loading its weights, reading a PEFT adapter, resuming a training checkpoint, loading a trained run's
 // weights. Each must be refused with the exact error naming the file (and tensor), fast, and without a
 // large allocation; weights holding NaN or ±Inf are refused when they are loaded for compute.
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,10 +23,12 @@ import { readItemTable } from '../../src/core/models/almostrec-context';
 import { CancelledError } from '../../src/core/progress';
 import type { SequenceData } from '../../src/core/data/types';
 import { registerHfBackbone } from '../../src/core/jobs/backbone-jobs';
-import { gru4recSpec } from '../../src/core/models/gru4rec';
+import { gru4recSpec, type Gru4recConfig } from '../../src/core/models/gru4rec';
+import { parseModelConfig } from '../../src/shared/api';
+import { readTrainState } from '../../src/core/train/checkpoint';
 import { initBackend } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
-import { readSafetensorsHeader, SafetensorsError } from '../../src/core/tensor/safetensors';
+import { DATA_DIGEST_KEY, readSafetensorsHeader, SafetensorsError } from '../../src/core/tensor/safetensors';
 import { createCliCatalog, type CliCatalog } from '../integration/cli-catalog';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
 import { exportItemEmbeddings, ITEM_EMBEDDINGS_FILE } from '../../src/core/train/item-embeddings';
@@ -220,9 +223,11 @@ const ENTRY_POINTS: EntryPoint[] = [
   { name: 'loading a llava-hf backbone', prepare: () => copyOf(join(FIXTURE, 'model'), 'model.safetensors'), load: (dir) => loadHfCheckpoint(dir) },
   { name: 'reading a PEFT adapter', prepare: () => copyOf(join(FIXTURE, 'lora'), 'adapter_model.safetensors'), load: (dir) => readPeftAdapter(dir) },
   {
+    // The loader trainModel's resume calls; what the loop then does with a refused checkpoint (fail, or skip
+    // to an older one) is the training loop's business, not the file reader's.
     name: 'resuming a training checkpoint',
     prepare: () => copyOf(trainedDir, CHECKPOINT_FILE),
-    load: (dir) => trainModel(gru4recSpec, { data }, gru4recConfig, { checkpointDir: dir, resume: true })
+    load: (dir) => readTrainState(join(dir, CHECKPOINT_FILE), () => gru4recSpec.paramShapes(parseModelConfig('gru4rec', gru4recConfig) as unknown as Gru4recConfig, { data }))
   },
   { name: "loading a trained run's weights", prepare: () => copyOf(trainedDir, BEST_FILE), load: (dir) => loadScorer(gru4recSpec, { data }, join(dir, BEST_FILE)) },
   { name: "reading a run's item-embeddings artifact (ALMOSTREC's M)", prepare: () => copyOf(trainedDir, ITEM_EMBEDDINGS_FILE), load: (dir) => readItemTable(join(dir, ITEM_EMBEDDINGS_FILE), data) },
@@ -564,5 +569,33 @@ describe("through the app's API and the CLI", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`almostrec: ${message(dir)}`);
     expect(cli.cli('backbone', 'list', '--json').lines).toEqual([]);
+  });
+});
+
+describe('a checkpoint whose data no longer matches its recorded digest is refused', () => {
+  /** Re-writes the file with `data_sha256` in its metadata: of its data as it is, or of other bytes. */
+  function withDigest(path: string, digestOf: (data: Buffer) => Buffer): void {
+    const header = readSafetensorsHeader(path);
+    const bytes = readFileSync(path);
+    const data = bytes.subarray(header.dataStart);
+    const json = JSON.parse(bytes.subarray(8, header.dataStart).toString('utf8')) as Record<string, Record<string, string>>;
+    json.__metadata__ = { ...json.__metadata__, [DATA_DIGEST_KEY]: createHash('sha256').update(digestOf(data)).digest('hex') };
+    writeFileSync(path, safetensors(JSON.stringify(json), data));
+  }
+  const flipped = (data: Buffer): Buffer => {
+    const copy = Buffer.from(data);
+    copy[copy.length - 1] ^= 1;
+    return copy;
+  };
+  test.each([ENTRY_POINTS[3], ENTRY_POINTS[4], ENTRY_POINTS[5], ENTRY_POINTS[6]])('$name', async (point) => {
+    const good = point.prepare();
+    withDigest(good.file, (d) => d);
+    // The same file with its true digest loads (pretraining resumes and runs to its end): the check is not vacuous.
+    await point.load(good.dir);
+    const { dir, file } = point.prepare();
+    withDigest(file, flipped);
+    const refused = await refusal(() => point.load(dir), 2 * statSync(file).size + MAX_GROWTH);
+    expect(refused).toBeInstanceOf(SafetensorsError);
+    expect(refused.message).toBe(`${file}: data does not match its ${DATA_DIGEST_KEY} (torn or corrupt file)`);
   });
 });

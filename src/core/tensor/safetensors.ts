@@ -1,6 +1,7 @@
 // Reader/writer for the safetensors layout: u64 LE header length, JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
@@ -347,6 +348,27 @@ export function readFloat32Tensor(fd: number, dataStart: number, info: TensorInf
 }
 
 /**
+ * Metadata key of the SHA-256 (hex) of a file's whole data section, for files that carry one (checkpoints):
+ * a torn or bit-rotten file is refused instead of loaded.
+ */
+export const DATA_DIGEST_KEY = 'data_sha256';
+
+/** Checks the data section against DATA_DIGEST_KEY when the metadata has one, in 4 MiB reads (constant memory). */
+function verifyDataDigest(fd: number, header: SafetensorsHeader, path: string): void {
+  const expected = header.metadata[DATA_DIGEST_KEY];
+  if (expected === undefined) return;
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(4 * 2 ** 20);
+  for (let pos = header.dataStart; pos < header.fileSize; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.byteLength, header.fileSize - pos), pos);
+    if (n === 0) throw new SafetensorsError(path, `file ends at byte ${pos}, expected ${header.fileSize - pos} more bytes (truncated?)`);
+    hash.update(chunk.subarray(0, n));
+    pos += n;
+  }
+  if (hash.digest('hex') !== expected) throw new SafetensorsError(path, `data does not match its ${DATA_DIGEST_KEY} (torn or corrupt file)`);
+}
+
+/**
  * Reads the named tensors (default: all) of a file whose header readSafetensorsHeader returned, one tensor
  * at a time: the file is never held whole beside its decoded copy, and a caller can check the header's
  * names, dtypes and shapes against what it expects before any data is read.
@@ -360,6 +382,7 @@ export function readSafetensorsTensors(path: string, header: SafetensorsHeader, 
   }
   const tensors = new Map<string, TensorEntry>();
   try {
+    verifyDataDigest(fd, header, path);
     for (const key of names) {
       const info = header.tensors.get(key);
       if (!info) throw new SafetensorsError(path, `has no tensor "${key}"`);
