@@ -1,7 +1,7 @@
 // JSON files read from folders the user points at (config.json, the shard index, adapter_config.json,
 // tokenizer.json, tokenizer_config.json): their size is checked before they are read, so a multi-gigabyte
 // file posing as one is refused without being loaded, and every error names the file.
-import { openSync, closeSync, fstatSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 
 /** Far above any real file of these kinds (a config.json is a few kB, Llama 3's tokenizer.json 9 MB). */
 export const MAX_JSON_BYTES = 64 * 2 ** 20;
@@ -12,6 +12,14 @@ function cannotRead(path: string, e: unknown): Error {
 
 /** The file's bytes, refused unread when it is not a regular file or larger than `maxBytes`. */
 export function readBoundedFile(path: string, maxBytes = MAX_JSON_BYTES): Buffer {
+  let regular: boolean;
+  try {
+    // Checked before opening: opening a named pipe for reading would wait for a writer for ever.
+    regular = statSync(path).isFile();
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  if (!regular) throw new Error(`${path}: not a file`);
   let fd: number;
   try {
     fd = openSync(path, 'r');

@@ -2,7 +2,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
@@ -303,8 +303,11 @@ export function readExactly(fd: number, into: Uint8Array, position: number, path
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
   let fd: number;
   try {
+    // Before opening: opening a named pipe for reading would wait for a writer for ever.
+    if (!statSync(path).isFile()) throw new SafetensorsError(path, 'not a file');
     fd = openSync(path, 'r');
   } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
     throw cannotRead(path, e);
   }
   try {
