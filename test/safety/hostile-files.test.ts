@@ -255,6 +255,13 @@ function poison(path: string, key: string, value: number, index = 0): void {
     const half = Number.isNaN(value) ? (info.dtype === 'F16' ? 0x7e00 : 0x7fc0) : info.dtype === 'F16' ? 0x7c00 : 0x7f80;
     bytes.writeUInt16LE(value < 0 ? half | 0x8000 : half, at + index * 2);
   }
+  // Files that record a digest of their data get the poisoned data's digest: anyone can recompute it, so
+  // the NaN check must hold on its own.
+  const digest = header.metadata[DATA_DIGEST_KEY];
+  if (digest !== undefined) {
+    const at = bytes.indexOf(digest, 8);
+    bytes.write(createHash('sha256').update(bytes.subarray(header.dataStart)).digest('hex'), at, 'latin1');
+  }
   writeFileSync(path, bytes);
 }
 
