@@ -111,7 +111,7 @@ export function expectedTensors(cfg: LlavaConfig): Map<string, number[]> {
 /**
  * The number of values expectedTensors(cfg) holds, in closed form: no loop over layers and no shapes built,
  * so a config claiming a billion layers is sized (as a float, exact up to 2^53) before anything is allocated.
- * Kept beside expectedTensors so the two change together (a unit test compares them).
+ * Kept beside expectedTensors so the two change together (test/safety/hostile-files.test.ts compares them).
  */
 export function expectedParameterCount(cfg: LlavaConfig): number {
   const v = cfg.vision;
