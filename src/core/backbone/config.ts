@@ -82,13 +82,42 @@ function num(o: Json, key: string, file: string, prefix: string, fallback?: numb
     if (fallback !== undefined) return fallback;
     throw new ConfigError(file, `missing "${prefix}${key}"`);
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(file, `"${prefix}${key}" must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(file, `"${prefix}${key}" must be a number, got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
   return v;
 }
+
+/**
+ * Upper bounds far above any released LLaVA/LLaMA/CLIP (Llama 3 405B: hidden 16384, 126 layers, 128 heads,
+ * vocab 128256): a config beyond them is hostile or broken, and refusing it here keeps absurd numbers out of
+ * every later computation. The real guard against huge models is in openHfCheckpoint, which compares the
+ * parameters the config implies with the bytes the weight files hold.
+ */
+const MAX_VALUE: Record<string, number> = {
+  hidden_size: 1 << 16,
+  intermediate_size: 1 << 18,
+  num_hidden_layers: 1 << 10,
+  num_attention_heads: 1 << 10,
+  num_key_value_heads: 1 << 10,
+  head_dim: 1 << 12,
+  vocab_size: 1 << 22,
+  max_position_embeddings: 1 << 24,
+  image_size: 1 << 12,
+  patch_size: 1 << 12,
+  num_channels: 16,
+  grid_size: 64
+};
 
 function positiveInt(o: Json, key: string, file: string, prefix: string, fallback?: number): number {
   const v = num(o, key, file, prefix, fallback);
   if (!Number.isInteger(v) || v <= 0) throw new ConfigError(file, `"${prefix}${key}" must be a positive integer, got ${v}`);
+  const max = MAX_VALUE[key];
+  if (max !== undefined && v > max) throw new ConfigError(file, `"${prefix}${key}" is ${v}, above the supported maximum ${max}`);
+  return v;
+}
+
+function positiveNum(o: Json, key: string, file: string, prefix: string, fallback: number): number {
+  const v = num(o, key, file, prefix, fallback);
+  if (v <= 0) throw new ConfigError(file, `"${prefix}${key}" must be positive, got ${v}`);
   return v;
 }
 
@@ -120,10 +149,11 @@ function parseVision(v: Json, file: string): VisionConfig {
     imageSize: positiveInt(v, 'image_size', file, p, 224),
     patchSize: positiveInt(v, 'patch_size', file, p, 32),
     numChannels: positiveInt(v, 'num_channels', file, p, 3),
-    layerNormEps: num(v, 'layer_norm_eps', file, p, 1e-5),
+    layerNormEps: positiveNum(v, 'layer_norm_eps', file, p, 1e-5),
     hiddenAct: act
   };
   if (cfg.hiddenSize % cfg.numHeads) throw new ConfigError(file, `"${p}hidden_size" ${cfg.hiddenSize} is not divisible by num_attention_heads ${cfg.numHeads}`);
+  if (cfg.patchSize > cfg.imageSize) throw new ConfigError(file, `"${p}patch_size" ${cfg.patchSize} is larger than image_size ${cfg.imageSize}`);
   if (cfg.imageSize % cfg.patchSize) throw new ConfigError(file, `"${p}image_size" ${cfg.imageSize} is not divisible by patch_size ${cfg.patchSize}`);
   return cfg;
 }
@@ -142,6 +172,10 @@ function parseText(t: Json, file: string): TextConfig {
     throw new ConfigError(file, `"${p}rope_type" ${JSON.stringify(rope.rope_type)} is not supported (default)`);
   }
   const ropeTheta = rope && typeof rope.rope_theta === 'number' ? rope.rope_theta : num(t, 'rope_theta', file, p, 10000);
+  if (!(ropeTheta > 0) || !Number.isFinite(ropeTheta)) throw new ConfigError(file, `"${p}rope_theta" must be a positive number, got ${ropeTheta}`);
+  if ((t.head_dim === undefined || t.head_dim === null) && hiddenSize % numHeads) {
+    throw new ConfigError(file, `"${p}hidden_size" ${hiddenSize} is not divisible by num_attention_heads ${numHeads} (and no head_dim is given)`);
+  }
   return {
     vocabSize: positiveInt(t, 'vocab_size', file, p, 32000),
     hiddenSize,
@@ -150,7 +184,7 @@ function parseText(t: Json, file: string): TextConfig {
     numHeads,
     numKvHeads,
     headDim: positiveInt(t, 'head_dim', file, p, hiddenSize / numHeads),
-    rmsNormEps: num(t, 'rms_norm_eps', file, p, 1e-6),
+    rmsNormEps: positiveNum(t, 'rms_norm_eps', file, p, 1e-6),
     ropeTheta,
     maxPositionEmbeddings: positiveInt(t, 'max_position_embeddings', file, p, 4096),
     tieWordEmbeddings: t.tie_word_embeddings === true,
@@ -175,12 +209,14 @@ export function parseLlavaConfig(json: unknown, file: string): LlavaConfig {
   if (vision.kind === 'clip' && (layer > vision.numLayers || layer < -(vision.numLayers + 1))) {
     throw new ConfigError(file, `"vision_feature_layer" ${layer} is out of range for ${vision.numLayers} vision layers`);
   }
+  const imageTokenIndex = num(c, 'image_token_index', file, '', 32000);
+  if (!Number.isInteger(imageTokenIndex) || imageTokenIndex < 0) throw new ConfigError(file, `"image_token_index" must be a non-negative integer, got ${imageTokenIndex}`);
   return {
     vision,
     text,
     projectorHiddenAct: 'gelu',
     projectorBias: c.multimodal_projector_bias !== false,
-    imageTokenIndex: num(c, 'image_token_index', file, '', 32000),
+    imageTokenIndex,
     visionFeatureLayer: layer,
     visionFeatureSelectStrategy: strategy
   };

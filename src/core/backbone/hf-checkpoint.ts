@@ -2,12 +2,13 @@
 // model.safetensors.index.json. Opening reads headers only; loading validates every tensor against the
 // config first, checks memory, then reads one tensor at a time, so a multi-gigabyte model is never held
 // twice (not as file bytes beside its float32 copy, not as a whole file). Saving is atomic per folder.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseLlavaConfig, toHfConfigJson, type LlavaConfig } from './config';
-import { canonicalName, expectedTensors, hfKey, visionLayersUsed, type KeyLayout } from './weight-names';
+import { readJsonFile } from './json-file';
+import { ConfigError, parseLlavaConfig, toHfConfigJson, type LlavaConfig } from './config';
+import { canonicalName, expectedParameterCount, expectedTensors, hfKey, visionLayersUsed, type KeyLayout } from './weight-names';
 import { readFloat32Tensor, readSafetensorsHeader, writeSafetensorsStream, type StreamedTensor } from '../tensor/safetensors';
 
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
@@ -85,20 +86,6 @@ const INDEX_FILE = 'model.safetensors.index.json';
  */
 const HARMLESS_EXTRA = /(^|\.)rotary_emb\.inv_freq$|(^|\.)position_ids$/;
 
-function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-}
-
 /** The weight files and which key each holds, from model.safetensors or the shard index. */
 function weightFiles(dir: string): { files: string[]; keyFile: Map<string, string> | null } {
   if (existsSync(join(dir, SINGLE_FILE))) return { files: [SINGLE_FILE], keyFile: null };
@@ -109,7 +96,7 @@ function weightFiles(dir: string): { files: string[]; keyFile: Map<string, strin
       `${dir}: no ${SINGLE_FILE} or ${INDEX_FILE}` + (hasPickle ? ' (only PyTorch .bin weights, which are not supported: convert them to safetensors)' : '')
     );
   }
-  const index = readJson(indexPath) as { weight_map?: unknown };
+  const index = readJsonFile(indexPath) as { weight_map?: unknown };
   const map = index?.weight_map;
   if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new Error(`${indexPath}: missing "weight_map" object`);
   const keyFile = new Map<string, string>();
@@ -130,19 +117,37 @@ function keyLayoutOf(key: string): KeyLayout {
   return key.startsWith('model.') || key.startsWith('lm_head.') ? 'current' : 'legacy';
 }
 
+/**
+ * Refuses a config.json whose architecture cannot be in the weight files: every expected tensor must be
+ * stored, at 2 bytes per value at least (F16/BF16), so more implied bytes than the files hold means a broken
+ * or hostile config. Checked in closed form before validation builds the expected tensor list, and long
+ * before loadHfCheckpoint compares the float32 size with the available memory.
+ */
+function checkImpliedSize(config: LlavaConfig, weightBytes: number, configPath: string): void {
+  const params = expectedParameterCount(config);
+  if (params * 2 > weightBytes) {
+    throw new ConfigError(
+      configPath,
+      `describes ${paramCount(params)} parameters (at least ${memorySize(params * 2)} in 16-bit), but the weight files hold only ${memorySize(weightBytes)}`
+    );
+  }
+}
+
 /** Reads config.json and the weight files' headers (no tensor data); see loadHfCheckpoint for validation. */
 export function openHfCheckpoint(dir: string): HfCheckpoint {
   const configPath = join(dir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (not a Hugging Face checkpoint folder?)`);
-  const configJson = readJson(configPath) as Record<string, unknown>;
+  const configJson = readJsonFile(configPath) as Record<string, unknown>;
   const config = parseLlavaConfig(configJson, configPath);
   const { files, keyFile } = weightFiles(dir);
   const entries = new Map<string, CheckpointEntry>();
   const unknownKeys: { key: string; file: string }[] = [];
   const votes = { legacy: 0, current: 0 };
+  let weightBytes = 0;
   for (const file of files) {
     const path = join(dir, file);
     const header = readSafetensorsHeader(path);
+    weightBytes += header.fileSize;
     for (const [key, info] of header.tensors) {
       // With an index, a shard's key counts only where the index says it lives (as transformers reads it).
       if (keyFile && keyFile.get(key) !== file) continue;
@@ -166,6 +171,7 @@ export function openHfCheckpoint(dir: string): HfCheckpoint {
       }
     }
   }
+  checkImpliedSize(config, weightBytes, configPath);
   return { dir, config, configJson, files, entries, layout: votes.current > votes.legacy ? 'current' : 'legacy', unknownKeys };
 }
 
@@ -263,7 +269,7 @@ export function loadHfCheckpoint(dir: string, opts: LoadOptions = {}): LoadedHfC
         fds.set(entry.file, fd);
       }
       // dataStart 0: entry offsets are already absolute. The Float32Array is handed to tfjs and not kept.
-      const data = readFloat32Tensor(fd, 0, { dtype: entry.dtype, shape: entry.shape, begin: entry.begin, end: entry.end }, path);
+      const data = readFloat32Tensor(fd, 0, { dtype: entry.dtype, shape: entry.shape, begin: entry.begin, end: entry.end }, path, entry.key);
       weights.set(name, tf.tensor(data, entry.shape, 'float32'));
     }
   } catch (e) {

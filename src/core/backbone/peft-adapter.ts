@@ -3,10 +3,11 @@
 // any key layout weight-names.ts understands (peft saves whatever layout its transformers used); writing
 // uses one layout, recorded in the config. Only plain LoRA is supported: DoRA, rsLoRA, bias training, per-
 // module ranks or alphas and fully trained extra modules change the maths or the file and are refused.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJsonObject } from './json-file';
 import { canonicalName, hfKey, type KeyLayout } from './weight-names';
-import { readFloat32Tensor, readSafetensorsHeader, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
+import { readFloat32Tensor, readSafetensorsHeader, writeSafetensors, type TensorInfo, type TensorToWrite } from '../tensor/safetensors';
 
 export interface PeftLoraConfig {
   r: number;
@@ -43,23 +44,6 @@ function fail(file: string, message: string): never {
   throw new Error(`${file}: ${message}`);
 }
 
-function readJsonObject(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    fail(path, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail(path, `not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(path, 'expected a JSON object');
-  return json as Record<string, unknown>;
-}
-
 function isEmpty(v: unknown): boolean {
   return v === undefined || v === null || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && Object.keys(v as object).length === 0);
 }
@@ -72,7 +56,7 @@ export function parsePeftConfig(json: Record<string, unknown>, file: string): Pe
   const alpha = json.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(file, `"lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
   const dropout = json.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || dropout < 0 || dropout >= 1) fail(file, `"lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(file, `"lora_dropout" must be a number in [0, 1), got ${JSON.stringify(dropout)}`);
   if (json.use_dora === true) fail(file, '"use_dora": true (DoRA) is not supported; export a plain LoRA adapter');
   if (json.use_rslora === true) fail(file, '"use_rslora": true (rank-stabilised scaling alpha/√r) is not supported');
   const bias = json.bias ?? 'none';
@@ -112,37 +96,40 @@ export function readPeftAdapter(dir: string): { config: PeftLoraConfig; modules:
     fail(weightsPath, 'missing' + (existsSync(join(dir, 'adapter_model.bin')) ? ' (only adapter_model.bin, a PyTorch pickle, which is not supported)' : ''));
   }
   const header = readSafetensorsHeader(weightsPath);
-  const parts = new Map<string, { A?: LoraPair['a']; B?: LoraPair['b'] }>();
+  // Every check runs on the header first; the values are read only once the file is known to be this
+  // adapter's LoRA pairs, so a mis-described file is refused without reading its data.
+  type Slot = { key: string; info: TensorInfo };
+  const parts = new Map<string, { A?: Slot; B?: Slot }>();
   const adapters = new Set<string | null>();
-  const fd = openSync(weightsPath, 'r');
-  try {
-    for (const [key, info] of header.tensors) {
-      const parsed = parseKey(key);
-      if (!parsed) fail(weightsPath, `"${key}" is not a LoRA weight of a known backbone module (expected ${KEY_PREFIX}<module>.lora_A|lora_B.weight)`);
-      if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') fail(weightsPath, `"${key}" is ${info.dtype}; expected F32, F16 or BF16`);
-      if (info.shape.length !== 2) fail(weightsPath, `"${key}" has shape [${info.shape}]; LoRA matrices are 2-D`);
-      adapters.add(parsed.adapter);
-      const slot = parts.get(parsed.module) ?? {};
-      if (slot[parsed.which]) fail(weightsPath, `${parsed.module} has two lora_${parsed.which} weights`);
-      slot[parsed.which] = { data: readFloat32Tensor(fd, header.dataStart, info, weightsPath), shape: [info.shape[0], info.shape[1]] };
-      parts.set(parsed.module, slot);
-    }
-  } finally {
-    closeSync(fd);
+  for (const [key, info] of header.tensors) {
+    const parsed = parseKey(key);
+    if (!parsed) fail(weightsPath, `"${key}" is not a LoRA weight of a known backbone module (expected ${KEY_PREFIX}<module>.lora_A|lora_B.weight)`);
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') fail(weightsPath, `"${key}" is ${info.dtype}; expected F32, F16 or BF16`);
+    if (info.shape.length !== 2) fail(weightsPath, `"${key}" has shape [${info.shape}]; LoRA matrices are 2-D`);
+    adapters.add(parsed.adapter);
+    const slot = parts.get(parsed.module) ?? {};
+    if (slot[parsed.which]) fail(weightsPath, `${parsed.module} has two lora_${parsed.which} weights`);
+    slot[parsed.which] = { key, info };
+    parts.set(parsed.module, slot);
   }
   if (adapters.size > 1) fail(weightsPath, `holds several adapters (${[...adapters].map((a) => a ?? '<unnamed>').join(', ')}); expected one`);
   if (parts.size === 0) fail(weightsPath, 'holds no LoRA weights');
   const problems: string[] = [];
-  const modules = new Map<string, LoraPair>();
   for (const [module, { A, B }] of parts) {
-    if (!A || !B) {
-      problems.push(`${module} has lora_${A ? 'A' : 'B'} but no lora_${A ? 'B' : 'A'}`);
-      continue;
+    if (!A || !B) problems.push(`${module} has lora_${A ? 'A' : 'B'} but no lora_${A ? 'B' : 'A'}`);
+    else if (A.info.shape[0] !== config.r || B.info.shape[1] !== config.r) {
+      problems.push(`${module}: A [${A.info.shape}] and B [${B.info.shape}] do not have rank r = ${config.r}`);
     }
-    if (A.shape[0] !== config.r || B.shape[1] !== config.r) problems.push(`${module}: A [${A.shape}] and B [${B.shape}] do not have rank r = ${config.r}`);
-    else modules.set(module, { a: A, b: B });
   }
   if (problems.length) fail(weightsPath, problems.join('; '));
+  const modules = new Map<string, LoraPair>();
+  const fd = openSync(weightsPath, 'r');
+  try {
+    const read = ({ key, info }: Slot) => ({ data: readFloat32Tensor(fd, header.dataStart, info, weightsPath, key), shape: [info.shape[0], info.shape[1]] as [number, number] });
+    for (const [module, { A, B }] of parts) modules.set(module, { a: read(A!), b: read(B!) });
+  } finally {
+    closeSync(fd);
+  }
   if (config.targetModules.length === 0) config.targetModules = [...new Set([...modules.keys()].map((m) => m.slice(m.lastIndexOf('.') + 1)))].sort();
   return { config, modules };
 }

@@ -17,7 +17,7 @@ import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLo
 import { crashPoint } from '../crash-point';
 import { CancelledError, type CancelSignal } from '../progress';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
+import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
 import { compactConfig, initialWeights, type CompactShape } from './compact';
 import type { LlavaConfig } from './config';
@@ -150,43 +150,64 @@ interface LoadedState {
   heldOut: HeldOutReport | null;
 }
 
+/** A metadata value parsed as JSON, with an error naming the file and key (`fallback` when it is absent). */
+function metaJson<T>(path: string, meta: Record<string, string>, key: string, fallback: string): T {
+  try {
+    return JSON.parse(meta[key] ?? fallback) as T;
+  } catch {
+    throw new Error(`${path}: metadata "${key}" is not valid JSON`);
+  }
+}
+
 function loadState(path: string, params: PretrainParams, cfg: LlavaConfig): LoadedState {
-  const file = readSafetensors(path);
+  const file = readSafetensorsHeader(path);
   const meta = file.metadata;
   const v1 = meta.format === STATE_FORMAT_V1;
   if (meta.format !== STATE_FORMAT && !v1) throw new Error(`${path}: not a pretraining state file (format ${JSON.stringify(meta.format)})`);
-  const saved = JSON.parse(meta.params ?? 'null') as Record<string, number> | null;
-  if (!saved || !sameParams(saved, params as unknown as Record<string, number>)) {
+  const saved = metaJson<Record<string, number> | null>(path, meta, 'params', 'null');
+  if (typeof saved !== 'object' || saved === null || !sameParams(saved, params as unknown as Record<string, number>)) {
     throw new Error(
       v1
         ? `${path}: saved before the language stage (stage 0) and the held-out split existed, with other parameters than these; resume it with stage0Steps 0 and heldOutPercent 0, or start a new backbone`
         : `${path}: saved with other pretraining parameters; start a new backbone instead of resuming`
     );
   }
+  const at = metaJson<Position | null>(path, meta, 'position', 'null');
+  const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
+  if (typeof at !== 'object' || at === null || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
+  const adamStep = Number(meta.adamStep);
+  if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep ${JSON.stringify(meta.adamStep)}`);
+  // Names, dtypes and shapes are checked on the header, before any data is read: weights (w.) must all be
+  // there; Adam's moments (m., v.) are saved for the trainable ones only, each beside its weight.
+  const expected = expectedTensors(cfg);
+  for (const [key, info] of file.tensors) {
+    const dot = key.indexOf('.');
+    const shape = expected.get(key.slice(dot + 1));
+    if (!['w', 'm', 'v'].includes(key.slice(0, dot)) || !shape || info.dtype !== 'F32' || info.shape.join(',') !== shape.join(',')) {
+      throw new Error(`${path}: unexpected tensor ${key} [${info.shape}] ${info.dtype}`);
+    }
+  }
+  for (const name of expected.keys()) if (!file.tensors.has(`w.${name}`)) throw new Error(`${path}: weight ${name} is missing`);
   const weights = new Map<string, Float32Array>();
   const m = new Map<string, Float32Array>();
   const v = new Map<string, Float32Array>();
-  for (const [key, entry] of file.tensors) {
+  const groups = new Map([
+    ['w', weights],
+    ['m', m],
+    ['v', v]
+  ]);
+  for (const [key, entry] of readSafetensorsTensors(path, file)) {
     const dot = key.indexOf('.');
-    const target = { w: weights, m, v }[key.slice(0, dot)];
-    if (!target) throw new Error(`${path}: unexpected tensor ${key}`);
-    target.set(key.slice(dot + 1), entry.data as Float32Array);
+    groups.get(key.slice(0, dot))!.set(key.slice(dot + 1), entry.data as Float32Array);
   }
-  for (const [name, shape] of expectedTensors(cfg)) {
-    const w = weights.get(name);
-    if (!w || w.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`${path}: weight ${name} is missing or has the wrong size`);
-  }
-  const at = JSON.parse(meta.position ?? 'null') as Position | null;
-  const stages: readonly number[] = v1 ? [1, 2] : PRETRAIN_STAGES;
-  if (!at || !stages.includes(at.stage)) throw new Error(`${path}: bad position`);
   return {
     weights,
     m,
     v,
     at,
-    adamStep: Number(meta.adamStep),
-    history: JSON.parse(meta.history ?? '[]') as PretrainPoint[],
-    heldOut: JSON.parse(meta.heldOut ?? 'null') as HeldOutReport | null
+    adamStep,
+    history: metaJson<PretrainPoint[]>(path, meta, 'history', '[]'),
+    heldOut: metaJson<HeldOutReport | null>(path, meta, 'heldOut', 'null')
   };
 }
 

@@ -10,10 +10,11 @@
 //   token vocabulary ("▁Hello" is 22557 there, 15043 in LLaMA-2). The token data itself comes from Meta's
 //   LLaMA 2 release (Llama 2 Community License).
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { parseJsonBytes, readBoundedFile, readJsonObject } from './json-file';
 import type { LlamaTokenizer } from 'llama-tokenizer-js';
 
 export interface TextTokenizer {
@@ -111,23 +112,6 @@ export function llamaTokenizer(opts: { imageTokenId?: number } = {}): TextTokeni
   };
 }
 
-function readJsonFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${path}: expected a JSON object`);
-  return json as Record<string, unknown>;
-}
-
 /** A special token's text from tokenizer_config.json: a string or an AddedToken object ({content}). */
 function tokenText(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -143,10 +127,11 @@ function tokenText(v: unknown): string | null {
 export function loadTokenizer(dir: string): TextTokenizer {
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) throw new Error(`${path}: missing (the checkpoint has no tokenizer.json; slow-tokenizer files alone are not supported)`);
-  const raw = readFileSync(path);
-  const json = readJsonFile(path);
+  const raw = readBoundedFile(path);
+  const json = parseJsonBytes(raw, path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${path}: expected a JSON object`);
   const configPath = join(dir, 'tokenizer_config.json');
-  const config = existsSync(configPath) ? readJsonFile(configPath) : {};
+  const config = existsSync(configPath) ? readJsonObject(configPath) : {};
   let tok: Tokenizer;
   try {
     tok = new Tokenizer(json, config);

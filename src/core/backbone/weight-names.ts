@@ -108,6 +108,30 @@ export function expectedTensors(cfg: LlavaConfig): Map<string, number[]> {
   return m;
 }
 
+/**
+ * The number of values expectedTensors(cfg) holds, in closed form: no loop over layers and no shapes built,
+ * so a config claiming a billion layers is sized (as a float, exact up to 2^53) before anything is allocated.
+ * Kept beside expectedTensors so the two change together (test/safety/hostile-files.test.ts compares them).
+ */
+export function expectedParameterCount(cfg: LlavaConfig): number {
+  const v = cfg.vision;
+  let n = 0;
+  if (v.kind === 'clip') {
+    const d = v.hiddenSize;
+    const patches = (v.imageSize / v.patchSize) ** 2;
+    const layer = 4 * (d * d + d) + 4 * d + 2 * v.intermediateSize * d + v.intermediateSize + d;
+    n += d + d * v.numChannels * v.patchSize * v.patchSize + (patches + 1) * d + 2 * d + v.numLayers * layer + 2 * d;
+  }
+  const t = cfg.text;
+  const dm = t.hiddenSize;
+  n += dm * v.hiddenSize + dm * dm + (cfg.projectorBias ? 2 * dm : 0);
+  const q = t.numHeads * t.headDim;
+  const kv = t.numKvHeads * t.headDim;
+  const layer = 2 * dm + 2 * q * dm + 2 * kv * dm + 3 * t.intermediateSize * dm;
+  n += t.vocabSize * dm + t.numLayers * layer + dm + (t.tieWordEmbeddings ? 0 : t.vocabSize * dm);
+  return n;
+}
+
 /** Bytes the expected tensors take in float32 (what loading needs before any activation). */
 export function float32Bytes(cfg: LlavaConfig): number {
   let n = 0;

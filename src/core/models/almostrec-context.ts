@@ -10,26 +10,27 @@ import type { TokenPoolK } from '../backbone/image-token-pool';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
 import type { CancelSignal, ProgressFn } from '../progress';
-import { readSafetensors } from '../tensor/safetensors';
+import { readSafetensorsHeader, readSafetensorsTensors } from '../tensor/safetensors';
 import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
 import type { BackboneInputs, BackboneSource } from '../train/model-spec';
 import { tokenPoolK, type AlmostrecConfig } from './almostrec-config';
 import { tokenizeTitles } from './almostrec-prompt';
 import { resolveAlmostrecReferences } from './almostrec-references';
 
-/** M from an item_embeddings file, checked against the dataset's current item indexing. */
+/** M from an item_embeddings file, checked against the dataset's current item indexing (on its header, before reading). */
 export function readItemTable(path: string, data: SequenceData): { values: Float32Array; dim: number } {
-  const file = readSafetensors(path);
-  const meta = file.metadata;
-  const t = file.tensors.get('item_embeddings');
-  if (meta.format !== ITEM_EMBEDDINGS_FORMAT || !t || !(t.data instanceof Float32Array) || t.shape.length !== 2) {
+  const header = readSafetensorsHeader(path);
+  const meta = header.metadata;
+  const t = header.tensors.get('item_embeddings');
+  if (meta.format !== ITEM_EMBEDDINGS_FORMAT || !t || t.dtype !== 'F32' || t.shape.length !== 2) {
     throw new Error(`${path}: not an item-embeddings file (format ${JSON.stringify(meta.format)})`);
   }
   if (Number(meta.datasetId) !== data.datasetId) throw new Error(`${path}: item embeddings of dataset ${meta.datasetId}, not ${data.datasetId}`);
   if (t.shape[0] !== data.numItems + 1 || meta.itemIds !== JSON.stringify(Array.from(data.itemIds))) {
     throw new Error(`${path}: its rows are not this dataset's items (${t.shape[0] - 1} vs ${data.numItems}); the dataset changed since the run`);
   }
-  return { values: t.data, dim: t.shape[1] };
+  const values = readSafetensorsTensors(path, header, ['item_embeddings']).get('item_embeddings')!.data as Float32Array;
+  return { values, dim: t.shape[1] };
 }
 
 /** Per item index, the cached visual tokens [k', dim] (null without an image), computing the missing ones. */

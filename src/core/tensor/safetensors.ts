@@ -2,7 +2,7 @@
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
@@ -62,37 +62,140 @@ function checkHeaderLength(headerLen: number, fileSize: number, name: string): v
   }
 }
 
-/** Parses the JSON header and checks every tensor's offsets against its shape, dtype and `dataLen`. */
+/**
+ * The top-level keys of a JSON object text in order, repeats kept: JSON.parse keeps only the last of two
+ * equal keys, so a second tensor of the same name would silently replace the first. Hand-written because no
+ * JSON library in the dependencies reports duplicates; `text` has already been parsed, so it is valid JSON.
+ */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(text.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',') {
+      expectKey = depth === 1;
+    }
+  }
+  return keys;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The element count of `shape`, refusing anything but non-negative integers; null once the count passes
+ * `limit` (multiplied step by step, so an absurd shape never overflows into a plausible number).
+ */
+function elementCount(shape: unknown, limit: number, key: string, name: string): { shape: number[]; count: number | null } {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw new SafetensorsError(name, `tensor "${key}" has an invalid shape ${JSON.stringify(shape)} (dimensions must be non-negative integers)`);
+  }
+  const dims = shape as number[];
+  if (dims.includes(0)) return { shape: dims, count: 0 };
+  let count = 1;
+  for (const d of dims) {
+    count *= d;
+    if (count > limit) return { shape: dims, count: null };
+  }
+  return { shape: dims, count };
+}
+
+/**
+ * Parses the JSON header and checks it whole before anything is read or allocated for the data: the header
+ * is an object; names are unique; metadata maps strings to strings; every tensor has a supported dtype, a
+ * shape of non-negative integers and offsets inside the data section whose length is exactly dtype × shape;
+ * and no two tensors share bytes (aliased ranges would let a small file claim any amount of memory).
+ */
 function parseHeader(json: Uint8Array, dataLen: number, name: string): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
-  let header: Record<string, unknown>;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+  } catch {
+    throw new SafetensorsError(name, 'corrupt JSON header (not valid UTF-8)');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
   } catch (e) {
     throw new SafetensorsError(name, `corrupt JSON header (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(name, 'corrupt JSON header (not an object)');
+  if (!isPlainObject(header)) throw new SafetensorsError(name, 'corrupt JSON header (not an object)');
+  const seen = new Set<string>();
+  for (const key of topLevelKeys(text)) {
+    if (seen.has(key)) throw new SafetensorsError(name, `tensor "${key}" appears twice in the header`);
+    seen.add(key);
+  }
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [key, raw] of Object.entries(header)) {
     if (key === '__metadata__') {
+      if (!isPlainObject(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+        throw new SafetensorsError(name, '"__metadata__" must map strings to strings');
+      }
       metadata = raw as Record<string, string>;
       continue;
     }
-    const info = (raw ?? {}) as { dtype?: string; shape?: unknown; data_offsets?: [number, number] };
-    const dtype = info.dtype as SafetensorsDtype;
-    if (!(dtype in BYTES)) throw new SafetensorsError(name, `tensor "${key}" has unsupported dtype ${String(info.dtype)}`);
-    const shape = info.shape ?? [];
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new SafetensorsError(name, `tensor "${key}" has an invalid shape ${JSON.stringify(info.shape)}`);
+    if (!isPlainObject(raw)) throw new SafetensorsError(name, `tensor "${key}" is not described by an object`);
+    const dtype = raw.dtype;
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) throw new SafetensorsError(name, `tensor "${key}" has unsupported dtype ${typeof dtype === 'string' ? dtype : JSON.stringify(dtype)}`);
+    const size = BYTES[dtype as SafetensorsDtype];
+    const offsets = raw.data_offsets;
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
+      throw new SafetensorsError(name, `tensor "${key}" has invalid data_offsets ${JSON.stringify(offsets)} (expected [begin, end])`);
     }
-    const [begin, end] = info.data_offsets ?? [-1, -1];
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (!(begin >= 0 && end >= begin && end <= dataLen) || end - begin !== count * BYTES[dtype]) {
-      throw new SafetensorsError(name, `tensor "${key}" has offsets [${begin}, ${end}] inconsistent with shape [${shape}] ${dtype} or file size`);
+    const [begin, end] = offsets as [number, number];
+    if (end < begin || end > dataLen) {
+      throw new SafetensorsError(name, `tensor "${key}" has offsets [${begin}, ${end}] outside the data section (${dataLen} bytes; truncated?)`);
     }
-    tensors.set(key, { dtype, shape: shape as number[], begin, end });
+    const { shape, count } = elementCount(raw.shape ?? [], (end - begin) / size, key, name);
+    if (count === null || end - begin !== count * size) {
+      throw new SafetensorsError(
+        name,
+        `tensor "${key}" has offsets [${begin}, ${end}] (${end - begin} bytes) but shape [${shape}] ${dtype} needs ${count === null ? 'more' : count * size}`
+      );
+    }
+    tensors.set(key, { dtype: dtype as SafetensorsDtype, shape, begin, end });
+  }
+  const ranges = [...tensors].filter(([, t]) => t.end > t.begin).sort(([, a], [, b]) => a.begin - b.begin);
+  for (let i = 1; i < ranges.length; i++) {
+    const [prevKey, prev] = ranges[i - 1];
+    const [key, t] = ranges[i];
+    if (t.begin < prev.end) throw new SafetensorsError(name, `tensors "${prevKey}" and "${key}" overlap (bytes ${t.begin}–${Math.min(prev.end, t.end)})`);
   }
   return { tensors, metadata };
+}
+
+/** Index of the first NaN or ±Inf in `data`, or -1. */
+function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    // v - v is 0 for every finite v and NaN for NaN and ±Inf: one subtraction, no call.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+/**
+ * Refuses a float tensor holding NaN or ±Inf. Every reader here loads weights for compute (backbones,
+ * adapters, checkpoints, item tables), where one NaN poisons every result silently; the scan runs once per
+ * tensor as it is read, far cheaper than reading the bytes.
+ */
+export function assertFinite(data: Float32Array, key: string, name: string): void {
+  const i = firstNonFinite(data);
+  if (i >= 0) throw new SafetensorsError(name, `tensor "${key}" holds ${data[i]} at index ${i}; weights must be finite`);
 }
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -150,7 +253,8 @@ function halfTable(): Float32Array {
 
 /**
  * Metadata key of the SHA-256 (hex) of a file's whole data section, written by writeSafetensors({ digest })
- * and checked by parseSafetensors: a torn or bit-rotten checkpoint is refused instead of loaded silently.
+ * and checked by parseSafetensors and readSafetensorsTensors: a torn or bit-rotten checkpoint is refused
+ * instead of loaded silently.
  */
 export const DATA_DIGEST_KEY = 'data_sha256';
 
@@ -177,6 +281,7 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
     let data: TensorEntry['data'];
     if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
       data = decodeFloat32(bytes, dtype);
+      assertFinite(data, key, name);
     } else if (dtype === 'I32') {
       data = new Int32Array(count);
       for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
@@ -211,12 +316,17 @@ export function readExactly(fd: number, into: Uint8Array, position: number, path
 export function readSafetensorsHeader(path: string): SafetensorsHeader {
   let fd: number;
   try {
+    // Before opening: opening a named pipe for reading would wait for a writer for ever.
+    if (!statSync(path).isFile()) throw new SafetensorsError(path, 'not a file');
     fd = openSync(path, 'r');
   } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
     throw cannotRead(path, e);
   }
   try {
-    const fileSize = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new SafetensorsError(path, 'not a file');
+    const fileSize = stat.size;
     if (fileSize < 8) throw new SafetensorsError(path, 'not a safetensors file (shorter than 8 bytes)');
     const lenBytes = new Uint8Array(8);
     readExactly(fd, lenBytes, 0, path);
@@ -235,28 +345,86 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
 /**
  * Reads one float tensor from an open file as float32, holding nothing else: F32 on little-endian hosts is
  * read straight into the result's memory, F16/BF16 through a half-size buffer that is dropped on return.
+ * `key` names the tensor in errors; NaN or ±Inf values are refused (see assertFinite).
  */
-export function readFloat32Tensor(fd: number, dataStart: number, info: TensorInfo, path: string): Float32Array {
-  if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') throw new SafetensorsError(path, `expected a float tensor, found ${info.dtype}`);
+export function readFloat32Tensor(fd: number, dataStart: number, info: TensorInfo, path: string, key: string): Float32Array {
+  if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') throw new SafetensorsError(path, `tensor "${key}" is ${info.dtype}; expected a float tensor`);
   const length = info.end - info.begin;
+  let out: Float32Array;
   if (info.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
-    const out = new Float32Array(length / 4);
+    out = new Float32Array(length / 4);
     readExactly(fd, new Uint8Array(out.buffer), dataStart + info.begin, path);
-    return out;
+  } else {
+    const bytes = new Uint8Array(length);
+    readExactly(fd, bytes, dataStart + info.begin, path);
+    out = decodeFloat32(bytes, info.dtype);
   }
-  const bytes = new Uint8Array(length);
-  readExactly(fd, bytes, dataStart + info.begin, path);
-  return decodeFloat32(bytes, info.dtype);
+  assertFinite(out, key, path);
+  return out;
 }
 
-export function readSafetensors(path: string): SafetensorsFile {
-  let buf: Buffer;
+/** Checks the data section against DATA_DIGEST_KEY when the metadata has one, in 4 MiB reads (constant memory). */
+function verifyDataDigest(fd: number, header: SafetensorsHeader, path: string): void {
+  const expected = header.metadata[DATA_DIGEST_KEY];
+  if (expected === undefined) return;
+  const hash = createHash('sha256');
+  const chunk = new Uint8Array(4 * 2 ** 20);
+  for (let pos = header.dataStart; pos < header.fileSize; ) {
+    const n = readSync(fd, chunk, 0, Math.min(chunk.byteLength, header.fileSize - pos), pos);
+    if (n === 0) throw new SafetensorsError(path, `file ends at byte ${pos}, expected ${header.fileSize - pos} more bytes (truncated?)`);
+    hash.update(chunk.subarray(0, n));
+    pos += n;
+  }
+  if (hash.digest('hex') !== expected) throw new SafetensorsError(path, `data does not match its ${DATA_DIGEST_KEY} (torn or corrupt file)`);
+}
+
+/**
+ * Reads the named tensors (default: all) of a file whose header readSafetensorsHeader returned, one tensor
+ * at a time: the file is never held whole beside its decoded copy, and a caller can check the header's
+ * names, dtypes and shapes against what it expects before any data is read.
+ */
+export function readSafetensorsTensors(path: string, header: SafetensorsHeader, names: Iterable<string> = header.tensors.keys()): Map<string, TensorEntry> {
+  let fd: number;
   try {
-    buf = readFileSync(path);
+    fd = openSync(path, 'r');
   } catch (e) {
     throw cannotRead(path, e);
   }
-  return parseSafetensors(buf, path);
+  const tensors = new Map<string, TensorEntry>();
+  try {
+    verifyDataDigest(fd, header, path);
+    for (const key of names) {
+      const info = header.tensors.get(key);
+      if (!info) throw new SafetensorsError(path, `has no tensor "${key}"`);
+      const { dtype, shape } = info;
+      let data: TensorEntry['data'];
+      if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
+        data = readFloat32Tensor(fd, header.dataStart, info, path, key);
+      } else {
+        const bytes = new Uint8Array(info.end - info.begin);
+        readExactly(fd, bytes, header.dataStart + info.begin, path);
+        const dv = new DataView(bytes.buffer);
+        const count = bytes.byteLength / BYTES[dtype];
+        if (dtype === 'I32') {
+          data = new Int32Array(count);
+          for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
+        } else {
+          data = new BigInt64Array(count);
+          for (let i = 0; i < count; i++) data[i] = dv.getBigInt64(i * 8, true);
+        }
+      }
+      tensors.set(key, { dtype, shape, data });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return tensors;
+}
+
+/** A whole file: its header first (refused before any data is read if hostile), then each tensor. */
+export function readSafetensors(path: string): SafetensorsFile {
+  const header = readSafetensorsHeader(path);
+  return { tensors: readSafetensorsTensors(path, header), metadata: header.metadata };
 }
 
 export interface TensorToWrite {

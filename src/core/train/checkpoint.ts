@@ -6,7 +6,7 @@
 import type { EpochRecord, Metrics } from '../../shared/types';
 import { crashPoint } from '../crash-point';
 import type { TrainableKind } from './model-spec';
-import { readSafetensors, writeSafetensors, type TensorEntry, type TensorToWrite } from '../tensor/safetensors';
+import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type SafetensorsHeader, type TensorEntry, type TensorToWrite } from '../tensor/safetensors';
 import type { RngState } from '../tensor/rng';
 
 export const WEIGHTS_FORMAT = 'almostrec-weights/1';
@@ -104,25 +104,51 @@ function parseHeader(file: string, meta: Record<string, string>): CheckpointHead
   const numItems = Number(meta.numItems);
   if (!Number.isInteger(numItems) || numItems < 1) throw new Error(`${file}: bad numItems "${meta.numItems}"`);
   if (!meta.model) throw new Error(`${file}: metadata lacks "model"`);
-  return {
-    kind: meta.model as TrainableKind,
-    config,
-    numItems,
-    datasetId: Number(meta.datasetId),
-    encoderId: meta.encoder ?? null,
-    epoch: Number(meta.epoch)
-  };
+  // A NaN epoch would make a resumed loop run no epoch at all and report success.
+  const datasetId = Number(meta.datasetId);
+  if (!Number.isInteger(datasetId) || datasetId < 0) throw new Error(`${file}: bad datasetId "${meta.datasetId}"`);
+  const epoch = Number(meta.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${file}: bad epoch "${meta.epoch}"`);
+  return { kind: meta.model as TrainableKind, config, numItems, datasetId, encoderId: meta.encoder ?? null, epoch };
 }
 
-/** Reads and checks a file's header before its tensors are decoded against `shapesFor(header)`. */
-function openCheckpoint(path: string, train: boolean): { header: CheckpointHeader; meta: Record<string, string>; tensors: Map<string, TensorEntry>; prefix: string } {
-  const { tensors, metadata } = readSafetensors(path);
+/** Checks that the file's header holds every expected tensor as F32 of the expected shape, before any data is read. */
+function checkTensorInfos(file: string, header: SafetensorsHeader, names: { prefix: string; shapes: ParamShapes }[]): string[] {
+  const keys: string[] = [];
+  for (const { prefix, shapes } of names) {
+    for (const [name, dims] of shapes) {
+      const t = header.tensors.get(prefix + name);
+      if (!t) throw new Error(`${file}: missing tensor "${prefix + name}"`);
+      if (t.dtype !== 'F32' || t.shape.join(',') !== dims.join(',')) throw new Error(`${file}: tensor "${prefix + name}" has shape [${t.shape}] ${t.dtype}, expected [${dims}] F32`);
+      keys.push(prefix + name);
+    }
+  }
+  return keys;
+}
+
+/**
+ * Reads a checkpoint's header, lets `check` validate its metadata and name the expected shapes, checks the
+ * tensors' names, dtypes and shapes against them, and only then reads those tensors: a file that is not
+ * what the run expects is refused after reading its header alone.
+ */
+function openCheckpoint(
+  path: string,
+  train: boolean,
+  check: (h: CheckpointHeader, meta: Record<string, string>) => ParamShapes
+): { header: CheckpointHeader; meta: Record<string, string>; tensors: Map<string, TensorEntry>; prefix: string } {
+  const file = readSafetensorsHeader(path);
+  const metadata = file.metadata;
   const isTrain = metadata.format === TRAIN_STATE_FORMAT || metadata.format === LEGACY_TRAIN_STATE;
   const isWeights = metadata.format === WEIGHTS_FORMAT || metadata.format === LEGACY_WEIGHTS;
   if (train ? !isTrain : !isTrain && !isWeights) {
     throw new Error(`${path}: not ${train ? 'a training' : 'a model'} checkpoint (format "${metadata.format ?? 'none'}")`);
   }
-  return { header: parseHeader(path, metadata), meta: metadata, tensors, prefix: isTrain ? 'param.' : '' };
+  const header = parseHeader(path, metadata);
+  const shapes = check(header, metadata);
+  const prefix = isTrain ? 'param.' : '';
+  const groups = train ? ['param.', 'adam_m.', 'adam_v.'].map((p) => ({ prefix: p, shapes })) : [{ prefix, shapes }];
+  const keys = checkTensorInfos(path, file, groups);
+  return { header, meta: metadata, tensors: readSafetensorsTensors(path, file, keys), prefix };
 }
 
 export function writeWeights(path: string, w: ModelWeights, shapes: ParamShapes): void {
@@ -133,11 +159,12 @@ export function writeWeights(path: string, w: ModelWeights, shapes: ParamShapes)
 
 /** Weights from a best or training checkpoint; `shapesFor` gives the expected shapes for the stored header. */
 export function readWeights(path: string, shapesFor: (h: CheckpointHeader) => ParamShapes): ModelWeights {
-  const { header, meta, tensors, prefix } = openCheckpoint(path, false);
+  let shapes: ParamShapes = [];
+  const { header, meta, tensors, prefix } = openCheckpoint(path, false, (h) => (shapes = shapesFor(h)));
   return {
     ...header,
     valid: meta.valid ? parseJson<Metrics | null>(path, meta, 'valid') : null,
-    params: valuesFrom(path, prefix, tensors, shapesFor(header))
+    params: valuesFrom(path, prefix, tensors, shapes)
   };
 }
 
@@ -179,12 +206,17 @@ export function writeTrainState(path: string, s: TrainState, shapes: ParamShapes
 }
 
 export function readTrainState(path: string, shapesFor: (h: CheckpointHeader) => ParamShapes): TrainState {
-  const { header, meta, tensors } = openCheckpoint(path, true);
-  const rng = parseJson<RngState>(path, meta, 'rng');
-  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x))) throw new Error(`${path}: bad RNG state`);
-  const adamStep = Number(meta.adamStep);
-  if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep "${meta.adamStep}"`);
-  const shapes = shapesFor(header);
+  let shapes: ParamShapes = [];
+  let rng: RngState = [0, 0, 0, 0];
+  let adamStep = 0;
+  const { header, meta, tensors } = openCheckpoint(path, true, (h, m) => {
+    rng = parseJson<RngState>(path, m, 'rng');
+    if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x))) throw new Error(`${path}: bad RNG state`);
+    adamStep = Number(m.adamStep);
+    if (!Number.isInteger(adamStep) || adamStep < 0) throw new Error(`${path}: bad adamStep "${m.adamStep}"`);
+    shapes = shapesFor(h);
+    return shapes;
+  });
   return {
     ...header,
     adamStep,
