@@ -28,7 +28,6 @@ function ended(catalog: Catalog, backboneId: number, err: unknown): void {
   else catalog.updateBackbone(backboneId, { status: 'failed', endedAt, error: err instanceof Error ? err.message : String(err) });
 }
 
-/** Where an unfinished pretraining keeps its resumable state: beside the folder it will write. */
 /**
  * Whether a pretraining state file reads back whole (its data hash included); a torn or corrupt one is
  * logged and not used: the pretraining restarts from step 0 rather than load it.
@@ -44,6 +43,7 @@ function readsBackWhole(path: string, onLog: (message: string) => void): boolean
   }
 }
 
+/** Where an unfinished pretraining keeps its resumable state: beside the folder it will write. */
 export function pretrainStatePath(backbonePath: string): string {
   return `${backbonePath}.pretrain-state.safetensors`;
 }
