@@ -91,4 +91,16 @@ describe('job queue through the API', () => {
     await ok('jobs.cancel', { jobId: resumed.jobId });
     expect((await service.jobs.wait(resumed.jobId)).status).toBe('cancelled');
   });
+
+  it('refuses a second import under a name whose import is still pending', async () => {
+    const input = { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'twice' };
+    // The stand-in worker refuses import jobs at once; the import lane is held so that this one waits.
+    const holder = service.jobs.start('import', 'holder', { kind: 'train', runId: 1, resume: false });
+    const first = await ok<ApiOutput<'datasets.import'>>('datasets.import', input);
+    expect(job(first.jobId)).toMatchObject({ status: 'queued', queuePosition: 1 });
+    expect(await refused('datasets.import', input)).toEqual({ code: 'conflict', message: 'A dataset named "twice" is already being imported' });
+    await ok('jobs.cancel', { jobId: first.jobId });
+    await ok('jobs.cancel', { jobId: holder.jobId });
+    await service.jobs.wait(holder.jobId);
+  });
 });

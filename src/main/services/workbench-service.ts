@@ -128,7 +128,11 @@ export class WorkbenchService {
       'datasets.list': () => c.listDatasets(),
       'datasets.import': (input) => {
         if (c.findDatasetByName(input.name)) throw new ApiFailure('conflict', `A dataset named "${input.name}" already exists`);
-        const job = this.jobs.start('import', `Importing ${input.name}`, { kind: 'import', input });
+        const title = `Importing ${input.name}`;
+        if (this.jobs.list().some((j) => j.kind === 'import' && isPendingJob(j) && j.title === title)) {
+          throw new ApiFailure('conflict', `A dataset named "${input.name}" is already being imported`);
+        }
+        const job = this.jobs.start('import', title, { kind: 'import', input });
         return { jobId: job.jobId };
       },
       'datasets.delete': ({ datasetId }) => {
