@@ -151,7 +151,7 @@ describe('API latency while a training runs', () => {
     const wallSeconds = (performance.now() - started) / 1000;
     const trainingCpu = jobThreadsCpu(threadStats()) - jobThreadsCpu(before);
     expect((await call('jobs.list')).find((j) => j.jobId === sasrec.jobId)?.status).toBe('running');
-    expect(trainingCpu).toBeGreaterThan(0.1 * wallSeconds);
+    expect(trainingCpu).toBeGreaterThan(0.05 * wallSeconds); // low bar: job threads yield to every other process too
     expect(events.some((e) => e.type === 'progress' && e.jobId === sasrec.jobId && e.phase === 'train')).toBe(true);
 
     const sorted = [...latencies].sort((a, b) => a - b);
