@@ -9,7 +9,7 @@ import { ablationVariantInfo } from '../shared/ablation';
 import { MODEL_KINDS, modelDescriptor, usesBackbone } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
-import { Catalog } from '../core/catalog';
+import { Catalog, isInterruptedError } from '../core/catalog';
 import { createAblationStudy, readAblationStudy } from '../core/jobs/ablation-study';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
@@ -35,6 +35,7 @@ Commands:
         [--epochs E] [--param key=value ...] [--seq-run R] [--backbone B]   the full model, as for train almostrec
         [--gru4rec-run G]             the GRU4Rec run of the "GRU4Rec IDs" variant (default: the best by validation)
   ablation --resume <study>         Continue a cancelled or failed study (its id is its full-model run's id)
+  resume <run>                      Resume an interrupted, failed or cancelled run from its last good checkpoint
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   runs [--dataset N]                List runs with their metrics
@@ -187,6 +188,21 @@ async function configFlags(catalog: Catalog, flags: Flags, model: ModelKind): Pr
     if (flags.backbone !== undefined) partial.backboneId = (await backboneFor(catalog, flags.backbone)).id;
   }
   return partial;
+}
+
+/** A run's status as the list shows it: a run whose process died reads "interrupted", not "failed". */
+function statusText(r: RunSummary): string {
+  return r.status === 'failed' && isInterruptedError(r.error) ? 'interrupted' : r.status;
+}
+
+/** Trains (or resumes) a run in this process; a failure says how to continue. */
+async function trainInProcess(catalog: Catalog, dataDir: string, runId: number, resume: boolean): Promise<void> {
+  try {
+    await runJobInProcess(catalog, dataDir, { kind: 'train', runId, resume });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliError(`Run ${runId}: ${message} (continue with "almostrec resume ${runId}")`);
+  }
 }
 
 async function pretrainInProcess(catalog: Catalog, dataDir: string, backboneId: number, resume: boolean): Promise<void> {
@@ -368,6 +384,11 @@ async function main(argv: string[]): Promise<void> {
   const json = flags.json === true;
   const catalog = Catalog.open(dbPath);
   try {
+    // What a killed process (this CLI or the app) left running shows as interrupted, whatever the command;
+    // a live process's job (the app training while this lists runs) is left alone (ownership.ts).
+    const swept = catalog.sweepOrphans(true);
+    for (const id of swept.runs) process.stderr.write(`Run ${id} was interrupted (its process is gone): continue it with "almostrec resume ${id}"\n`);
+    for (const id of swept.backbones) process.stderr.write(`Backbone ${id} was interrupted (its process is gone): continue it with "almostrec backbone resume ${id}"\n`);
     switch (command) {
       case 'import': {
         const [format, path] = rest;
@@ -404,9 +425,23 @@ async function main(argv: string[]): Promise<void> {
         if (usesBackbone(model)) resolveAlmostrecReferences(catalog, ds.id, config as unknown as AlmostrecConfig, modelDescriptor(model).label);
         const id = catalog.createRun({ datasetId: ds.id, model, config, backend: null });
         process.stderr.write(`Run ${id}: training ${model} on ${ds.name}\n`);
-        await runJobInProcess(catalog, dataDir, { kind: 'train', runId: id, resume: false });
+        await trainInProcess(catalog, dataDir, id, false);
         const run = catalog.getRun(id)!;
         out(json, run, `Run ${id} ${run.status} (best epoch ${run.bestEpoch ?? '—'})\n  valid: ${fmt(run.valid)}\n  test:  ${fmt(run.test)}`);
+        break;
+      }
+      case 'resume': {
+        const id = runId(rest[0]);
+        const run = catalog.getRun(id);
+        if (!run) throw new CliError(`Run ${id} not found`);
+        // As the app's train.resume; a run still running here belongs to a live process (the sweep above).
+        if (run.status === 'running' || run.status === 'queued') throw new CliError(`Run ${id} is ${run.status} in another process (the app or another CLI); resume it once that has stopped`);
+        if (run.status === 'succeeded') throw new CliError(`Run ${id} has finished; only interrupted, failed or cancelled runs can be resumed`);
+        if (!isAvailable(run.model)) throw new CliError(`Model ${run.model} is not available in this build`);
+        process.stderr.write(`Run ${id}: resuming ${run.model} on ${run.datasetName}\n`);
+        await trainInProcess(catalog, dataDir, id, true);
+        const done = catalog.getRun(id)!;
+        out(json, done, `Run ${id} ${done.status} (best epoch ${done.bestEpoch ?? '—'})\n  valid: ${fmt(done.valid)}\n  test:  ${fmt(done.test)}`);
         break;
       }
       case 'ablation':
@@ -437,7 +472,7 @@ async function main(argv: string[]): Promise<void> {
       case 'runs': {
         const ds = flags.dataset ? findDataset(catalog, flags.dataset) : null;
         for (const r of catalog.listRuns(ds?.id)) {
-          out(json, r, `${r.id}\t${r.datasetName}\t${r.model}\t${r.status}\tvalid NDCG@10 ${r.valid ? r.valid.ndcg10.toFixed(4) : '—'}\ttest ${fmt(r.test)}`);
+          out(json, r, `${r.id}\t${r.datasetName}\t${r.model}\t${statusText(r)}\tvalid NDCG@10 ${r.valid ? r.valid.ndcg10.toFixed(4) : '—'}\ttest ${fmt(r.test)}`);
         }
         break;
       }

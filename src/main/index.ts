@@ -1,19 +1,37 @@
 // Electron shell: one window, the API over IPC, nothing else. All work happens in WorkbenchService and
-// its worker threads; this file stays thin because Electron cannot be installed on every machine.
+// its worker threads, and the security rules live in electron-hardening.ts; this file only wires them,
+// because Electron cannot be installed on every machine.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { app, BrowserWindow, ipcMain, session, shell } from 'electron';
-import { IPC_EVENT_CHANNEL, IPC_INVOKE_CHANNEL } from '../shared/ipc';
+import { pathToFileURL } from 'node:url';
+import { app, BrowserWindow, ipcMain, session } from 'electron';
+import { IPC_EVENT_CHANNEL } from '../shared/ipc';
 import { appVersion, builtPaths, catalogPath, defaultDataDir } from './app-paths';
+import {
+  handleApiOverIpc,
+  hardenSession,
+  ipcSenderCheck,
+  isAppPage,
+  lockDownWebContents,
+  secureWebPreferences,
+  type AppRequestCheck
+} from './electron-hardening';
 import { WorkbenchService } from './services/workbench-service';
 
-const CSP =
-  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'";
+const paths = builtPaths(__dirname);
+/** The page the window shows: electron-vite's dev server while developing, else the built file. */
+const appUrl = process.env.ELECTRON_RENDERER_URL ?? pathToFileURL(join(paths.rendererDir, 'index.html')).href;
+/** The web contents of the app's own windows, the only ones whose IPC calls are served. */
+const appContents = new Set<number>();
+const isAppRequest: AppRequestCheck = (contents, url) =>
+  contents !== null && appContents.has(contents.id) && url !== undefined && isAppPage(url, appUrl);
 
 let service: WorkbenchService | null = null;
 
+// Registered before any window exists, so no web contents is ever without its guards.
+app.on('web-contents-created', (_event, contents) => lockDownWebContents(contents));
+
 function createWindow(): BrowserWindow {
-  const paths = builtPaths(__dirname);
   const win = new BrowserWindow({
     width: 1280,
     height: 800,
@@ -21,45 +39,31 @@ function createWindow(): BrowserWindow {
     minHeight: 640,
     title: 'ALMOSTREC Workbench',
     show: false,
-    webPreferences: {
-      preload: paths.preloadPath,
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true
-    }
+    webPreferences: secureWebPreferences(paths.preloadPath)
   });
+  const contentsId = win.webContents.id;
+  appContents.add(contentsId);
+  win.webContents.once('destroyed', () => appContents.delete(contentsId));
   win.once('ready-to-show', () => win.show());
-  // Links open in the system browser, never inside the app window.
-  win.webContents.setWindowOpenHandler(({ url }) => {
-    if (/^https?:/.test(url)) void shell.openExternal(url);
-    return { action: 'deny' };
-  });
-  win.webContents.on('will-navigate', (e) => e.preventDefault());
-  if (process.env.ELECTRON_RENDERER_URL) void win.loadURL(process.env.ELECTRON_RENDERER_URL);
-  else void win.loadFile(join(paths.rendererDir, 'index.html'));
+  void win.loadURL(appUrl);
   return win;
 }
 
 async function start(): Promise<void> {
   await app.whenReady();
-  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
-    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
-  });
+  hardenSession(session.defaultSession, isAppRequest);
   const dataDir = defaultDataDir();
   mkdirSync(dataDir, { recursive: true });
   service = new WorkbenchService({
     dataDir,
     dbPath: catalogPath(dataDir),
-    workerPath: builtPaths(__dirname).workerPath,
+    workerPath: paths.workerPath,
     transport: 'ipc',
     version: appVersion(__dirname)
   });
   await service.init();
   const svc = service;
-  ipcMain.handle(IPC_INVOKE_CHANNEL, (_event, method: unknown, input: unknown) =>
-    svc.handle(typeof method === 'string' ? method : '', input)
-  );
+  handleApiOverIpc(ipcMain, svc, ipcSenderCheck(appUrl, (contents) => appContents.has(contents.id)));
   svc.onEvent((e) => {
     for (const w of BrowserWindow.getAllWindows()) w.webContents.send(IPC_EVENT_CHANNEL, e);
   });

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLoss, type HeldOutReport, type PretrainPoint, type PretrainStage } from '../../shared/backbones';
+import { crashPoint } from '../crash-point';
 import { CancelledError, type CancelSignal } from '../progress';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
@@ -136,7 +137,7 @@ function saveState(
     adamStep: String(adam?.step ?? 0),
     history: JSON.stringify(history),
     heldOut: JSON.stringify(heldOut)
-  });
+  }, { digest: true });
 }
 
 interface LoadedState {
@@ -376,6 +377,7 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
         const point: PretrainPoint = { step: doneBefore + step + 1, stage, loss, learningRate: lr, seconds: (performance.now() - t0) / 1000 };
         history.push(point);
         hooks.onStep?.(point, totalSteps);
+        crashPoint('pretrain-step');
         if ((step + 1) % params.checkpointEvery === 0 && step + 1 < stepsInStage) checkpoint(step + 1);
         await new Promise((r) => setImmediate(r));
       }

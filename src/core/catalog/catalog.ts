@@ -21,6 +21,7 @@ import type { SequenceData, UserSequence } from '../data/types';
 import * as backbones from './backbones';
 import { getLlmCase, saveLlmCase } from './llm-cases';
 import { migrate } from './migrations';
+import * as ownership from './ownership';
 import { ITEM_COLUMNS, toDataset, toItem, toUser, type DatasetRow, type ItemRow, type UserRow } from './rows';
 import * as runs from './runs';
 
@@ -185,10 +186,29 @@ export class Catalog {
     return { datasetId, numItems: sortedItems.length, itemIds, users };
   }
 
+  // ---- job ownership (ownership.ts) ----
+
+  /** This process now runs the run or pretraining: it must renew the claim (renewOwnership) while it does. */
+  claimOwnership(table: ownership.OwnedTable, id: number): void {
+    ownership.claim(this.db, table, id);
+  }
+  renewOwnership(table: ownership.OwnedTable, id: number): void {
+    ownership.renew(this.db, table, id);
+  }
+  /** Marks interrupted what dead processes left unfinished (see ownership.sweepOrphans); returns the ids marked. */
+  sweepOrphans(atStartup: boolean): ownership.SweepResult {
+    return ownership.sweepOrphans(this.db, { atStartup });
+  }
+
   // ---- runs ----
 
+  /** A new run, queued and owned by this process until a job claims it (see ownership.ts). */
   createRun(r: { datasetId: number; model: ModelKind; config: object; backend: BackendInfo | null }): number {
-    return runs.createRun(this.db, r);
+    return this.db.transaction(() => {
+      const id = runs.createRun(this.db, r);
+      ownership.claim(this.db, 'runs', id);
+      return id;
+    })();
   }
   updateRun(runId: number, patch: Partial<runs.RunPatch>): void {
     runs.updateRun(this.db, runId, patch);
@@ -240,8 +260,13 @@ export class Catalog {
 
   // ---- backbones ----
 
+  /** A new backbone; one still to pretrain is owned by this process until its job claims it. */
   createBackbone(b: backbones.NewBackbone): number {
-    return backbones.createBackbone(this.db, b);
+    return this.db.transaction(() => {
+      const id = backbones.createBackbone(this.db, b);
+      if (b.source === 'pretrained') ownership.claim(this.db, 'backbones', id);
+      return id;
+    })();
   }
   updateBackbone(backboneId: number, patch: Partial<backbones.BackbonePatch>): void {
     backbones.updateBackbone(this.db, backboneId, patch);

@@ -189,6 +189,19 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (run_id, user_id)
       ) WITHOUT ROWID;
     `);
+  },
+  function jobOwners(db) {
+    // The process that runs (or queued) a run or a pretraining, and when it last said so (ms since the
+    // epoch): a process that starts sweeps only what a dead owner left, never another live process's work.
+    // NULL owner: written before owners existed, or no job holds it.
+    db.exec(`
+      ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+      ALTER TABLE runs ADD COLUMN owner_host TEXT;
+      ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+      ALTER TABLE backbones ADD COLUMN owner_pid INTEGER;
+      ALTER TABLE backbones ADD COLUMN owner_host TEXT;
+      ALTER TABLE backbones ADD COLUMN heartbeat_at INTEGER;
+    `);
   }
 ];
 

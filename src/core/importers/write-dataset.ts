@@ -1,6 +1,7 @@
 // The shared tail of every import: 5-core filter, protocol ordering, poster validation, and one catalog
 // transaction that writes the dataset, its items/users/interactions and the leave-one-out split.
 import type { Catalog } from '../catalog';
+import { crashPoint } from '../crash-point';
 import { coreFilter, type CoreFilterResult } from '../data/five-core';
 import { orderUserSequences, roleAt } from '../data/sequence-order';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
@@ -162,6 +163,8 @@ export function writeDataset(
       );
       tick();
     }
+    // Half-way through the transaction: a kill here must leave no trace (crash-safety tests).
+    crashPoint('import-write');
     const insSplit = db.prepare(
       'INSERT INTO splits (interaction_id, dataset_id, user_id, position, role) VALUES (?, ?, ?, ?, ?)'
     );

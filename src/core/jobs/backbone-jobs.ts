@@ -16,6 +16,8 @@ import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
 import { CancelledError } from '../progress';
 import { initBackend } from '../tensor/backend';
+import { readSafetensors, SafetensorsError } from '../tensor/safetensors';
+import { holdLease } from './job-lease';
 import type { RunJobContext } from './run-jobs';
 
 export type BackboneJobContext = RunJobContext;
@@ -27,6 +29,21 @@ function ended(catalog: Catalog, backboneId: number, err: unknown): void {
 }
 
 /** Where an unfinished pretraining keeps its resumable state: beside the folder it will write. */
+/**
+ * Whether a pretraining state file reads back whole (its data hash included); a torn or corrupt one is
+ * logged and not used: the pretraining restarts from step 0 rather than load it.
+ */
+function readsBackWhole(path: string, onLog: (message: string) => void): boolean {
+  try {
+    readSafetensors(path);
+    return true;
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    onLog(`skipping a state file that does not read back whole: ${e.message}; pretraining restarts from step 0`);
+    return false;
+  }
+}
+
 export function pretrainStatePath(backbonePath: string): string {
   return `${backbonePath}.pretrain-state.safetensors`;
 }
@@ -38,7 +55,10 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
   if (b.source !== 'pretrained') throw new Error(`Backbone ${backboneId} (${b.name}) is a registered checkpoint; only backbones made in the app pretrain`);
   if (b.datasetId === null) throw new Error(`Backbone ${backboneId} (${b.name}) has lost its dataset (deleted); start a new one`);
   const statePath = pretrainStatePath(b.path);
-  const resuming = ctx.resume && existsSync(statePath);
+  const resuming = ctx.resume && existsSync(statePath) && readsBackWhole(statePath, (m) => ctx.onLog(`Backbone ${backboneId}: ${m}`));
+  // Owned by this process from now on, so that no other process takes it for interrupted pretraining.
+  const lease = holdLease(catalog, 'backbones', backboneId, ctx.onProgress);
+  ctx = { ...ctx, onProgress: lease.onProgress };
   catalog.updateBackbone(backboneId, {
     status: 'running',
     startedAt: resuming && b.startedAt ? b.startedAt : new Date().toISOString(),
@@ -102,6 +122,8 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
   } catch (err) {
     ended(catalog, backboneId, err);
     throw err;
+  } finally {
+    lease.release();
   }
 }
 

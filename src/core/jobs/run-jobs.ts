@@ -17,6 +17,7 @@ import { initBackend } from '../tensor/backend';
 import { exportItemEmbeddings, loadTrainedModel, trainModel, type ModelContext, type ModelSpec } from '../train';
 import type { TrainableModel } from '../train/model-spec';
 import { CancelledError, type CancelSignal, type ProgressFn } from '../progress';
+import { holdLease } from './job-lease';
 
 export interface RunJobContext {
   dataDir: string;
@@ -137,6 +138,9 @@ export async function runTrainingJob(
   const run = catalog.getRun(runId);
   if (!run) throw new Error(`Run ${runId} not found`);
   const backend = await initBackend();
+  // Owned by this process from now on, so that no other process takes the run for an interrupted one.
+  const lease = holdLease(catalog, 'runs', runId, ctx.onProgress);
+  ctx = { ...ctx, onProgress: lease.onProgress };
   catalog.updateRun(runId, {
     status: 'running',
     startedAt: ctx.resume && run.startedAt ? run.startedAt : new Date().toISOString(),
@@ -215,6 +219,8 @@ export async function runTrainingJob(
   } catch (err) {
     markEnded(catalog, runId, err);
     throw err;
+  } finally {
+    lease.release();
   }
 }
 

@@ -1,6 +1,7 @@
 // Reader/writer for the safetensors layout: u64 LE header length, JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {string: string}}, then LE row-major data.
 // Hand-written: no maintained npm package reads and writes it without pulling in a framework.
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
@@ -147,6 +148,14 @@ function halfTable(): Float32Array {
   return f16Table;
 }
 
+/**
+ * Metadata key of the SHA-256 (hex) of a file's whole data section, written by writeSafetensors({ digest })
+ * and checked by parseSafetensors: a torn or bit-rotten checkpoint is refused instead of loaded silently.
+ */
+export const DATA_DIGEST_KEY = 'data_sha256';
+
+const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
 /** Parse a safetensors buffer; `name` is used in error messages (usually the file path). */
 export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): SafetensorsFile {
   if (buf.byteLength < 8) throw new SafetensorsError(name, 'not a safetensors file (shorter than 8 bytes)');
@@ -155,6 +164,10 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
   checkHeaderLength(headerLen, buf.byteLength, name);
   const dataStart = 8 + headerLen;
   const { tensors: infos, metadata } = parseHeader(buf.subarray(8, dataStart), buf.byteLength - dataStart, name);
+  const digest = metadata[DATA_DIGEST_KEY];
+  if (digest !== undefined && sha256Hex(buf.subarray(dataStart)) !== digest) {
+    throw new SafetensorsError(name, `data does not match its ${DATA_DIGEST_KEY} (torn or corrupt file)`);
+  }
   const tensors = new Map<string, TensorEntry>();
   for (const [key, { dtype, shape, begin, end }] of infos) {
     const count = shape.reduce((a, b) => a * b, 1);
@@ -252,46 +265,68 @@ export interface TensorToWrite {
   data: Float32Array | Int32Array | BigInt64Array;
 }
 
+export interface SerializeOptions {
+  /** Record the data section's SHA-256 in the metadata (DATA_DIGEST_KEY), checked on every read. */
+  digest?: boolean;
+}
+
+export interface WriteOptions extends SerializeOptions {
+  /** Called when half of the temp file is written (the crash-safety tests' crash point, see crash-point.ts). */
+  midWrite?: () => void;
+}
+
 /** Serialise tensors (sorted by name, as the Python library does) and string metadata. */
-export function serializeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}): Buffer {
+export function serializeSafetensors(tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}, options: SerializeOptions = {}): Buffer {
   const names = Object.keys(tensors).sort();
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  const entries: Record<string, unknown> = {};
   let offset = 0;
   for (const n of names) {
     const t = tensors[n];
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new Error(`safetensors: tensor "${n}" has ${t.data.length} values for shape [${t.shape}]`);
     const size = count * BYTES[t.dtype];
-    header[n] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    entries[n] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
-  let json = JSON.stringify(header);
-  // Pad with spaces so the data section starts 8-byte aligned (allowed and recommended by the format).
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let pos = 8 + headerBytes.length;
+  // The data section first: its digest goes into the header that precedes it.
+  const data = Buffer.alloc(offset);
+  let pos = 0;
   for (const n of names) {
     const t = tensors[n];
-    const dv = new DataView(out.buffer, out.byteOffset + pos, t.data.length * BYTES[t.dtype]);
+    const dv = new DataView(data.buffer, data.byteOffset + pos, t.data.length * BYTES[t.dtype]);
     if (t.dtype === 'F32') t.data.forEach((v, i) => dv.setFloat32(i * 4, v as number, true));
     else if (t.dtype === 'I32') t.data.forEach((v, i) => dv.setInt32(i * 4, v as number, true));
     else (t.data as BigInt64Array).forEach((v, i) => dv.setBigInt64(i * 8, v, true));
     pos += t.data.length * BYTES[t.dtype];
   }
-  return out;
+  const meta = options.digest ? { ...metadata, [DATA_DIGEST_KEY]: sha256Hex(data) } : metadata;
+  const header: Record<string, unknown> = Object.keys(meta).length > 0 ? { __metadata__: meta, ...entries } : entries;
+  let json = JSON.stringify(header);
+  // Pad with spaces so the data section starts 8-byte aligned (allowed and recommended by the format).
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = Buffer.from(json, 'utf8');
+  const lead = Buffer.alloc(8);
+  lead.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  return Buffer.concat([lead, headerBytes, data]);
 }
 
-/** Write atomically: a temp file in the same folder, fsync, then rename over the target. */
-export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}): void {
-  const buf = serializeSafetensors(tensors, metadata);
+/**
+ * Write atomically: a temp file in the same folder, fsync, then rename over the target. A process killed
+ * before the rename leaves the previous file whole (and a stray temp file beside it).
+ */
+export function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata: Record<string, string> = {}, options: WriteOptions = {}): void {
+  const buf = serializeSafetensors(tensors, metadata, options);
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, buf);
+    if (options.midWrite) {
+      const half = buf.byteLength >> 1;
+      writeSync(fd, buf, 0, half);
+      options.midWrite();
+      writeSync(fd, buf, half, buf.byteLength - half);
+    } else {
+      writeSync(fd, buf);
+    }
     fsyncSync(fd);
   } finally {
     closeSync(fd);

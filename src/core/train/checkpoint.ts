@@ -1,8 +1,10 @@
 // Model checkpoints in safetensors, for every trainable kind: `best.safetensors` (weights + config, what
 // scorers load) and `checkpoint.safetensors` (weights + Adam moments + RNG/early-stopping/history state,
-// what resume loads). Metadata names the model kind, its config, the dataset and (for visual models) the
+// what resume loads), each with the SHA-256 of its data in its metadata (a torn file is refused on read).
+// Metadata names the model kind, its config, the dataset and (for visual models) the
 // image encoder; tensors are checked name by name against the spec's shapes, and every error names the file.
 import type { EpochRecord, Metrics } from '../../shared/types';
+import { crashPoint } from '../crash-point';
 import type { TrainableKind } from './model-spec';
 import { readSafetensors, writeSafetensors, type TensorEntry, type TensorToWrite } from '../tensor/safetensors';
 import type { RngState } from '../tensor/rng';
@@ -126,7 +128,7 @@ function openCheckpoint(path: string, train: boolean): { header: CheckpointHeade
 export function writeWeights(path: string, w: ModelWeights, shapes: ParamShapes): void {
   const tensors: Record<string, TensorToWrite> = {};
   tensorsFrom('', w.params, shapes, tensors);
-  writeSafetensors(path, tensors, { ...headerMetadata(w, WEIGHTS_FORMAT), valid: JSON.stringify(w.valid) });
+  writeSafetensors(path, tensors, { ...headerMetadata(w, WEIGHTS_FORMAT), valid: JSON.stringify(w.valid) }, { digest: true });
 }
 
 /** Weights from a best or training checkpoint; `shapesFor` gives the expected shapes for the stored header. */
@@ -173,7 +175,7 @@ export function writeTrainState(path: string, s: TrainState, shapes: ParamShapes
     rng: JSON.stringify(s.rng),
     early: JSON.stringify(s.early),
     history: JSON.stringify(s.history)
-  });
+  }, { digest: true, midWrite: () => crashPoint('checkpoint-write') });
 }
 
 export function readTrainState(path: string, shapesFor: (h: CheckpointHeader) => ParamShapes): TrainState {

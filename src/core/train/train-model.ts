@@ -1,16 +1,18 @@
 // The one training loop every trainable model runs in (model-spec.ts): a seeded Rng as the single source of
 // randomness, Adam, validation every `evalEvery` epochs with early stopping on NDCG@10, an atomic resumable
 // checkpoint after every epoch (resume is bit-exact) and the best weights kept apart, progress, cancel.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseModelConfig, type TrainingConfig } from '../../shared/api';
 import type { EpochRecord, Metrics } from '../../shared/types';
+import { crashPoint } from '../crash-point';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { evaluate, type Scorer } from '../eval/evaluator';
 import { computeThreads, initBackend, isBackendInitialised } from '../tensor/backend';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
+import { SafetensorsError } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
 import { backboneSource, type ModelContext, type ModelSpec, type TrainableKind, type TrainableModel } from './model-spec';
@@ -66,6 +68,8 @@ export interface TrainModelResult {
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const BEST_FILE = 'best.safetensors';
+/** The training checkpoint before the last one: what a resume falls back to when the last is unreadable. */
+export const PREVIOUS_CHECKPOINT_FILE = 'checkpoint.prev.safetensors';
 
 /** Config keys a resumed run may change: how long to train, not what is trained. */
 const RESUMABLE_CHANGES = new Set(['epochs', 'patience']);
@@ -107,6 +111,30 @@ function shapesFor<C extends TrainingConfig>(file: string, spec: ModelSpec<C>, c
   };
 }
 
+/**
+ * The newest training checkpoint that reads back whole: the last, else the one before it (the last is missing
+ * when the process died between moving it aside and renaming the new one into place). A torn or corrupt
+ * file (SafetensorsError: bad header, short data, digest mismatch) is logged and skipped, never loaded; any
+ * other error (a checkpoint of another model or config) is the caller's to see. Null: start from epoch 1.
+ */
+function readResumableState(paths: string[], read: (path: string) => TrainState, onLog?: (message: string) => void): TrainState | null {
+  let skipped = false;
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    try {
+      const state = read(path);
+      if (path !== paths[0]) onLog?.(`resuming from the previous checkpoint ${path} (epoch ${state.epoch})`);
+      return state;
+    } catch (e) {
+      if (!(e instanceof SafetensorsError)) throw e;
+      onLog?.(`skipping a checkpoint that does not read back whole: ${e.message}`);
+      skipped = true;
+    }
+  }
+  if (skipped) onLog?.('no readable checkpoint left: training restarts from epoch 1');
+  return null;
+}
+
 function snapshot(vars: Map<string, tf.Variable>): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [name, v] of vars) out.set(name, v.dataSync().slice() as Float32Array);
@@ -127,6 +155,11 @@ export async function trainModel<C extends TrainingConfig>(
   mkdirSync(opts.checkpointDir, { recursive: true });
   const ckptPath = join(opts.checkpointDir, CHECKPOINT_FILE);
   const bestPath = join(opts.checkpointDir, BEST_FILE);
+  const prevPath = join(opts.checkpointDir, PREVIOUS_CHECKPOINT_FILE);
+  // A fresh start must never fall back to an earlier attempt's state.
+  if (!opts.resume) for (const p of [ckptPath, prevPath]) rmSync(p, { force: true });
+  // Half-written temp files of a writer that was killed (writeSafetensors): never read, only in the way.
+  for (const f of readdirSync(opts.checkpointDir)) if (/\.safetensors\.tmp-\d+$/.test(f)) rmSync(join(opts.checkpointDir, f), { force: true });
   const encoderId = encoderOf(spec, ctx);
   const header = (epoch: number): CheckpointHeader => ({ kind: spec.kind, config: cfg as unknown as Record<string, number>, numItems: data.numItems, datasetId: data.datasetId, encoderId, epoch });
 
@@ -135,15 +168,18 @@ export async function trainModel<C extends TrainingConfig>(
   let history: EpochRecord[] = [];
   let early: EarlyStopState = { bestNdcg10: -1, bestEpoch: 0, bestValid: null, badEvals: 0, stoppedEarly: false };
   let resumed: TrainState | null = null;
-  if (opts.resume && existsSync(ckptPath)) {
-    resumed = readTrainState(ckptPath, (h) => {
-      checkHeader(ckptPath, h, spec, ctx, true);
-      const changed = Object.keys({ ...h.config, ...cfg }).filter(
-        (k) => !RESUMABLE_CHANGES.has(k) && h.config[k] !== (cfg as unknown as Record<string, number>)[k]
-      );
-      if (changed.length) throw new Error(`${ckptPath}: checkpoint was trained with a different configuration (${changed.join(', ')})`);
-      return shapes;
-    });
+  if (opts.resume) {
+    resumed = readResumableState([ckptPath, prevPath], (path) =>
+      readTrainState(path, (h) => {
+        checkHeader(path, h, spec, ctx, true);
+        const changed = Object.keys({ ...h.config, ...cfg }).filter(
+          (k) => !RESUMABLE_CHANGES.has(k) && h.config[k] !== (cfg as unknown as Record<string, number>)[k]
+        );
+        if (changed.length) throw new Error(`${path}: checkpoint was trained with a different configuration (${changed.join(', ')})`);
+        return shapes;
+      }), opts.onLog);
+  }
+  if (resumed) {
     rng = new Rng(resumed.rng);
     startEpoch = resumed.epoch;
     history = resumed.history;
@@ -261,6 +297,7 @@ export async function trainModel<C extends TrainingConfig>(
         lossSum += loss;
 
         stepsThisRun++;
+        crashPoint('train-step');
         const done = (epoch - 1) * stepsPerEpoch + s + 1;
         const perStep = (performance.now() - runStart) / 1000 / stepsThisRun;
         opts.onProgress?.({
@@ -284,6 +321,8 @@ export async function trainModel<C extends TrainingConfig>(
       }
       const rec: EpochRecord = { epoch, loss: lossSum / stepsPerEpoch, validNdcg10: valid ? valid.ndcg10 : null, seconds };
       history = [...history, rec];
+      // The last good checkpoint stays as the previous one until the new one is whole (a fallback on resume).
+      if (existsSync(ckptPath)) renameSync(ckptPath, prevPath);
       writeTrainState(
         ckptPath,
         {

@@ -41,14 +41,22 @@ export interface WorkbenchServiceOptions {
   jobSlots?: JobSlots;
 }
 
+/** How often the listing views look for runs and pretraining that a dead process left (a query and no write). */
+const SWEEP_INTERVAL_MS = 2_000;
+
 export type Handlers = { [M in ApiMethod]: (input: ApiParsedInput<M>) => Promise<ApiOutput<M>> | ApiOutput<M> };
 
 /** A run or backbone whose job has not reached an end yet (statuses are the same for both). */
 const isUnfinished = (status: RunStatus | BackboneStatus): boolean => status === 'running' || status === 'queued';
 
-/** The end to record for a run or backbone whose job ended without its worker saying so. */
+/**
+ * The end to record for a run or backbone whose job ended without its worker saying so: a worker that died
+ * (crashed, exited, terminated) interrupted it, and it resumes from its last checkpoint like a killed process's.
+ */
 function unreportedEnd(job: JobInfo): { status: 'cancelled' | 'failed'; endedAt: string; error: string | null } {
-  return { status: job.status === 'cancelled' ? 'cancelled' : 'failed', endedAt: new Date().toISOString(), error: job.error?.message ?? null };
+  if (job.status === 'cancelled') return { status: 'cancelled', endedAt: new Date().toISOString(), error: null };
+  const why = job.error?.message ?? 'the job worker stopped';
+  return { status: 'failed', endedAt: new Date().toISOString(), error: `Interrupted: ${why}. Resume it to continue from its last checkpoint.` };
 }
 
 export class WorkbenchService {
@@ -58,11 +66,13 @@ export class WorkbenchService {
   private readonly handlers: Handlers;
   /** The 'llm-case' job last started per "runId:userId", so a second start joins it while it runs. */
   private readonly llmCaseJobs = new Map<string, string>();
+  private lastSweep = 0;
 
   constructor(private readonly opts: WorkbenchServiceOptions) {
     this.catalog = Catalog.open(opts.dbPath);
-    this.failInterruptedRuns();
-    this.failInterruptedPretraining();
+    // Only what a dead process left unfinished becomes interrupted (resumable); a live owner's work, such
+    // as a CLI training while the app opens, is left to it (ownership.ts).
+    this.catalog.sweepOrphans(true);
     this.jobs = new JobManager({
       workerPath: opts.workerPath,
       dbPath: opts.dbPath,
@@ -71,6 +81,16 @@ export class WorkbenchService {
       slots: opts.jobSlots ?? jobSlotsFromEnv()
     });
     this.handlers = this.createHandlers();
+  }
+
+  /**
+   * While the app runs, another process (a CLI) may die with a run in hand: the views that list runs and
+   * backbones show it interrupted within SWEEP_INTERVAL_MS, and a resume sees it at once (`now`).
+   */
+  private sweepOtherProcesses(now = false): void {
+    if (!now && Date.now() - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = Date.now();
+    this.catalog.sweepOrphans(false);
   }
 
   /** Backend detection loads tfjs; done once at start-up, off the request path. */
@@ -150,8 +170,12 @@ export class WorkbenchService {
         this.requireDataset(datasetId);
         return c.searchUsers(datasetId, query, limit);
       },
-      'runs.list': ({ datasetId }) => c.listRuns(datasetId),
+      'runs.list': ({ datasetId }) => {
+        this.sweepOtherProcesses();
+        return c.listRuns(datasetId);
+      },
       'runs.get': ({ runId }) => {
+        this.sweepOtherProcesses();
         const run = c.getRun(runId);
         if (!run) throw notFound(`Run ${runId}`);
         return run;
@@ -174,6 +198,7 @@ export class WorkbenchService {
         return { jobId: job.jobId, runId };
       },
       'train.resume': ({ runId }) => {
+        this.sweepOtherProcesses(true);
         const run = c.getRun(runId);
         if (!run) throw notFound(`Run ${runId}`);
         if (run.status === 'running' || run.status === 'succeeded') {
@@ -193,8 +218,14 @@ export class WorkbenchService {
         const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId };
       },
-      'backbones.list': () => c.listBackbones(),
-      'backbones.get': ({ backboneId }) => this.requireBackbone(backboneId),
+      'backbones.list': () => {
+        this.sweepOtherProcesses();
+        return c.listBackbones();
+      },
+      'backbones.get': ({ backboneId }) => {
+        this.sweepOtherProcesses();
+        return this.requireBackbone(backboneId);
+      },
       'backbones.pretrain': ({ datasetId, name, config }) => {
         const ds = this.requireDataset(datasetId);
         this.assertBackboneNameFree(name);
@@ -203,6 +234,7 @@ export class WorkbenchService {
         return { jobId: job.jobId, backboneId };
       },
       'backbones.resume': ({ backboneId }) => {
+        this.sweepOtherProcesses(true);
         const b = this.requireBackbone(backboneId);
         if (b.source !== 'pretrained') throw new ApiFailure('conflict', `Backbone "${b.name}" is a registered checkpoint; only backbones pretrained here can be resumed`);
         if (b.status !== 'failed' && b.status !== 'cancelled') {
@@ -402,23 +434,5 @@ export class WorkbenchService {
     if (job.runId === null || job.kind !== 'train') return;
     const run = this.catalog.getRun(job.runId);
     if (run && isUnfinished(run.status)) this.catalog.updateRun(job.runId, unreportedEnd(job));
-  }
-
-  /** Runs left 'running' by a previous process (crash, kill) can be resumed from their checkpoint. */
-  private failInterruptedRuns(): void {
-    for (const run of this.catalog.listRuns()) {
-      if (isUnfinished(run.status)) {
-        this.catalog.updateRun(run.id, { status: 'failed', error: 'Interrupted: the app stopped while this run was in progress. Resume it to continue from its last checkpoint.' });
-      }
-    }
-  }
-
-  /** Pretraining left 'running' by a previous process resumes from its last checkpoint, like a run. */
-  private failInterruptedPretraining(): void {
-    for (const b of this.catalog.listBackbones()) {
-      if (b.source === 'pretrained' && isUnfinished(b.status)) {
-        this.catalog.updateBackbone(b.id, { status: 'failed', error: 'Interrupted: the app stopped while this backbone was pretraining. Resume it to continue from its last checkpoint.' });
-      }
-    }
   }
 }
