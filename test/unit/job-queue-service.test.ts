@@ -92,6 +92,28 @@ describe('job queue through the API', () => {
     expect((await service.jobs.wait(resumed.jobId)).status).toBe('cancelled');
   });
 
+  it('owns what a resume puts back in the queue, so that no sweep takes it for a dead process job', async () => {
+    const c = service.catalog;
+    const holder = await ok<ApiOutput<'train.start'>>('train.start', { model: 'sasrec', datasetId, config: { epochs: 1 } });
+    // A run and a pretraining left unfinished by a process that is gone: the start-up sweep marks them interrupted.
+    const runId = c.createRun({ datasetId, model: 'sasrec', config: {}, backend: null });
+    const backboneId = c.createBackbone({ name: 'left-over', source: 'pretrained', datasetId, path: join(dir, 'left-over'), config: {} });
+    c.sweepOrphans(true);
+    expect(c.getRun(runId)?.status).toBe('failed');
+    expect(c.getBackbone(backboneId)?.status).toBe('failed');
+
+    const run = await ok<ApiOutput<'train.resume'>>('train.resume', { runId });
+    const pretrain = await ok<ApiOutput<'backbones.resume'>>('backbones.resume', { backboneId });
+    expect([job(run.jobId).status, job(pretrain.jobId).status]).toEqual(['queued', 'queued']);
+    expect(c.sweepOrphans(false)).toEqual({ runs: [], backbones: [] });
+    expect(c.getRun(runId)).toMatchObject({ status: 'queued', error: null });
+    expect(c.getBackbone(backboneId)).toMatchObject({ status: 'queued', error: null });
+
+    for (const id of [run.jobId, pretrain.jobId, holder.jobId]) await ok('jobs.cancel', { jobId: id });
+    await service.jobs.wait(holder.jobId);
+    expect(c.getRun(runId)?.status).toBe('cancelled');
+  });
+
   it('refuses a second import under a name whose import is still pending', async () => {
     const input = { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'twice' };
     // The stand-in worker refuses import jobs at once; the import lane is held so that this one waits.

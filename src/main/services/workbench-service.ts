@@ -205,7 +205,9 @@ export class WorkbenchService {
           throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only failed or cancelled runs can be resumed`);
         }
         this.assertNoRunningJob(this.onRun(runId), 'run');
-        // The run waits as 'queued' until its job has a slot (the worker then marks it 'running').
+        // The run waits as 'queued' until its job has a slot (the worker then marks it 'running'); owned by this
+        // process first, so that no sweep (another process's included) takes it for a dead process's work.
+        c.claimOwnership('runs', runId);
         c.updateRun(runId, { status: 'queued', error: null });
         const job = this.jobs.start('train', `Resuming ${run.model} run ${runId}`, { kind: 'train', runId, resume: true }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId, runId };
@@ -242,6 +244,7 @@ export class WorkbenchService {
         }
         if (b.datasetId === null) throw new ApiFailure('conflict', `Backbone "${b.name}" cannot be resumed: the dataset it was pretrained on has been deleted`);
         this.assertNoRunningJob((j) => j.backboneId === backboneId, 'backbone');
+        this.catalog.claimOwnership('backbones', backboneId); // before 'queued', as for a run
         this.catalog.updateBackbone(backboneId, { status: 'queued', error: null });
         const job = this.jobs.start('pretrain', `Resuming pretraining of ${b.name}`, { kind: 'pretrain', backboneId, resume: true }, { backboneId, datasetId: b.datasetId });
         return { jobId: job.jobId };
