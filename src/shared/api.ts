@@ -276,6 +276,10 @@ export type JobEvent =
       backboneId?: number | null;
     }
   | { type: 'log'; jobId: string; message: string }
+  /** A job entered the queue or moved up in it (job.queuePosition). */
+  | { type: 'queued'; job: JobInfo }
+  /** A job got its slot and its worker is starting (directly after 'queued' for one that waited). */
+  | { type: 'started'; job: JobInfo }
   | { type: 'finished'; job: JobInfo };
 
 export { IPC_INVOKE_CHANNEL, IPC_EVENT_CHANNEL } from './ipc';

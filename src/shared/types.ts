@@ -182,13 +182,20 @@ export interface LlmCaseStudy extends LlmCase {
 
 export type JobKind = 'import' | 'train' | 'evaluate' | 'pretrain' | 'backbone-features' | 'ablation' | 'llm-case';
 
-export type JobStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** 'queued': waiting for a free slot of its lane (shared/jobs.ts); it has no worker yet. */
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** Jobs share slots per lane: 'heavy' (training-like) and 'light' (imports, evaluations). */
+export type JobLane = 'heavy' | 'light';
 
 export interface JobInfo {
   jobId: string;
   kind: JobKind;
   title: string;
   status: JobStatus;
+  lane: JobLane;
+  /** 1-based place among its lane's queued jobs while 'queued'; null otherwise. */
+  queuePosition: number | null;
   runId: number | null;
   datasetId: number | null;
   /** The backbone a pretraining or visual-token job works on. */
@@ -199,7 +206,10 @@ export interface JobInfo {
   done: number;
   total: number;
   etaSeconds: number | null;
-  startedAt: string;
+  /** When the job was submitted. */
+  queuedAt: string;
+  /** When its worker started; null while queued, and for a job cancelled before it started. */
+  startedAt: string | null;
   error: ApiErrorShape | null;
 }
 

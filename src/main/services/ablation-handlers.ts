@@ -2,6 +2,7 @@
 // trained by ONE 'ablation' job that runs them in sequence (core/jobs/ablation-job.ts), so starting a study
 // never puts six trainings on the machine at once. Cancel is the ordinary jobs.cancel of that job.
 import type { AblationStudy, AblationStudyVariant } from '../../shared/ablation';
+import { isPendingJob } from '../../shared/jobs';
 import type { BackendInfo, DatasetSummary, JobInfo } from '../../shared/types';
 import type { Catalog } from '../../core/catalog';
 import { createAblationStudy, groupAblationStudies, readAblationStudy } from '../../core/jobs/ablation-study';
@@ -20,14 +21,14 @@ export interface AblationDeps {
 
 type AblationMethods = 'ablation.start' | 'ablation.list' | 'ablation.get' | 'ablation.resume' | 'ablation.delete';
 
-/** The running job of a study, if any. */
+/** The running or queued job of a study, if any. */
 export function studyJob(jobs: JobManager, studyId: number): JobInfo | null {
-  return jobs.list().find((j) => j.kind === 'ablation' && j.status === 'running' && j.studyId === studyId) ?? null;
+  return jobs.list().find((j) => j.kind === 'ablation' && isPendingJob(j) && j.studyId === studyId) ?? null;
 }
 
-/** A study's state: its job while one runs, else what its runs say (a failure outweighs a cancel). */
+/** A study's state: its job's while one runs or waits, else what its runs say (a failure outweighs a cancel). */
 export function studyStatus(variants: readonly AblationStudyVariant[], job: JobInfo | null): AblationStudy['status'] {
-  if (job) return 'running';
+  if (job) return job.status === 'queued' ? 'queued' : 'running';
   const statuses = variants.map((v) => v.run.status);
   if (statuses.every((s) => s === 'succeeded')) return 'succeeded';
   if (statuses.includes('failed')) return 'failed';
@@ -48,8 +49,8 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
   };
   /** Another job (a resumed or evaluated variant) still works on one of the study's runs. */
   const assertNoVariantJob = (s: { variants: readonly AblationStudyVariant[] }): void => {
-    const running = d.jobs.list().filter((j) => j.status === 'running');
-    const busy = s.variants.find((v) => running.some((j) => j.runId === v.run.id));
+    const pending = d.jobs.list().filter(isPendingJob);
+    const busy = s.variants.find((v) => pending.some((j) => j.runId === v.run.id));
     if (busy) throw new ApiFailure('conflict', `Run ${busy.run.id} (${busy.label}) is used by another job; cancel it first`);
   };
   const startJob = (studyId: number, datasetId: number, runIds: number[], title: string): JobInfo =>
@@ -70,7 +71,8 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     'ablation.get': ({ studyId }) => withJob(require(studyId)),
     'ablation.resume': ({ studyId }) => {
       const s = require(studyId);
-      if (studyJob(d.jobs, studyId)) throw new ApiFailure('conflict', `Ablation study ${studyId} is already training`);
+      const pending = studyJob(d.jobs, studyId);
+      if (pending) throw new ApiFailure('conflict', `Ablation study ${studyId} is already ${pending.status === 'queued' ? 'queued' : 'training'}`);
       assertNoVariantJob(s);
       if (s.variants.every((v) => v.run.status === 'succeeded')) throw new ApiFailure('conflict', `Every variant of ablation study ${studyId} has finished`);
       const runIds = s.variants.map((v) => v.run.id);
@@ -78,7 +80,8 @@ export function createAblationHandlers(d: AblationDeps): Pick<Handlers, Ablation
     },
     'ablation.delete': ({ studyId }) => {
       const s = require(studyId);
-      if (studyJob(d.jobs, studyId)) throw new ApiFailure('conflict', `Ablation study ${studyId} is training; cancel it first`);
+      const pending = studyJob(d.jobs, studyId);
+      if (pending) throw new ApiFailure('conflict', `Ablation study ${studyId} is ${pending.status === 'queued' ? 'queued' : 'training'}; cancel it first`);
       assertNoVariantJob(s);
       let deleted = 0;
       for (const v of s.variants) {

@@ -11,6 +11,7 @@ import { resolveAlmostrecReferences } from '../../core/models/almostrec-referenc
 import { isAvailable } from '../../core/models/registry';
 import { getBackendInfo, initBackend } from '../../core/tensor/backend';
 import { ablationStudyOf } from '../../shared/ablation';
+import { isPendingJob } from '../../shared/jobs';
 import { isLlmKind, modelDescriptor, usesBackbone } from '../../shared/models';
 import {
   apiInputs,
@@ -26,6 +27,7 @@ import type { BackendInfo, CaseStudy, HistoryEntry, JobInfo, LlmCaseStudy, RunSt
 import { createAblationHandlers } from './ablation-handlers';
 import { ApiFailure, notFound, toApiError } from './api-errors';
 import { JobManager } from './job-manager';
+import { jobSlotsFromEnv, type JobSlots } from './job-slots';
 
 export interface WorkbenchServiceOptions {
   dataDir: string;
@@ -35,6 +37,8 @@ export interface WorkbenchServiceOptions {
   version: string;
   /** Import the embedded dataset on first start (default true). */
   autoImport?: boolean;
+  /** Jobs that may run at once per lane; default from ALMOSTREC_HEAVY_JOBS / ALMOSTREC_LIGHT_JOBS (job-slots.ts). */
+  jobSlots?: JobSlots;
 }
 
 /** How often the listing views look for runs and pretraining that a dead process left (a query and no write). */
@@ -73,7 +77,8 @@ export class WorkbenchService {
       workerPath: opts.workerPath,
       dbPath: opts.dbPath,
       dataDir: opts.dataDir,
-      onJobEnded: (job) => this.onJobEnded(job)
+      onJobEnded: (job) => this.onJobEnded(job),
+      slots: opts.jobSlots ?? jobSlotsFromEnv()
     });
     this.handlers = this.createHandlers();
   }
@@ -118,8 +123,8 @@ export class WorkbenchService {
 
   ensureDefaultDataset(): JobInfo | null {
     if (this.catalog.findDatasetByName(EMBEDDED_DATASET.name)) return null;
-    const running = this.jobs.list().find((j) => j.kind === 'import' && j.status === 'running' && j.title.includes(EMBEDDED_DATASET.name));
-    if (running) return running;
+    const pending = this.jobs.list().find((j) => j.kind === 'import' && isPendingJob(j) && j.title.includes(EMBEDDED_DATASET.name));
+    if (pending) return pending;
     return this.jobs.start('import', `Importing ${EMBEDDED_DATASET.name}`, {
       kind: 'import',
       input: { format: EMBEDDED_DATASET.format, path: resolveEmbeddedDatasetDir(), name: EMBEDDED_DATASET.name, options: {} }
@@ -143,7 +148,11 @@ export class WorkbenchService {
       'datasets.list': () => c.listDatasets(),
       'datasets.import': (input) => {
         if (c.findDatasetByName(input.name)) throw new ApiFailure('conflict', `A dataset named "${input.name}" already exists`);
-        const job = this.jobs.start('import', `Importing ${input.name}`, { kind: 'import', input });
+        const title = `Importing ${input.name}`;
+        if (this.jobs.list().some((j) => j.kind === 'import' && isPendingJob(j) && j.title === title)) {
+          throw new ApiFailure('conflict', `A dataset named "${input.name}" is already being imported`);
+        }
+        const job = this.jobs.start('import', title, { kind: 'import', input });
         return { jobId: job.jobId };
       },
       'datasets.delete': ({ datasetId }) => {
@@ -196,6 +205,10 @@ export class WorkbenchService {
           throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only failed or cancelled runs can be resumed`);
         }
         this.assertNoRunningJob(this.onRun(runId), 'run');
+        // The run waits as 'queued' until its job has a slot (the worker then marks it 'running'); owned by this
+        // process first, so that no sweep (another process's included) takes it for a dead process's work.
+        c.claimOwnership('runs', runId);
+        c.updateRun(runId, { status: 'queued', error: null });
         const job = this.jobs.start('train', `Resuming ${run.model} run ${runId}`, { kind: 'train', runId, resume: true }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId, runId };
       },
@@ -231,6 +244,8 @@ export class WorkbenchService {
         }
         if (b.datasetId === null) throw new ApiFailure('conflict', `Backbone "${b.name}" cannot be resumed: the dataset it was pretrained on has been deleted`);
         this.assertNoRunningJob((j) => j.backboneId === backboneId, 'backbone');
+        this.catalog.claimOwnership('backbones', backboneId); // before 'queued', as for a run
+        this.catalog.updateBackbone(backboneId, { status: 'queued', error: null });
         const job = this.jobs.start('pretrain', `Resuming pretraining of ${b.name}`, { kind: 'pretrain', backboneId, resume: true }, { backboneId, datasetId: b.datasetId });
         return { jobId: job.jobId };
       },
@@ -247,7 +262,7 @@ export class WorkbenchService {
         const ds = this.requireDataset(datasetId);
         if (b.status !== 'succeeded') throw new ApiFailure('conflict', `Backbone "${b.name}" is ${b.status}; visual tokens need a finished backbone`);
         const same = (j: JobInfo) => j.kind === 'backbone-features' && j.backboneId === backboneId && j.datasetId === datasetId;
-        if (this.jobs.list().some((j) => j.status === 'running' && same(j))) {
+        if (this.jobs.list().some((j) => isPendingJob(j) && same(j))) {
           throw new ApiFailure('conflict', `Visual tokens of "${b.name}" for ${ds.name} are already being computed`);
         }
         const job = this.jobs.start(
@@ -294,7 +309,8 @@ export class WorkbenchService {
     this.heldOutHistory(run.datasetId, user);
     const key = `${runId}:${userId}`;
     const previous = this.llmCaseJobs.get(key);
-    if (previous && this.jobs.get(previous)?.status === 'running') return { jobId: previous };
+    const previousJob = previous ? this.jobs.get(previous) : null;
+    if (previousJob && isPendingJob(previousJob)) return { jobId: previousJob.jobId };
     const job = this.jobs.start(
       'llm-case',
       `Case study: ${modelDescriptor(run.model).label} run ${runId}, user ${user.externalId}`,
@@ -380,9 +396,11 @@ export class WorkbenchService {
     return ds;
   }
 
+  /** Refuses while a job works on it or waits in the queue to (a second click must not enqueue a duplicate). */
   private assertNoRunningJob(match: (j: JobInfo) => boolean, what: string): void {
-    if (this.jobs.list().some((j) => j.status === 'running' && match(j))) {
-      throw new ApiFailure('conflict', `A job is still running on this ${what}; cancel it first`);
+    const pending = this.jobs.list().find((j) => isPendingJob(j) && match(j));
+    if (pending) {
+      throw new ApiFailure('conflict', `A job is still ${pending.status === 'queued' ? `queued (#${pending.queuePosition} in line)` : 'running'} on this ${what}; cancel it first`);
     }
   }
 

@@ -6,6 +6,10 @@ import { executeJob } from '../../core/jobs/execute';
 import { CancelledError } from '../../core/progress';
 import { toApiError } from '../services/api-errors';
 import type { JobWorkerData, JobWorkerMessage } from './protocol';
+import { lowerThisThreadPriority } from './thread-priority';
+
+// Before any work, so that the threads the job starts inherit it (thread-priority.ts).
+lowerThisThreadPriority();
 
 const data = workerData as JobWorkerData;
 const flag = new Int32Array(data.cancelFlag);

@@ -1,6 +1,7 @@
 // State of the Backbones view: the list, the selected backbone and live pretraining curves. Lives outside
 // the component so switching views keeps the curve of a pretraining in progress.
 import type { BackboneDetail, BackboneSummary } from '../../../shared/backbones';
+import { isPendingJob } from '../../../shared/jobs';
 import type { JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 import { appendLive, liveFromMetrics, lossCurve, PRETRAIN_DEFAULTS, type LivePoint } from './backbones';
@@ -22,9 +23,9 @@ class BackboneSession {
   private adopted = new Set<string>();
 
   selected = $derived(this.list.find((b) => b.id === this.selectedId) ?? null);
-  /** The running pretraining job of the selected backbone, if any. */
+  /** The running or queued pretraining job of the selected backbone, if any. */
   job = $derived<JobInfo | null>(
-    wb.jobs.find((j) => j.kind === 'pretrain' && j.status === 'running' && j.backboneId === this.selectedId) ?? null
+    wb.jobs.find((j) => j.kind === 'pretrain' && isPendingJob(j) && j.backboneId === this.selectedId) ?? null
   );
   curve = $derived<LivePoint[]>(
     this.detail && this.detail.id === this.selectedId ? lossCurve(this.detail.history, this.live[this.detail.id] ?? []) : []
@@ -68,7 +69,7 @@ class BackboneSession {
    *  the user can still close it. */
   adoptRunning(): void {
     if (this.selectedId != null) return;
-    const running = wb.jobs.find((j) => j.kind === 'pretrain' && j.status === 'running' && j.backboneId != null && !this.adopted.has(j.jobId));
+    const running = wb.jobs.find((j) => j.kind === 'pretrain' && isPendingJob(j) && j.backboneId != null && !this.adopted.has(j.jobId));
     if (!running) return;
     this.adopted.add(running.jobId);
     this.select(running.backboneId);

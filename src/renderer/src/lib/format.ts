@@ -1,4 +1,5 @@
 // Display helpers shared by every view; one place decides how numbers, dates and durations read.
+import type { JobInfo } from '../../../shared/types';
 
 export function metric(v: number | null | undefined): string {
   return v == null || Number.isNaN(v) ? '—' : v.toFixed(4);
@@ -52,6 +53,12 @@ export function elapsed(startIso: string | null, endIso: string | null): string 
 
 export function fraction(done: number, total: number): number {
   return total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
+}
+
+/** A queued job's place: heavy jobs (training-like) and light ones (imports, evaluations) wait in separate lines. */
+export function queuedText(job: Pick<JobInfo, 'queuePosition' | 'lane'>): string {
+  const line = job.lane === 'heavy' ? 'training' : 'import/evaluation';
+  return `Queued · #${job.queuePosition ?? '…'} in the ${line} line; starts when a slot frees up`;
 }
 
 /** Parameter counts as people say them: 940, 12.3K, 4.1M, 7.0B (the exact count goes in a tooltip). */

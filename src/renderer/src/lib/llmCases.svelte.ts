@@ -1,6 +1,7 @@
 // LLM case studies (caseStudy.llm.*) per run and user: the stored reading, or the job computing it. Kept
 // outside the components so a result or a running job survives switching views. A job loads the run's
 // backbone in a worker, so one runs per run at a time: asking for another user's case cancels the previous.
+import { isPendingJob } from '../../../shared/jobs';
 import type { ApiErrorShape, JobInfo, LlmCaseStudy } from '../../../shared/types';
 import { api, toApiError } from './api';
 import { wb } from './workbench.svelte';
@@ -45,7 +46,7 @@ class LlmCases {
       await wb.refreshJobs();
       // A job that ended before its id was known here announced it to nobody.
       const job = wb.jobs.find((j) => j.jobId === jobId);
-      if (job && job.status !== 'running') await this.settle(job);
+      if (job && !isPendingJob(job)) await this.settle(job);
     } catch (err) {
       const { code, message } = toApiError(err);
       this.set(key, { ...this.entries[key], state: 'failed', error: { code, message } });

@@ -96,10 +96,10 @@ class TrainSession {
     }
   }
 
-  /** Pick up a training job that is already running (e.g. after a reload) when nothing is followed. */
+  /** Pick up a training job that is already running or queued (e.g. after a reload) when nothing is followed. */
   adoptRunning(): void {
     if (this.jobId) return;
-    const running = wb.jobs.find((j) => j.kind === 'train' && j.status === 'running');
+    const running = wb.jobs.find((j) => j.kind === 'train' && j.status === 'running') ?? wb.jobs.find((j) => j.kind === 'train' && j.status === 'queued');
     if (running) void this.follow(running.jobId, running.runId);
   }
 

@@ -1,6 +1,7 @@
 // Application-wide state shared by the views: app info, datasets, the selected dataset, jobs and the
 // current view. One reactive object so the top bar, banner, tray and views always agree.
 import type { JobEvent } from '../../../shared/api';
+import { isPendingJob } from '../../../shared/jobs';
 import type { AppInfo, DatasetSummary, JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 
@@ -22,6 +23,7 @@ class Workbench {
 
   selectedDataset = $derived(this.datasets.find((d) => d.id === this.selectedDatasetId) ?? null);
   runningJobs = $derived(this.jobs.filter((j) => j.status === 'running'));
+  queuedJobs = $derived(this.jobs.filter((j) => j.status === 'queued'));
 
   private finishedListeners = new Set<(job: JobInfo) => void>();
   private progressListeners = new Set<(event: Extract<JobEvent, { type: 'progress' }>) => void>();
@@ -65,11 +67,12 @@ class Workbench {
     try {
       const fresh = await api.call('jobs.list', {});
       if (this.loadError?.code === 'network') this.loadError = null; // the service is back
-      const before = new Map(this.jobs.map((j) => [j.jobId, j.status]));
+      const before = new Map(this.jobs.map((j) => [j.jobId, j]));
       this.jobs = fresh;
       // A job that finished while events were lost still has to trigger the follow-up refreshes.
       for (const j of fresh) {
-        if (before.get(j.jobId) === 'running' && j.status !== 'running') this.notifyFinished(j);
+        const was = before.get(j.jobId);
+        if (was && isPendingJob(was) && !isPendingJob(j)) this.notifyFinished(j);
       }
     } catch (err) {
       this.loadError = toApiError(err);
@@ -114,12 +117,18 @@ class Workbench {
       }
       if (e.metrics) this.metrics[e.jobId] = e.metrics;
       for (const l of this.progressListeners) l(e);
+    } else if (e.type === 'queued' || e.type === 'started') {
+      this.upsert(e.job); // a new place in the queue, or its slot
     } else if (e.type === 'finished') {
-      const i = this.jobs.findIndex((j) => j.jobId === e.job.jobId);
-      if (i >= 0) this.jobs[i] = e.job;
-      else this.jobs = [...this.jobs, e.job];
+      this.upsert(e.job);
       this.notifyFinished(e.job);
     }
+  }
+
+  private upsert(job: JobInfo): void {
+    const i = this.jobs.findIndex((j) => j.jobId === job.jobId);
+    if (i >= 0) this.jobs[i] = job;
+    else this.jobs = [...this.jobs, job];
   }
 
   private notifyFinished(job: JobInfo): void {
