@@ -1,15 +1,13 @@
 // The ablation.* API methods in the service, with a stand-in worker that speaks the job protocol: a study
 // is ONE job (never a job per variant), its runs are guarded while it trains, a cancel leaves every
 // unfinished variant cancelled, resume and delete. The real sequencing is tested in ablation.test.ts.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importDataset } from '../../src/core/importers';
-import { WorkbenchService } from '../../src/main/services/workbench-service';
+import type { WorkbenchService } from '../../src/main/services/workbench-service';
 import type { AblationStudy } from '../../src/shared/ablation';
 import type { ApiOutput } from '../../src/shared/api';
 import { finishedBackbone, finishedSeqRun } from './ablation-refs';
+import { apiCalls, serviceWithTinyDataset } from './service-fixture';
 
 let dir: string;
 let service: WorkbenchService;
@@ -18,10 +16,7 @@ let backboneId: number;
 let sasrec: number;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'almostrec-ablation-svc-'));
-  const workerPath = resolve(__dirname, '../fixtures/workers/fake-ablation-worker.mjs');
-  service = new WorkbenchService({ dataDir: dir, dbPath: join(dir, 'catalog.sqlite'), workerPath, transport: 'http', version: '1', autoImport: false });
-  ({ datasetId } = await importDataset(service.catalog, { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'tiny', options: {} }));
+  ({ dir, service, datasetId } = await serviceWithTinyDataset('almostrec-ablation-svc-', 'fake-ablation-worker.mjs'));
   backboneId = finishedBackbone(service.catalog, dir, datasetId);
   sasrec = finishedSeqRun(service.catalog, dir, datasetId, 'sasrec');
 });
@@ -31,17 +26,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T>(method: string, input: unknown): Promise<T> {
-  const res = await service.handle(method, input);
-  if (!res.ok) throw new Error(`${method}: ${res.error.code} ${res.error.message}`);
-  return res.result as T;
-}
-
-async function refused(method: string, input: unknown): Promise<{ code: string; message: string }> {
-  const res = await service.handle(method, input);
-  if (res.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return res.error;
-}
+const { ok, refused } = apiCalls(() => service);
 
 describe('ablation API', () => {
   it('refuses a study whose full model could not train, saying what to fix', async () => {

@@ -1,15 +1,13 @@
 // The backbones.* API methods in the service, with a stand-in worker that speaks the job protocol: rows and
 // folders, job bookkeeping (events carry the backbone id and the step metrics), conflicts, cancel, resume,
 // and that a registered folder is never deleted. The real pretraining is exercised by the integration test.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importDataset } from '../../src/core/importers';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
 import type { JobEvent } from '../../src/shared/api';
 import type { BackboneDetail, BackboneSummary } from '../../src/shared/backbones';
-import type { Envelope } from '../../src/shared/ipc';
+import { apiCalls, serviceWithTinyDataset } from './service-fixture';
 
 const workerPath = resolve(__dirname, '../fixtures/workers/fake-backbone-worker.mjs');
 const tiny = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, maxTokens: 32, batchSize: 2, stage1Steps: 2, stage2Steps: 2 };
@@ -20,10 +18,8 @@ let datasetId: number;
 const events: JobEvent[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'almostrec-bb-svc-'));
-  service = new WorkbenchService({ dataDir: dir, dbPath: join(dir, 'catalog.sqlite'), workerPath, transport: 'http', version: '1', autoImport: false });
+  ({ dir, service, datasetId } = await serviceWithTinyDataset('almostrec-bb-svc-', 'fake-backbone-worker.mjs'));
   service.onEvent((e) => events.push(e));
-  ({ datasetId } = await importDataset(service.catalog, { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'tiny', options: {} }));
 });
 
 afterAll(async () => {
@@ -31,17 +27,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T>(method: string, input: unknown): Promise<T> {
-  const res = await service.handle(method, input);
-  if (!res.ok) throw new Error(`${method}: ${res.error.code} ${res.error.message}`);
-  return res.result as T;
-}
-
-async function refused(method: string, input: unknown): Promise<{ code: string; message: string }> {
-  const res: Envelope<unknown> = await service.handle(method, input);
-  if (res.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return res.error;
-}
+const { ok, refused } = apiCalls(() => service);
 
 const until = async (cond: () => boolean) => {
   for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));

@@ -1,16 +1,15 @@
 // The job queue as the API uses it: a second training waits 'queued' with its place in line, its run shows
 // 'queued', a second click on the same run or study is refused instead of queuing a duplicate, and a queued
 // job cancelled through jobs.cancel never starts. The stand-in worker trains nothing: busy until cancelled.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importDataset } from '../../src/core/importers';
-import { WorkbenchService } from '../../src/main/services/workbench-service';
+import type { WorkbenchService } from '../../src/main/services/workbench-service';
 import type { AblationStudy } from '../../src/shared/ablation';
 import type { ApiOutput, JobEvent } from '../../src/shared/api';
 import type { JobInfo } from '../../src/shared/types';
 import { finishedBackbone, finishedSeqRun } from './ablation-refs';
+import { apiCalls, serviceWithTinyDataset } from './service-fixture';
 
 let dir: string;
 let service: WorkbenchService;
@@ -18,11 +17,8 @@ let datasetId: number;
 const events: JobEvent[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'almostrec-queue-svc-'));
-  const workerPath = resolve(__dirname, '../fixtures/workers/fake-ablation-worker.mjs');
-  service = new WorkbenchService({ dataDir: dir, dbPath: join(dir, 'catalog.sqlite'), workerPath, transport: 'http', version: '1', autoImport: false });
+  ({ dir, service, datasetId } = await serviceWithTinyDataset('almostrec-queue-svc-', 'fake-ablation-worker.mjs'));
   service.onEvent((e) => events.push(e));
-  ({ datasetId } = await importDataset(service.catalog, { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'tiny', options: {} }));
 });
 
 afterAll(async () => {
@@ -30,17 +26,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function ok<T>(method: string, input: unknown): Promise<T> {
-  const res = await service.handle(method, input);
-  if (!res.ok) throw new Error(`${method}: ${res.error.code} ${res.error.message}`);
-  return res.result as T;
-}
-
-async function refused(method: string, input: unknown): Promise<{ code: string; message: string }> {
-  const res = await service.handle(method, input);
-  if (res.ok) throw new Error(`${method} unexpectedly succeeded`);
-  return res.error;
-}
+const { ok, refused } = apiCalls(() => service);
 
 const job = (jobId: string): JobInfo => service.jobs.get(jobId)!;
 

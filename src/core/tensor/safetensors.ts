@@ -200,6 +200,20 @@ export function assertFinite(data: Float32Array, key: string, name: string): voi
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
+/** Little-endian I32/I64 bytes decoded into a fresh array: independent of the source buffer, its alignment and the host's endianness. */
+function decodeIntegers(bytes: Uint8Array, dtype: 'I32' | 'I64'): Int32Array | BigInt64Array {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = bytes.byteLength / BYTES[dtype];
+  if (dtype === 'I32') {
+    const out = new Int32Array(count);
+    for (let i = 0; i < count; i++) out[i] = dv.getInt32(i * 4, true);
+    return out;
+  }
+  const out = new BigInt64Array(count);
+  for (let i = 0; i < count; i++) out[i] = dv.getBigInt64(i * 8, true);
+  return out;
+}
+
 /**
  * Decodes F32/F16/BF16 little-endian bytes to a fresh Float32Array. On little-endian hosts F32 is one copy
  * and the 16-bit formats go through a Uint16Array view; elsewhere (or unaligned input) through a DataView.
@@ -274,21 +288,12 @@ export function parseSafetensors(buf: Uint8Array, name = '<buffer>'): Safetensor
   }
   const tensors = new Map<string, TensorEntry>();
   for (const [key, { dtype, shape, begin, end }] of infos) {
-    const count = shape.reduce((a, b) => a * b, 1);
     const bytes = buf.subarray(dataStart + begin, dataStart + end);
-    // Decoded into fresh arrays: independent of `buf`, alignment and host endianness.
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let data: TensorEntry['data'];
     if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16') {
       data = decodeFloat32(bytes, dtype);
       assertFinite(data, key, name);
-    } else if (dtype === 'I32') {
-      data = new Int32Array(count);
-      for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
-    } else {
-      data = new BigInt64Array(count);
-      for (let i = 0; i < count; i++) data[i] = dv.getBigInt64(i * 8, true);
-    }
+    } else data = decodeIntegers(bytes, dtype);
     tensors.set(key, { dtype, shape, data });
   }
   return { tensors, metadata };
@@ -403,15 +408,7 @@ export function readSafetensorsTensors(path: string, header: SafetensorsHeader, 
       } else {
         const bytes = new Uint8Array(info.end - info.begin);
         readExactly(fd, bytes, header.dataStart + info.begin, path);
-        const dv = new DataView(bytes.buffer);
-        const count = bytes.byteLength / BYTES[dtype];
-        if (dtype === 'I32') {
-          data = new Int32Array(count);
-          for (let i = 0; i < count; i++) data[i] = dv.getInt32(i * 4, true);
-        } else {
-          data = new BigInt64Array(count);
-          for (let i = 0; i < count; i++) data[i] = dv.getBigInt64(i * 8, true);
-        }
+        data = decodeIntegers(bytes, dtype);
       }
       tensors.set(key, { dtype, shape, data });
     }
