@@ -3,7 +3,7 @@
 // the tiny llava-hf checkpoint registered as the backbone, and one tiny run of each LLM kind. For a user's
 // held-out test item: the prompt with its [ID:title] and <image×k:title> marks, LLaRA's answer among its
 // candidates, and the held-out item's rank — the run's stored one, or computed when the catalog has none.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,8 +34,10 @@ const ctx = { dataDir: join(dir, 'data'), onProgress: () => {}, onLog: () => {},
 
 beforeAll(async () => {
   await initBackend();
-  const posters = join(root, 'test', 'fixtures', 'importers', 'ml-latest', 'posters');
-  writeFileSync(join(dir, 'items.csv'), ['item_id,title,poster', ...TITLES.map((t, i) => `m${i + 1},${t},${POSTERS[i + 1] ? join(posters, POSTERS[i + 1]) : ''}`)].join('\n'));
+  // Posters must lie inside the dataset's folder (the importers refuse paths that leave it): copied there.
+  mkdirSync(join(dir, 'posters'));
+  for (const file of Object.values(POSTERS)) copyFileSync(join(root, 'test', 'fixtures', 'importers', 'ml-latest', 'posters', file), join(dir, 'posters', file));
+  writeFileSync(join(dir, 'items.csv'), ['item_id,title,poster', ...TITLES.map((t, i) => `m${i + 1},${t},${POSTERS[i + 1] ? join(dir, 'posters', POSTERS[i + 1]) : ''}`)].join('\n'));
   const events = ['user_id,item_id,timestamp'];
   for (let u = 0; u < USERS; u++) for (let j = 0; j < WALK; j++) events.push(`u${u + 1},m${item(u, j)},${1000 + 10 * j + u}`);
   writeFileSync(join(dir, 'events.csv'), events.join('\n'));
