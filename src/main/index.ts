@@ -19,6 +19,9 @@ import {
 import { WorkbenchService } from './services/workbench-service';
 
 const paths = builtPaths(__dirname);
+// Packaged (electron-builder.yml), the embedded dataset is an extraResource next to app.asar:
+// <resources>/datasets/ml-latest-small, where resolveEmbeddedDatasetDir looks when this is set.
+if (app.isPackaged && !process.env.ALMOSTREC_RESOURCES) process.env.ALMOSTREC_RESOURCES = process.resourcesPath;
 /** The page the window shows: electron-vite's dev server while developing, else the built file. */
 const appUrl = process.env.ELECTRON_RENDERER_URL ?? pathToFileURL(join(paths.rendererDir, 'index.html')).href;
 /** The web contents of the app's own windows, the only ones whose IPC calls are served. */
