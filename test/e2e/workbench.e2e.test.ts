@@ -1,10 +1,11 @@
 // End to end, as an analyst would use it: browser mode of the built app (npm run build) in Debian's
 // Chromium. A fresh data folder, so the embedded dataset imports by itself; then two short training runs
-// from the Train view and the case-study view with decoded posters. Saves test-results/case-study*.png.
+// from the Train view and the case-study view with decoded posters. Saves test-results/case-study*.png and the
+// README's screenshots of the Datasets and Case study views (docs/screenshots/).
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resultsDir, useBrowserSession } from './browser-session';
+import { resultsDir, saveReadmeShot, useBrowserSession } from './browser-session';
 import type { DecodedImage } from './fixtures';
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-' });
@@ -36,6 +37,7 @@ describe('workbench in browser mode', () => {
     await page.getByTestId('datasets-table').getByText('ml-latest-small').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('import-banner').count(), { timeout: 60_000 }).toBe(0);
     await expect.poll(() => page.locator('[data-testid="item-grid"] img.poster').count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await saveReadmeShot(page, 'datasets');
   });
 
   it('trains popularity and a short SASRec run from the Train view', async () => {
@@ -64,6 +66,9 @@ describe('workbench in browser mode', () => {
     const broken = await posters.evaluateAll((imgs) => (imgs as unknown as DecodedImage[]).filter((i) => i.complete && i.naturalWidth === 0).length);
     expect(broken).toBe(0);
     await page.screenshot({ path: join(resultsDir, 'case-study.png') });
+    // The README's: the history strip at the top, the models' top-10 columns under it.
+    await page.getByTestId('case-history').evaluate((el) => (el as unknown as { scrollIntoView(o: object): void }).scrollIntoView({ block: 'start' }));
+    await saveReadmeShot(page, 'case-study');
     await page.getByTestId('case-column').first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(resultsDir, 'case-study-columns.png') });
   });
