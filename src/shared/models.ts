@@ -125,7 +125,7 @@ const loraParams: HyperParameter[] = [
   int('loraRank', 'LoRA rank', 8, 1, 256),
   real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
   real('loraDropout', 'LoRA dropout', 0.05, 0, 0.9, 0.01),
-  { ...int('loraTargets', 'LoRA targets', 5, 1, 127, 'modules of the language model that get LoRA'), bits: LORA_TARGET_LABELS }
+  { ...int('loraTargets', 'LoRA targets', 5, 1, 127, 'the config stores a bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64'), bits: LORA_TARGET_LABELS }
 ];
 
 const sasrecArchitecture: HyperParameter[] = [
