@@ -40,6 +40,8 @@ export interface HyperParameter {
   toggle?: boolean;
   /** The value is the catalog id of another entry (0 = none chosen yet), so a form offers a picker. */
   refersTo?: 'backbone' | 'sequential-run';
+  /** The value is a bitmask: bit i (value 2^i) is named bits[i], so a form offers one checkbox per bit. */
+  bits?: readonly string[];
 }
 
 export interface ModelDescriptor {
@@ -97,6 +99,8 @@ const flag = (key: string, label: string, def: 0 | 1, hint: string): HyperParame
  * of TEXT_LORA_TARGETS (src/core/backbone/lora.ts). DESIGN §5's default q,v is 1 + 4 = 5.
  */
 export const LORA_TARGET_BITS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+/** The checkbox labels of LORA_TARGET_BITS (same order). */
+const LORA_TARGET_LABELS = LORA_TARGET_BITS.map((t) => t.replace(/_proj$/, ''));
 
 /** The LLM recommenders' optimisation (Adam with warm-up; few epochs, each over every training target). */
 const llmTraining: HyperParameter[] = [
@@ -121,7 +125,7 @@ const loraParams: HyperParameter[] = [
   int('loraRank', 'LoRA rank', 8, 1, 256),
   real('loraAlpha', 'LoRA alpha', 16, 0.01, 4096, 1),
   real('loraDropout', 'LoRA dropout', 0.05, 0, 0.9, 0.01),
-  int('loraTargets', 'LoRA targets', 5, 1, 127, 'bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64')
+  { ...int('loraTargets', 'LoRA targets', 5, 1, 127, 'the config stores a bitmask: q 1, k 2, v 4, o 8, gate 16, up 32, down 64'), bits: LORA_TARGET_LABELS }
 ];
 
 const sasrecArchitecture: HyperParameter[] = [

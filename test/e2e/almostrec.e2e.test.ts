@@ -2,7 +2,8 @@
 // Chromium: import the small importer fixture, train SASRec from the Train view, pretrain a tiny backbone
 // from the Backbones view, train ALMOSTREC with both chosen in the Train form's pickers, read it in Table 2
 // and the case study, then run an ablation study (GRU4Rec trained first and the interleaved layout chosen,
-// so all seven variants) and wait for its chart. Saves test-results/case-study-almostrec.png and test-results/ablation.png.
+// so all seven variants) and wait for its chart. Saves test-results/case-study-almostrec.png and test-results/ablation.png,
+// and the README's screenshots of the Train, Runs, Backbones, Table 2 and Ablation views (docs/screenshots/).
 //
 // The fixture's 5-core split keeps 6 users × 6 items and every user has seen all six: each test ranking has
 // one candidate, the held-out item (Zeta (1995), no poster). That makes the case study deterministic
@@ -11,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resultsDir, useBrowserSession } from './browser-session';
+import { resultsDir, saveReadmeShot, useBrowserSession } from './browser-session';
 import { importTinyDataset, TINY_BACKBONE, type DecodedImage } from './fixtures';
 
 const TINY_SEQ = { 'train-epochs': '2', 'train-maxlen': '10', 'train-batchsize': '8' };
@@ -74,12 +75,18 @@ describe('ALMOSTREC from the UI', () => {
     await expect.poll(() => page.getByTestId('pretrain-name').inputValue()).toBe('compact-tiny');
     await fill(TINY_BACKBONE);
     await page.getByTestId('pretrain-start').click();
-    await page.getByTestId('backbone-details').getByRole('heading', { name: /compact-tiny/ }).waitFor({ timeout: 30_000 });
+    const details = page.getByTestId('backbone-details');
+    await details.getByRole('heading', { name: /compact-tiny/ }).waitFor({ timeout: 30_000 });
+    // The form is below the fold: the new backbone's progress is scrolled into view.
+    await expect.poll(() => details.evaluate((el) => (el as unknown as { getBoundingClientRect(): { top: number } }).getBoundingClientRect().top), { timeout: 10_000 }).toBeLessThan(200);
     await expect.poll(() => text('backbone-status'), { timeout: 300_000, interval: 500 }).toMatch(/succeeded|failed|cancelled/);
     expect(await text('backbone-status')).toBe('succeeded');
+    // Its configuration as a labelled table with the pretraining form's labels.
+    expect(await details.getByTestId('config-table').textContent()).toContain('Stage 1 steps');
+    await saveReadmeShot(page, 'backbones');
   });
 
-  it('trains ALMOSTREC with the backbone and the SASRec run chosen in the pickers', async () => {
+  it('trains ALMOSTREC with the newest finished backbone and SASRec run, which the pickers start on', async () => {
     await page.getByTestId('nav-train').click();
     await page.getByTestId('train-model').selectOption('almostrec');
     const backbone = page.getByTestId('train-backboneid');
@@ -87,11 +94,30 @@ describe('ALMOSTREC from the UI', () => {
     await expect.poll(() => backbone.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^compact-tiny · .+LLaMA/)]);
     // The runs list loads on its own: poll it too (a loaded machine answers the two lists at different times).
     await expect.poll(() => seqRun.locator('option').allTextContents()).toEqual(['— choose —', expect.stringMatching(/^#1 SASRec · valid NDCG@10 \d\.\d{4}$/)]);
-    await backbone.selectOption({ index: 1 });
-    await seqRun.selectOption({ index: 1 });
+    // Nothing to choose by hand: each picker is on its only finished entry and says so.
+    await expect.poll(() => backbone.inputValue()).not.toBe('0');
+    expect(await backbone.locator('option:checked').textContent()).toMatch(/^compact-tiny · /);
+    expect(await text('train-backboneid-newest')).toMatch(/^newest finished: compact-tiny · /);
+    await expect.poll(() => seqRun.locator('option:checked').textContent()).toMatch(/^#1 SASRec/);
+    expect(await text('train-seqrunid-newest')).toMatch(/^newest finished: #1 SASRec · valid NDCG@10 /);
+    // LoRA targets: checkboxes over the bitmask, q and v by default; adding k is bit 2 of the stored config.
+    expect(await page.getByTestId('train-loratargets-q').isChecked()).toBe(true);
+    expect(await page.getByTestId('train-loratargets-k').isChecked()).toBe(false);
+    expect(await page.getByTestId('train-loratargets-v').isChecked()).toBe(true);
+    await page.getByTestId('train-loratargets-k').check();
     await fill(TINY_ALMOSTREC);
     expect(await page.getByTestId('train-start').isDisabled()).toBe(false);
     await trainFromForm(2);
+    // The top of the view: the finished run beside the form and its pickers.
+    await page.getByRole('heading', { name: 'Train', exact: true }).scrollIntoViewIfNeeded();
+    await saveReadmeShot(page, 'train');
+
+    // The run's configuration, as a table: the targets ticked above (q 1 + k 2 + v 4).
+    await page.getByTestId('nav-runs').click();
+    await page.getByTestId('run-row-2').click();
+    const config = page.getByTestId('run-details').getByTestId('config-table');
+    await expect.poll(() => config.locator('tr').filter({ hasText: 'LoRA targets' }).textContent(), { timeout: 10_000 }).toContain('q, k, v (7)');
+    await saveReadmeShot(page, 'runs');
   });
 
   it('shows ALMOSTREC and its Improv. row in Table 2', async () => {
@@ -100,6 +126,7 @@ describe('ALMOSTREC from the UI', () => {
     await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(2);
     expect(await rows.allTextContents()).toEqual([expect.stringContaining('SASRec'), expect.stringContaining('ALMOSTREC')]);
     await page.getByTestId('table2-improv').waitFor();
+    await saveReadmeShot(page, 'table2');
   });
 
   it('shows both runs as case-study columns, ALMOSTREC with the held-out item as a hit', async () => {
@@ -165,6 +192,7 @@ describe('ALMOSTREC from the UI', () => {
       expect(await chart.locator('g.highlight').count()).toBe(1); // the full model
     }
     await page.screenshot({ path: join(resultsDir, 'ablation.png'), fullPage: true });
+    await saveReadmeShot(page, 'ablation');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('ablation-csv').click()]);
     expect(download.suggestedFilename()).toMatch(/^ablation-tiny-study-4\.csv$/);

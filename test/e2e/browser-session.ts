@@ -5,12 +5,30 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 
 export const root = resolve(__dirname, '..', '..');
 /** Where the tests save their screenshots. */
 export const resultsDir = join(root, 'test-results');
+/** The README's screenshots of every view (committed; each e2e run regenerates them). */
+export const readmeShotsDir = join(root, 'docs', 'screenshots');
+const README_SHOT = { width: 1280, height: 800 };
+
+/**
+ * Saves docs/screenshots/<name>.png: the window as a reader would see it, at 1280×800 whatever the test's
+ * own viewport (restored afterwards), so the README's set stays one size and small.
+ */
+export async function saveReadmeShot(page: Page, name: string): Promise<void> {
+  mkdirSync(readmeShotsDir, { recursive: true });
+  const viewport = page.viewportSize();
+  await page.setViewportSize(README_SHOT);
+  try {
+    await page.screenshot({ path: join(readmeShotsDir, `${name}.png`), animations: 'disabled' });
+  } finally {
+    if (viewport) await page.setViewportSize(viewport);
+  }
+}
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const browserMain = join(root, 'out', 'main', 'browser.js');
 

@@ -147,6 +147,13 @@ describe('LLaRA in the case study', () => {
     expect(await oursPrompt.getByTestId('case-prompt-id').allTextContents()).toEqual(['ID · Alpha (1990)', 'ID · Delta (1993)', 'ID · Epsilon (1994)']);
     await oursPrompt.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(resultsDir, 'case-study-llara.png'), fullPage: true });
+
+    // Esc closes the disclosure that holds the focus, and the focus stays on its summary.
+    const disclosure = ours.getByTestId('case-prompt');
+    await disclosure.locator('summary').focus();
+    await page.keyboard.press('Escape');
+    await expect.poll(() => disclosure.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(false);
+    expect(await disclosure.locator('summary').evaluate((s) => s === (s as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement)).toBe(true);
     expect(pageErrors).toEqual([]);
   });
 });

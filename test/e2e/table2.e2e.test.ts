@@ -61,7 +61,11 @@ describe('Table 2 and the catalogue in the UI', () => {
       for (const p of m.params) {
         const field = page.getByTestId(`train-${p.key.toLowerCase()}`);
         if (p.toggle) expect(await field.isChecked()).toBe(p.default === 1);
-        else expect(await field.inputValue()).toBe(String(p.default));
+        else if (p.bits) {
+          // A bitmask: one checkbox per bit, ticked where the default has it.
+          const ticked = await Promise.all(p.bits.map((b) => field.getByTestId(`train-${p.key.toLowerCase()}-${b}`).isChecked()));
+          expect(ticked, p.key).toEqual(p.bits.map((_, i) => (p.default & (1 << i)) !== 0));
+        } else expect(await field.inputValue()).toBe(String(p.default));
       }
       if (m.params.some((p) => p.refersTo)) {
         // Its backbone and sequential run are still to be chosen (nothing to choose from here): no request.

@@ -22,6 +22,8 @@ export interface ConfigField<C> {
   toggle?: boolean;
   /** The id of a catalog entry (0 = none chosen): the form offers a picker of them. */
   refersTo?: 'backbone' | 'sequential-run';
+  /** A bitmask: one checkbox per named bit (bit i = 2^i). */
+  bits?: readonly string[];
 }
 
 export interface ModelSpec {
@@ -42,14 +44,15 @@ export interface ModelSpec {
 
 /** A form field for one catalogue entry (models here, the backbone's pretraining in lib/backbones.ts). */
 export function configField(p: HyperParameter): ConfigField<Record<string, number>> {
-  const { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo } = p;
-  return { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo };
+  const { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo, bits } = p;
+  return { key, label, integer, min, max, step, hint, choices, choiceLabels, toggle, refersTo, bits };
 }
 
 /** What is wrong with a form value (as the API's schema would say it), or null when it is valid. */
 export function fieldProblem(f: ConfigField<Record<string, number>>, v: unknown): string | null {
   if (typeof v !== 'number' || !Number.isFinite(v)) return 'required';
   if (f.integer && !Number.isInteger(v)) return 'whole number';
+  if (f.bits && v === 0) return 'tick at least one';
   if (f.min != null && v < f.min) return `≥ ${f.min}`;
   if (f.max != null && v > f.max) return `≤ ${f.max}`;
   if (f.choices && !f.choices.includes(v)) return `one of ${f.choices.join(', ')}`;

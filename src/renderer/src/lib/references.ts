@@ -4,7 +4,7 @@
 import type { BackboneSummary } from '../../../shared/backbones';
 import type { RunSummary } from '../../../shared/types';
 import { metric } from './format';
-import { modelLabel } from './models';
+import { modelLabel, type ConfigField } from './models';
 
 export interface PickerOption {
   value: number;
@@ -65,4 +65,33 @@ export function gru4recPicker(runs: readonly RunSummary[]): Picker {
 export function pickerProblem(picker: Picker | undefined, value: unknown): string | null {
   if (!picker || picker.loading || typeof value !== 'number' || value === 0) return null;
   return picker.options.some((o) => o.value === value) ? null : 'not available';
+}
+
+/** The option a picker chooses by itself: the newest finished entry (options are newest first), if any. */
+export function newestOption(picker: Picker | undefined): PickerOption | null {
+  return picker && !picker.loading ? (picker.options[0] ?? null) : null;
+}
+
+/** The line under a picker saying which entry it chose by itself. */
+export function newestHint(picker: Picker | undefined): string | null {
+  const newest = newestOption(picker);
+  return newest ? `newest finished: ${newest.label}` : null;
+}
+
+/**
+ * Values for the picker fields still on "— choose —" (0) whose picker has a finished entry: the newest one.
+ * Empty when there is nothing to fill, so a form can apply it in an effect without looping. A choice the user
+ * made (or one that is no longer offered, shown as "not available") is left alone.
+ */
+export function pickerDefaults(
+  fields: readonly ConfigField<Record<string, number>>[],
+  values: Readonly<Record<string, number>>,
+  pickers: Pickers
+): Record<string, number> {
+  const filled: Record<string, number> = {};
+  for (const f of fields) {
+    const newest = f.refersTo ? newestOption(pickers[f.refersTo]) : null;
+    if (newest && values[f.key] === 0) filled[f.key] = newest.value;
+  }
+  return filled;
 }
