@@ -2,6 +2,7 @@
 // into place only once complete, so a reader (or a crash) never sees half an export. Every error names the path.
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { crashPoint } from '../crash-point';
 
 /** An error of the file system, said in words and naming the path. */
 export function fsError(path: string, e: unknown): Error {
@@ -36,6 +37,8 @@ export async function writeFolderAtomically(dest: string, force: boolean, fill: 
   }
   try {
     await fill(tmp);
+    // The export is complete but not yet in place: a kill here must leave no `dest` (test/safety).
+    crashPoint('adapter-export');
     let old: string | null = null;
     if (existsSync(out)) {
       old = join(parent, `.${basename(out)}.old-${process.pid}-${Date.now()}`);

@@ -21,6 +21,7 @@ import { writeWeights, type ParamShapes } from '../train/checkpoint';
 import type { TrainableKind } from '../train/model-spec';
 import { BEST_FILE } from '../train/train-model';
 import { ITEM_EMBEDDINGS_FILE, ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
+import { crashPoint } from '../crash-point';
 import { fsError } from './atomic-folder';
 import { BUNDLE_MANIFEST, BUNDLE_PEFT_DIR, bundleManifestSchema, type BundleManifest } from './bundle-manifest';
 import { backboneContentHash, datasetFingerprint } from './fingerprints';
@@ -181,6 +182,8 @@ export async function importAdapter(catalog: Catalog, dataDir: string, dir: stri
     const runId = catalog.createRun({ datasetId, model: kind, config: { ...config, [BACKBONE_NAME_KEY]: backbone.name, [SEQ_RUN_MODEL_KEY]: seqModel }, backend: null });
     const runDir = runCheckpointDir(dataDir, runId);
     try {
+      // The row is new: a folder of that id is what a killed import (its row rolled back) left; start clean.
+      rmSync(runDir, { recursive: true, force: true });
       mkdirSync(runDir, { recursive: true });
       const best = join(runDir, BEST_FILE);
       writeWeights(best, { kind: kind as TrainableKind, config, numItems: data.numItems, datasetId, encoderId: null, epoch: m.epoch, valid: null, params }, shapes);
@@ -206,6 +209,8 @@ export async function importAdapter(catalog: Catalog, dataDir: string, dir: stri
         copyFileSync(from, to);
         catalog.addArtifact(runId, artifact, to, sha(to));
       }
+      // Every file written, nothing committed: a kill here must leave the catalog as it was (test/safety).
+      crashPoint('adapter-import');
       const now = new Date().toISOString();
       catalog.updateRun(runId, { status: 'succeeded', startedAt: now, endedAt: now, checkpointPath: best, bestEpoch: m.epoch });
       if (!catalog.registerAdapter(runId, { source: 'imported', name, origin: { runId: m.origin.runId, datasetName: m.dataset.name, seqRunModel: m.sequentialRun?.model ?? null } })) {
