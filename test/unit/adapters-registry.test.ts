@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFolderAtomically } from '../../src/core/adapters/atomic-folder';
+import { fsError, writeFolderAtomically } from '../../src/core/adapters/atomic-folder';
 import { exportAdapter } from '../../src/core/adapters/export-adapter';
 import { datasetFingerprint } from '../../src/core/adapters/fingerprints';
 import { Catalog, migrate, MIGRATIONS } from '../../src/core/catalog';
@@ -141,6 +141,14 @@ describe('writeFolderAtomically', () => {
     await writeFolderAtomically(out, true, (tmp) => writeFileSync(join(tmp, 'b'), '3'));
     expect(readdirSync(out)).toEqual(['b']);
     expect(readdirSync(dir)).toEqual(['out']);
+  });
+
+  it('says a file-system failure in words, naming the path (no space, no permission; root bypasses the latter here)', () => {
+    const e = (code: string) => Object.assign(new Error(`${code}: raw`), { code });
+    expect(fsError('/x/out', e('ENOSPC')).message).toBe('/x/out: no space left on the device');
+    expect(fsError('/x/out', e('EACCES')).message).toBe('/x/out: permission denied');
+    expect(fsError('/x/out', e('EROFS')).message).toBe('/x/out: read-only file system');
+    expect(fsError('/x/out', e('EIO')).message).toBe('/x/out: EIO: raw');
   });
 
   it('names the path when the parent is missing or not a folder', async () => {
