@@ -1,18 +1,22 @@
 // `almostrec` — the command line over the same core as the app (catalog, importers, trainers, evaluator).
 // Results go to stdout (text, or one JSON object per line with --json); progress goes to stderr.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { importInputSchema, parseModelConfig, parsePretrainConfig } from '../shared/api';
 import { defaultBackboneName, uniqueName, VISUAL_TOKEN_COUNTS, type BackboneSummary, type VisualTokenCount } from '../shared/backbones';
 import { ablationVariantInfo } from '../shared/ablation';
+import { ADAPTER_EXPORT_FORMATS, type AdapterExportFormat } from '../shared/adapters';
 import { MODEL_KINDS, modelDescriptor, usesBackbone } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
 import { Catalog, isInterruptedError } from '../core/catalog';
 import { createAblationStudy, readAblationStudy } from '../core/jobs/ablation-study';
+import { exportAdapter } from '../core/adapters/export-adapter';
+import { importAdapter } from '../core/adapters/import-adapter';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
+import { runCheckpointDir } from '../core/jobs/run-jobs';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
 import { isAvailable } from '../core/models/registry';
@@ -47,6 +51,13 @@ Commands:
                                     Cache the backbone's visual tokens (k per image) for the dataset's items
   backbone resume <backbone>        Resume a failed or cancelled pretraining from its last checkpoint
   backbone delete <backbone>        Delete a backbone (the folder too if it was pretrained here)
+  adapters [--dataset N] [--backbone B]  List trained adapters (LoRA + heads of the models on a backbone)
+  export <run> --format peft|bundle --out DIR [--force]
+                                    Export a run's adapter: peft = the PEFT LoRA folder; bundle = PEFT + W^B, W^T, M,
+                                    item mapping and a manifest, for import-adapter in another catalog (atomic; refuses
+                                    an existing DIR unless --force)
+  import-adapter <dir> [--name N]   Import a bundle into this catalog (same dataset by fingerprint, same backbone by
+                                    content hash), then evaluate it: it becomes a finished run
 
 Global options: --db <file> (default: the app's catalog), --json (one JSON object per line)`;
 
@@ -75,6 +86,9 @@ const options = {
   'gru4rec-run': { type: 'string' },
   resume: { type: 'string' },
   param: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
 
@@ -491,6 +505,39 @@ async function main(argv: string[]): Promise<void> {
       case 'backbone':
         await backboneCommand(catalog, dataDir, flags, rest);
         break;
+      case 'adapters': {
+        const ds = flags.dataset ? findDataset(catalog, flags.dataset) : null;
+        const bb = flags.backbone ? findBackbone(catalog, flags.backbone) : null;
+        for (const a of catalog.listAdapters({ datasetId: ds?.id, backboneId: bb?.id })) {
+          out(json, a, `${a.runId}\t${a.name}\t${a.model}\t${a.datasetName}\t${a.backboneName ?? '—'}\t${a.source}\t${(a.sizeBytes / 2 ** 20).toFixed(2)} MiB\t${a.contentHash.slice(0, 12)}\ttest ${fmt(a.test)}`);
+        }
+        break;
+      }
+      case 'export': {
+        const id = runId(rest[0]);
+        const format = flags.format as AdapterExportFormat | undefined;
+        if (!format || !ADAPTER_EXPORT_FORMATS.includes(format)) throw new CliError(`--format must be ${ADAPTER_EXPORT_FORMATS.join(' or ')}`);
+        if (!flags.out) throw new CliError('--out DIR is required');
+        const r = await exportAdapter(catalog, id, format, resolve(flags.out), flags.force === true);
+        out(json, { runId: id, ...r }, `Exported run ${id} (${format}) to ${r.path}: ${r.files.join(', ')} in ${r.seconds.toFixed(2)} s`);
+        break;
+      }
+      case 'import-adapter': {
+        if (!rest[0]) throw new CliError('Usage: almostrec import-adapter <dir> [--name N]');
+        const imported = await importAdapter(catalog, dataDir, resolve(rest[0]), { name: flags.name });
+        process.stderr.write(`Run ${imported.runId}: imported "${imported.name}"; evaluating it\n`);
+        try {
+          await runJobInProcess(catalog, dataDir, { kind: 'evaluate', runId: imported.runId });
+        } catch (e) {
+          // All or nothing: an adapter that cannot be scored here is not left behind half imported.
+          catalog.deleteRun(imported.runId);
+          rmSync(runCheckpointDir(dataDir, imported.runId), { recursive: true, force: true });
+          throw e;
+        }
+        const run = catalog.getRun(imported.runId)!;
+        out(json, { ...catalog.getAdapter(imported.runId), valid: run.valid, test: run.test }, `Run ${run.id} ${run.model} on ${run.datasetName} (imported)\n  valid: ${fmt(run.valid)}\n  test:  ${fmt(run.test)}`);
+        break;
+      }
       default:
         throw new CliError(`Unknown command "${command}". Run "almostrec --help".`);
     }

@@ -15,7 +15,7 @@ export const CRASH_POINT_FILE_ENV = 'ALMOSTREC_TEST_CRASH_FILE';
 export const CRASH_MODE_ENV = 'ALMOSTREC_TEST_CRASH_MODE';
 export const CRASH_EXIT_CODE = 70;
 
-export type CrashPointName = 'train-step' | 'checkpoint-write' | 'import-write' | 'pretrain-step';
+export type CrashPointName = 'train-step' | 'checkpoint-write' | 'import-write' | 'pretrain-step' | 'adapter-export' | 'adapter-import';
 
 let hits = 0;
 

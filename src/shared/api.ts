@@ -2,6 +2,7 @@
 // both transports) and its output type. Transports: Electron IPC (preload) and HTTP POST /api/<method>.
 import { z } from 'zod';
 import type { AblationStudy, AblationVariantId, SkippedVariant } from './ablation';
+import { adapterInputs, type AdapterOutputs } from './adapters';
 import { PRETRAIN_PARAMS, VISUAL_TOKEN_COUNTS, type BackboneDetail, type BackboneSummary } from './backbones';
 import { MODEL_KINDS, modelDescriptor, type HyperParameter, type ModelKind } from './models';
 import type {
@@ -201,6 +202,7 @@ export const apiInputs = {
   'ablation.get': z.object({ studyId: id }).strict(),
   'ablation.resume': z.object({ studyId: id }).strict(),
   'ablation.delete': z.object({ studyId: id }).strict(),
+  ...adapterInputs,
   'jobs.list': z.object({}).strict(),
   'jobs.cancel': z.object({ jobId: z.string().min(1) }).strict(),
   'caseStudy.get': z
@@ -220,7 +222,7 @@ export const apiInputs = {
 
 export type ApiMethod = keyof typeof apiInputs;
 
-export interface ApiOutputs {
+export interface ApiOutputs extends AdapterOutputs {
   'app.info': AppInfo;
   'datasets.list': DatasetSummary[];
   'datasets.import': { jobId: string };

@@ -23,7 +23,9 @@ export const BAD_INPUTS: readonly BadInput[] = [
   { what: 'a non-number hyper-parameter', method: 'train.start', input: { model: 'sasrec', datasetId: 1, config: { epochs: 'many' } } },
   { what: 'too many runs', method: 'caseStudy.get', input: { datasetId: 1, userId: 1, runIds: Array.from({ length: 50 }, () => 1) } },
   { what: 'a number for a job id', method: 'jobs.cancel', input: { jobId: 42 } },
-  { what: 'a 300-character name', method: 'backbones.register', input: { path: '/tmp', name: 'n'.repeat(300) } }
+  { what: 'a 300-character name', method: 'backbones.register', input: { path: '/tmp', name: 'n'.repeat(300) } },
+  { what: 'an unknown export format', method: 'adapters.export', input: { runId: 1, format: 'pickle', out: '/tmp/x' } },
+  { what: 'a blank bundle folder', method: 'adapters.import', input: { path: '   ' } }
 ];
 
 /** Method names that are not API methods, prototype members included. */

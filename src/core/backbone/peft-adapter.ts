@@ -139,6 +139,24 @@ function targeted(module: string, targets: string[]): boolean {
   return targets.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
+/** The module-name prefix of each tower in a llava-hf model (both key layouts). */
+const TOWER_MODULE: Record<string, string> = { text: 'language_model', vision: 'vision_tower' };
+
+/**
+ * adapter_config.json's target_modules. peft matches a list of names in every tower, and CLIP's attention has
+ * q_proj, k_proj and v_proj too: an adapter of the text tower alone (ALMOSTREC's, the LLM baselines') given as
+ * a list would make peft wrap the vision tower's modules as well and report their keys missing. An adapter
+ * of one tower therefore names it in a regular expression (peft full-matches a string against module names).
+ */
+function targetModulesField(config: PeftLoraConfig, modules: Map<string, LoraPair>): string[] | string {
+  const towers = new Set([...modules.keys()].map((m) => m.slice(0, m.indexOf('.'))));
+  const tower = towers.size === 1 ? TOWER_MODULE[[...towers][0]] : undefined;
+  if (!tower) return config.targetModules;
+  const names = config.targetModules.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  // Both key layouts: model.language_model.layers… (transformers ≥ 4.52) and language_model.model.layers… (older).
+  return `(.*\\.)?${tower}\\..*\\.(${names})`;
+}
+
 /** Writes `text` to `path` via a temp file that is fsynced, then renamed over it: readers see the old file or the whole new one. */
 export function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -188,7 +206,7 @@ export function writePeftAdapter(
     r: config.r,
     lora_alpha: config.alpha,
     lora_dropout: config.dropout,
-    target_modules: config.targetModules,
+    target_modules: targetModulesField(config, modules),
     bias: 'none',
     task_type: config.taskType,
     base_model_name_or_path: config.baseModel,

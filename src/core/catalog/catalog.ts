@@ -18,6 +18,8 @@ import type {
   UserSummary
 } from '../../shared/types';
 import type { SequenceData, UserSequence } from '../data/types';
+import type { AdapterSummary } from '../../shared/adapters';
+import * as adapters from './adapters';
 import * as backbones from './backbones';
 import { getLlmCase, saveLlmCase } from './llm-cases';
 import { migrate } from './migrations';
@@ -256,6 +258,22 @@ export class Catalog {
   }
   getLlmCase(runId: number, userId: number): LlmCase | null {
     return getLlmCase(this.db, runId, userId);
+  }
+
+  // ---- adapters (adapters.ts) ----
+
+  /** Registers a finished run's adapter (or refreshes its files); false when the run leaves none. */
+  registerAdapter(runId: number, opts?: Parameters<typeof adapters.registerAdapter>[2]): boolean {
+    return adapters.registerAdapter(this.db, runId, opts);
+  }
+  listAdapters(filter?: { backboneId?: number; datasetId?: number }): AdapterSummary[] {
+    return adapters.listAdapters(this.db, filter);
+  }
+  getAdapter(runId: number): AdapterSummary | null {
+    return adapters.getAdapter(this.db, runId);
+  }
+  renameAdapter(runId: number, name: string): boolean {
+    return adapters.renameAdapter(this.db, runId, name);
   }
 
   // ---- backbones ----

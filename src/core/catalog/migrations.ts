@@ -2,6 +2,7 @@
 // its own transaction together with the version bump, so a crash never leaves a half-migrated file.
 // Append new migrations at the end; never edit one that has shipped.
 import type { Database } from 'better-sqlite3';
+import { backfillAdapters } from './adapters';
 
 export type Migration = (db: Database) => void;
 
@@ -202,6 +203,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE backbones ADD COLUMN owner_host TEXT;
       ALTER TABLE backbones ADD COLUMN heartbeat_at INTEGER;
     `);
+  },
+  function adapters(db) {
+    // The adapter registry (issue 14): one row per finished run of a backbone model, keyed by its run (it
+    // dies with it). Backbone, dataset, sequential run and metrics are the run's; the row adds what the run
+    // lacks: a name, the adapter's files with their sizes, a content hash, and where an imported one came from.
+    db.exec(`
+      CREATE TABLE adapters (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('trained', 'imported')),
+        files TEXT NOT NULL,         -- JSON AdapterFile[] (paths relative to the run folder)
+        size_bytes INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        origin TEXT,                 -- JSON, imported adapters only
+        created_at TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `);
+    // Runs that finished before the registry existed are registered now, from their artifact rows.
+    backfillAdapters(db);
   }
 ];
 

@@ -57,13 +57,17 @@ export async function modelContext(
   data: SequenceData,
   onProgress?: ProgressFn,
   signal?: CancelSignal,
-  config?: Record<string, number>
+  config?: Record<string, number>,
+  importedItemTable: { path: string; model: string } | null = null
 ): Promise<ModelContext> {
   if (spec.needsBackbone) {
     if (!config) throw new Error(`model ${spec.kind} needs its run config to find its backbone and sequential run`);
     // Loaded on demand, like the image encoder: only backbone models need the backbone's modules.
     const { loadBackboneInputs } = await import('../models/almostrec-context');
-    return { data, backbone: await loadBackboneInputs(catalog, data, config as unknown as BackboneInputsConfig, onProgress, signal, modelDescriptor(spec.kind).label) };
+    return {
+      data,
+      backbone: await loadBackboneInputs(catalog, data, config as unknown as BackboneInputsConfig, onProgress, signal, modelDescriptor(spec.kind).label, importedItemTable)
+    };
   }
   if (!spec.needsItemFeatures) return { data };
   // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need.
@@ -89,6 +93,13 @@ function checkRunContext(run: RunDetail, mctx: ModelContext): void {
   if (b && tokenizer !== undefined && tokenizer !== b.tokenizer.id) throw new Error(`Run ${run.id} was trained with tokenizer "${String(tokenizer)}"; backbone ${b.backbone.id} now has "${b.tokenizer.id}"`);
 }
 
+/** An imported adapter's run (seqRunId 0) reads M from its own item_embeddings artifact (adapters/import-adapter.ts). */
+function importedItemTableOf(catalog: Catalog, run: RunDetail): { path: string; model: string } | null {
+  if (run.config.seqRunId !== 0) return null;
+  const own = catalog.getArtifacts(run.id).filter((a) => a.kind === 'item_embeddings').at(-1);
+  return own ? { path: own.path, model: String(run.config[SEQ_RUN_MODEL_KEY] ?? 'imported') } : null;
+}
+
 /** A finished run's trained model from its stored best weights, with what it is built on (`context`); dispose() frees both. */
 export async function loadRunModel(
   catalog: Catalog,
@@ -101,7 +112,7 @@ export async function loadRunModel(
   // Only a backbone model needs its run config to build the context; the others read theirs from the
   // checkpoint header (an older run's stored config need not parse against today's catalogue).
   const config = spec.needsBackbone ? runModelConfig(run.model, run.config) : undefined;
-  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, config);
+  const mctx = await modelContext(catalog, spec, data, ctx?.onProgress, ctx?.signal, config, importedItemTableOf(catalog, run));
   try {
     checkRunContext(run, mctx);
     const model = await loadTrainedModel(spec, mctx, run.checkpointPath);
@@ -215,7 +226,11 @@ export async function runTrainingJob(
         disposeModelContext(mctx);
       }
     }
-    catalog.updateRun(runId, { status: 'succeeded', endedAt: new Date().toISOString() });
+    catalog.db.transaction(() => {
+      catalog.updateRun(runId, { status: 'succeeded', endedAt: new Date().toISOString() });
+      // A backbone model's LoRA and heads enter the adapter registry with the run's success, in one commit.
+      catalog.registerAdapter(runId);
+    })();
   } catch (err) {
     markEnded(catalog, runId, err);
     throw err;

@@ -94,13 +94,21 @@ export async function loadBackboneInputs(
   onProgress?: ProgressFn,
   signal?: CancelSignal,
   /** The model's label, for the reference errors. */
-  model = 'ALMOSTREC'
+  model = 'ALMOSTREC',
+  /** An imported adapter's own M (its run's item_embeddings file): no sequential run of this catalog is read. */
+  importedItemTable: { path: string; model: string } | null = null
 ): Promise<BackboneInputs> {
-  const refs = resolveAlmostrecReferences(catalog, data.datasetId, config, model);
+  const refs = importedItemTable
+    ? resolveAlmostrecReferences(catalog, data.datasetId, { backboneId: config.backboneId }, model)
+    : resolveAlmostrecReferences(catalog, data.datasetId, config, model);
   const b = refs.backbone;
   const k = config.useImages ? tokenPoolK(config.visualTokens ?? 1) : null;
   onProgress?.({ phase: 'loading backbone', done: 0, total: 1 });
-  const itemTable = refs.seqRun && refs.itemEmbeddingsPath ? { ...readItemTable(refs.itemEmbeddingsPath, data), runId: refs.seqRun.id, model: refs.seqRun.model, path: refs.itemEmbeddingsPath } : null;
+  const itemTable = importedItemTable
+    ? { ...readItemTable(importedItemTable.path, data), runId: 0, model: importedItemTable.model, path: importedItemTable.path }
+    : refs.seqRun && refs.itemEmbeddingsPath
+      ? { ...readItemTable(refs.itemEmbeddingsPath, data), runId: refs.seqRun.id, model: refs.seqRun.model, path: refs.itemEmbeddingsPath }
+      : null;
   const tokenizer = backboneTokenizer(b.path);
   const items = catalog.getItems(Array.from(data.itemIds.subarray(1)));
   const titleTokens = tokenizeTitles(

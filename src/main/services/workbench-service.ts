@@ -1,7 +1,10 @@
 // The API implementation: one method per entry of src/shared/api.ts, whatever the transport. Input is
 // validated here with the contract's schemas; heavy work goes to the job manager's worker threads.
 import { existsSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
+import { exportAdapter } from '../../core/adapters/export-adapter';
+import { importAdapter } from '../../core/adapters/import-adapter';
+import type { AdapterSummary } from '../../shared/adapters';
 import { createPretrainedBackbone, removeBackboneFiles } from '../../core/backbone/backbone-store';
 import { Catalog } from '../../core/catalog';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
@@ -220,6 +223,42 @@ export class WorkbenchService {
         const job = this.jobs.start('evaluate', `Evaluating run ${runId}`, { kind: 'evaluate', runId }, { runId, datasetId: run.datasetId });
         return { jobId: job.jobId };
       },
+      'adapters.list': ({ backboneId, datasetId }) => c.listAdapters({ backboneId, datasetId }),
+      'adapters.get': ({ runId }) => this.requireAdapter(runId),
+      'adapters.rename': ({ runId, name }) => {
+        this.requireAdapter(runId);
+        c.renameAdapter(runId, name);
+        return this.requireAdapter(runId);
+      },
+      'adapters.delete': ({ runId }) => {
+        // An adapter is its run's output: deleting it deletes the run, refused while a job uses the run.
+        this.requireAdapter(runId);
+        this.assertNoRunningJob(this.onRun(runId), 'adapter\'s run');
+        const deleted = c.deleteRun(runId);
+        if (deleted) this.removeRunFiles(runId);
+        return { deleted };
+      },
+      'adapters.export': async ({ runId, format, out, force }) => {
+        this.requireAdapter(runId);
+        if (!isAbsolute(out)) throw new ApiFailure('invalid_input', `Destination "${out}" must be an absolute folder path`);
+        try {
+          return await exportAdapter(c, runId, format, out, force);
+        } catch (e) {
+          throw new ApiFailure('invalid_input', (e as Error).message);
+        }
+      },
+      'adapters.import': async ({ path, name }) => {
+        if (!isAbsolute(path)) throw new ApiFailure('invalid_input', `Bundle folder "${path}" must be an absolute path`);
+        let imported;
+        try {
+          imported = await importAdapter(c, this.opts.dataDir, path, { name });
+        } catch (e) {
+          throw new ApiFailure('invalid_input', (e as Error).message);
+        }
+        // Scoring needs the backbone loaded: an evaluation job fills the metrics and the case study's recommendations.
+        const job = this.jobs.start('evaluate', `Evaluating imported adapter (run ${imported.runId})`, { kind: 'evaluate', runId: imported.runId }, { runId: imported.runId, datasetId: imported.datasetId });
+        return { jobId: job.jobId, runId: imported.runId };
+      },
       'backbones.list': () => {
         this.sweepOtherProcesses();
         return c.listBackbones();
@@ -378,6 +417,12 @@ export class WorkbenchService {
     }
     const { history: _history, ...summary } = this.requireBackbone(backboneId);
     return summary;
+  }
+
+  private requireAdapter(runId: number): AdapterSummary {
+    const a = this.catalog.getAdapter(runId);
+    if (!a) throw notFound(`Adapter of run ${runId}`);
+    return a;
   }
 
   private requireBackbone(backboneId: number): BackboneDetail {

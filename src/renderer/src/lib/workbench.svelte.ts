@@ -5,7 +5,7 @@ import { isPendingJob } from '../../../shared/jobs';
 import type { AppInfo, DatasetSummary, JobInfo } from '../../../shared/types';
 import { api, toApiError, type ApiError } from './api';
 
-export type ViewName = 'datasets' | 'train' | 'runs' | 'backbones' | 'table2' | 'ablation' | 'case-study';
+export type ViewName = 'datasets' | 'train' | 'runs' | 'backbones' | 'adapters' | 'table2' | 'ablation' | 'case-study';
 
 const SELECTED_KEY = 'almostrec.datasetId';
 
