@@ -77,7 +77,7 @@ export function disposeModelContext(ctx: ModelContext): void {
 }
 
 /** A run's stored bookkeeping must describe the context built now, or its weights would be read against other inputs. */
-function checkRunContext(run: RunDetail, mctx: ModelContext): void {
+export function checkRunContext(run: RunDetail, mctx: ModelContext): void {
   const stored = run.config[IMAGE_ENCODER_KEY];
   if (mctx.itemFeatures && stored !== undefined && stored !== mctx.itemFeatures.encoderId) {
     throw new Error(`Run ${run.id} was trained on image features "${String(stored)}"; this build computes "${mctx.itemFeatures.encoderId}"`);

@@ -94,7 +94,12 @@ export async function loadBackboneInputs(
   onProgress?: ProgressFn,
   signal?: CancelSignal,
   /** The model's label, for the reference errors. */
-  model = 'ALMOSTREC'
+  model = 'ALMOSTREC',
+  /**
+   * The backbone's weights already loaded by the caller (the inference worker shares one backbone between
+   * the runs built on it): used as they are and left to the caller, so dispose() frees nothing.
+   */
+  shared?: Pick<BackboneInputs['backbone'], 'config' | 'weights'>
 ): Promise<BackboneInputs> {
   const refs = resolveAlmostrecReferences(catalog, data.datasetId, config, model);
   const b = refs.backbone;
@@ -110,7 +115,7 @@ export async function loadBackboneInputs(
   const dim = openHfCheckpoint(b.path).config.text.hiddenSize;
   const visual = k !== null ? await visualTokens(catalog, b.id, data, k, dim, onProgress, signal) : null;
   // Last: the largest allocation, so nothing above can leak it.
-  const loaded = loadHfCheckpoint(b.path);
+  const loaded = shared ?? loadHfCheckpoint(b.path);
   onProgress?.({ phase: 'loading backbone', done: 1, total: 1 });
   return {
     backbone: { id: b.id, name: b.name, path: b.path, config: loaded.config, weights: loaded.weights },
@@ -120,6 +125,7 @@ export async function loadBackboneInputs(
     titleTokens,
     visual,
     dispose: () => {
+      if (shared) return;
       for (const t of loaded.weights.values()) t.dispose();
       loaded.weights.clear();
     }

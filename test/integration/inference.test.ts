@@ -1,0 +1,114 @@
+// The inference engine (src/core/inference) on real runs of the small importer fixture: SASRec answers any
+// history exactly as the evaluator ranks (same scores, history masked), and two ALMOSTREC runs on one
+// backbone share its loaded weights — the second is an adapter switch, not a backbone reload — while
+// scoring as a freshly loaded copy of each run does.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createPretrainedBackbone } from '../../src/core/backbone/backbone-store';
+import { Catalog } from '../../src/core/catalog';
+import type { SequenceData } from '../../src/core/data/types';
+import { InferenceEngine } from '../../src/core/inference/inference-engine';
+import { topKUnseen } from '../../src/core/inference/top-k';
+import { importDataset } from '../../src/core/importers';
+import { runPretrainJob } from '../../src/core/jobs/backbone-jobs';
+import { loadRunScorer, runTrainingJob, type RunJobContext } from '../../src/core/jobs/run-jobs';
+import { initBackend } from '../../src/core/tensor/backend';
+
+const workDir = mkdtempSync(join(tmpdir(), 'almostrec-inference-'));
+const ctx: RunJobContext = { dataDir: workDir, onProgress: () => {}, onLog: () => {}, signal: { aborted: false } };
+let catalog: Catalog;
+let data: SequenceData;
+let engine: InferenceEngine;
+
+const SASREC = { epochs: 2, evalEvery: 1, maxLen: 10, batchSize: 8, hiddenSize: 16, seed: 3 };
+const BACKBONE = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 32, batchSize: 4, stage1Steps: 2, stage2Steps: 2, warmupSteps: 1 };
+const ALMOSTREC = { epochs: 1, batchSize: 8, learningRate: 5e-3, warmupSteps: 1, samplesPerUser: 2, historyLength: 5, maxTitleTokens: 4, useImages: 0 };
+
+async function train(model: 'sasrec' | 'almostrec', config: Record<string, number>): Promise<number> {
+  const runId = catalog.createRun({ datasetId: data.datasetId, model, config, backend: null });
+  await runTrainingJob(catalog, runId, { ...ctx, resume: false });
+  expect(catalog.getRun(runId)!.status).toBe('succeeded');
+  return runId;
+}
+
+/** Catalog item ids of a user's sequence (its indices mapped back). */
+const idsOf = (indices: ArrayLike<number>): number[] => Array.from(indices, (i) => data.itemIds[i]);
+
+beforeAll(async () => {
+  await initBackend();
+  catalog = Catalog.open(join(workDir, 'catalog.sqlite'));
+  const { datasetId } = await importDataset(catalog, { format: 'movielens-latest', path: resolve(__dirname, '../fixtures/importers/ml-latest'), name: 'tiny', options: {} });
+  data = catalog.loadSequences(datasetId);
+  engine = new InferenceEngine(catalog, { maxModels: 3 });
+});
+
+afterAll(() => {
+  engine?.dispose();
+  catalog?.close();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+test('SASRec: any history is ranked as the evaluator ranks it, history excluded, unknown items refused', async () => {
+  const runId = await train('sasrec', SASREC);
+  const scorer = await loadRunScorer(catalog, catalog.getRun(runId)!, data);
+  try {
+    for (const user of data.users) {
+      // A what-if history: the user's sequence reordered, its last item dropped.
+      const history = Array.from(user.items).reverse().slice(1);
+      const expected = topKUnseen((await scorer.scoreBatch([Int32Array.from(history)])).slice(0, data.numItems + 1), history, 5, data.itemIds);
+      const answer = await engine.topK(runId, idsOf(history), 5);
+      expect(answer.items.map((r) => r.itemId)).toEqual(expected.map((r) => r.itemId));
+      for (let i = 0; i < expected.length; i++) expect(Math.abs(answer.items[i].score - expected[i].score)).toBeLessThanOrEqual(1e-4);
+      const seen = new Set(idsOf(history));
+      expect(answer.items.some((r) => seen.has(r.itemId))).toBe(false);
+      expect(answer.items.length).toBe(Math.min(5, data.numItems - seen.size));
+    }
+  } finally {
+    scorer.dispose?.();
+  }
+  const first = await engine.topK(runId, idsOf(data.users[0].items), 3);
+  expect(first.load).toBe('cached');
+  await expect(engine.topK(runId, [987654], 3)).rejects.toThrow(`Item 987654 is not among run ${runId}'s items`);
+  await expect(engine.topK(999, [data.itemIds[1]], 3)).rejects.toThrow('Run 999 not found');
+}, 120_000);
+
+test('ALMOSTREC: two runs on one backbone share it; switching adapters does not reload it and scores as a fresh load', async () => {
+  const seqRunId = catalog.listRuns(data.datasetId).find((r) => r.model === 'sasrec')!.id;
+  const backboneId = createPretrainedBackbone(catalog, workDir, { name: 'tiny-compact', datasetId: data.datasetId, config: BACKBONE });
+  await runPretrainJob(catalog, backboneId, { ...ctx, resume: false });
+  const a = await train('almostrec', { ...ALMOSTREC, backboneId, seqRunId, seed: 1 });
+  const b = await train('almostrec', { ...ALMOSTREC, backboneId, seqRunId, seed: 2 });
+  const history = idsOf(data.users[1].items.slice(0, 3));
+
+  const first = await engine.topK(a, history, 4);
+  expect(first.load).toBe('loaded');
+  const second = await engine.topK(b, history, 4);
+  expect(second.load).toBe('adapter-switch');
+  expect(engine.loadedBackbones()).toEqual([backboneId]);
+  expect((await engine.topK(a, history, 4)).load).toBe('cached');
+  // Different adapters on one backbone answer differently (else the switch switched nothing).
+  expect(second.items.map((r) => r.score)).not.toEqual(first.items.map((r) => r.score));
+
+  for (const [runId, answer] of [[a, first], [b, second]] as const) {
+    const scorer = await loadRunScorer(catalog, catalog.getRun(runId)!, data);
+    try {
+      const indices = data.users[1].items.slice(0, 3);
+      const expected = topKUnseen((await scorer.scoreBatch([indices])).slice(0, data.numItems + 1), indices, 4, data.itemIds);
+      expect(answer.items.map((r) => r.itemId)).toEqual(expected.map((r) => r.itemId));
+      for (let i = 0; i < expected.length; i++) expect(Math.abs(answer.items[i].score - expected[i].score)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      scorer.dispose?.();
+    }
+  }
+
+  // Past maxModels (3: SASRec + a + b), the least recently used model goes; the backbone stays while a run uses it.
+  const c = await train('almostrec', { ...ALMOSTREC, backboneId, seqRunId, seed: 3 });
+  expect((await engine.topK(c, history, 4)).load).toBe('adapter-switch');
+  expect(engine.loadedRuns()).toEqual([b, a, c]);
+  engine.forget(a);
+  engine.forget(b);
+  engine.forget(c);
+  expect(engine.loadedBackbones()).toEqual([]);
+}, 300_000);
