@@ -52,6 +52,14 @@ interface LoadedBackbone {
   shared: Pick<BackboneInputs['backbone'], 'config' | 'weights'>;
 }
 
+/** A history item the run cannot read: the caller's input to fix, not a failure of the engine. */
+export class UnknownItemError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownItemError';
+  }
+}
+
 const stampOf = (run: RunDetail): string => `${run.checkpointPath ?? ''}|${run.endedAt ?? ''}`;
 
 export class InferenceEngine {
@@ -106,7 +114,7 @@ export class InferenceEngine {
     const ds = this.dataset(run.datasetId);
     const indices = Int32Array.from(history, (itemId) => {
       const index = ds.indexOf.get(itemId);
-      if (index === undefined) throw new Error(`Item ${itemId} is not among run ${runId}'s items (dataset ${run.datasetId} after its 5-core filter)`);
+      if (index === undefined) throw new UnknownItemError(`Item ${itemId} is not among run ${runId}'s items (dataset ${run.datasetId} after its 5-core filter)`);
       return index;
     });
     const t0 = performance.now();
