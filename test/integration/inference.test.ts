@@ -1,8 +1,10 @@
 // The inference engine (src/core/inference) on real runs of the small importer fixture: SASRec answers any
 // history exactly as the evaluator ranks (same scores, history masked), and two ALMOSTREC runs on one
 // backbone share its loaded weights — the second is an adapter switch, not a backbone reload — while
-// scoring as a freshly loaded copy of each run does.
-import { mkdtempSync, rmSync } from 'node:fs';
+// scoring as a freshly loaded copy of each run does. Then the API method inference.topK, served by the
+// service through the built worker thread (out/main/inference-worker.js, built here if missing).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -15,6 +17,7 @@ import { importDataset } from '../../src/core/importers';
 import { runPretrainJob } from '../../src/core/jobs/backbone-jobs';
 import { loadRunScorer, runTrainingJob, type RunJobContext } from '../../src/core/jobs/run-jobs';
 import { initBackend } from '../../src/core/tensor/backend';
+import { WorkbenchService } from '../../src/main/services/workbench-service';
 
 const workDir = mkdtempSync(join(tmpdir(), 'almostrec-inference-'));
 const ctx: RunJobContext = { dataDir: workDir, onProgress: () => {}, onLog: () => {}, signal: { aborted: false } };
@@ -112,3 +115,32 @@ test('ALMOSTREC: two runs on one backbone share it; switching adapters does not 
   engine.forget(c);
   expect(engine.loadedBackbones()).toEqual([]);
 }, 300_000);
+
+test('inference.topK through WorkbenchService and the worker thread: items with posters, clear errors', async () => {
+  const root = resolve(__dirname, '..', '..');
+  const out = join(root, 'out', 'main');
+  if (!existsSync(join(out, 'inference-worker.js'))) execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'ignore' });
+  const service = new WorkbenchService({ dataDir: workDir, dbPath: join(workDir, 'catalog.sqlite'), workerPath: join(out, 'job-worker.js'), transport: 'http', version: '1', autoImport: false });
+  try {
+    expect(service.inference.threaded).toBe(true);
+    const runId = catalog.listRuns(data.datasetId).find((r) => r.model === 'sasrec')!.id;
+    const history = idsOf(data.users[2].items.slice(0, 4));
+    const r = await service.handle('inference.topK', { runId, history, k: 3 });
+    if (!r.ok) throw new Error(r.error.message);
+    const out1 = r.result as { recommendations: { rank: number; item: { id: number; title: string } }[]; load: string };
+    expect(out1.load).toBe('loaded');
+    expect(out1.recommendations.map((x) => x.rank)).toEqual([0, 1, 2]);
+    expect(out1.recommendations.every((x) => !history.includes(x.item.id) && x.item.title.length > 0)).toBe(true);
+    const again = await service.handle('inference.topK', { runId, history, k: 3 });
+    expect(again.ok && (again.result as { load: string }).load).toBe('cached');
+
+    const bad = await service.handle('inference.topK', { runId, history: [987654], k: 3 });
+    expect(bad.ok ? null : bad.error).toMatchObject({ code: 'invalid_input', message: expect.stringContaining('Item 987654') });
+    const missing = await service.handle('inference.topK', { runId: 9999, history, k: 3 });
+    expect(missing.ok ? null : missing.error.code).toBe('not_found');
+    const empty = await service.handle('inference.topK', { runId, history: [], k: 3 });
+    expect(empty.ok ? null : empty.error.code).toBe('invalid_input');
+  } finally {
+    await service.close();
+  }
+}, 120_000);
