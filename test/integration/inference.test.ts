@@ -1,4 +1,5 @@
-// The inference engine (src/core/inference) on real runs of the small importer fixture: SASRec answers any
+// The inference engine (src/core/inference) on real runs of the small importer fixture: SASRec's ONNX
+// scoring graph gives tfjs's scores (≤ 1e-4); SASRec answers any
 // history exactly as the evaluator ranks (same scores, history masked), and two ALMOSTREC runs on one
 // backbone share its loaded weights — the second is an adapter switch, not a backbone reload — while
 // scoring as a freshly loaded copy of each run does. Then the API method inference.topK, served by the
@@ -15,7 +16,10 @@ import { InferenceEngine } from '../../src/core/inference/inference-engine';
 import { topKUnseen } from '../../src/core/inference/top-k';
 import { importDataset } from '../../src/core/importers';
 import { runPretrainJob } from '../../src/core/jobs/backbone-jobs';
-import { loadRunScorer, runTrainingJob, type RunJobContext } from '../../src/core/jobs/run-jobs';
+import { loadRunModel, loadRunScorer, runModelConfig, runTrainingJob, type RunJobContext } from '../../src/core/jobs/run-jobs';
+import { sasrecShape } from '../../src/core/models/sasrec';
+import { ortSasrecScorer } from '../../src/core/inference/sasrec-onnx';
+import type { SasrecConfig } from '../../src/shared/api';
 import { initBackend } from '../../src/core/tensor/backend';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
 
@@ -53,8 +57,31 @@ afterAll(() => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-test('SASRec: any history is ranked as the evaluator ranks it, history excluded, unknown items refused', async () => {
+test('SASRec on onnxruntime: every score within 1e-4 of tfjs, for histories shorter and longer than maxLen', async () => {
   const runId = await train('sasrec', SASREC);
+  const run = catalog.getRun(runId)!;
+  const { model, dispose } = await loadRunModel(catalog, run, data);
+  try {
+    const values = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const onnx = ortSasrecScorer(sasrecShape(runModelConfig('sasrec', run.config) as unknown as SasrecConfig, data.numItems), values)!;
+    expect(onnx).not.toBeNull();
+    // Lengths 1…maxLen + 4 (the longest are cut to their last maxLen items by both).
+    const histories = Array.from({ length: SASREC.maxLen + 4 }, (_, n) => Int32Array.from({ length: n + 1 }, (_, i) => (i % data.numItems) + 1));
+    for (const batch of [histories, [histories[3]]]) {
+      const expected = model.scoreBatch(batch) as Float32Array;
+      const got = onnx.scoreBatch(batch) as Float32Array;
+      expect(got.length).toBe(expected.length);
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+      expect(worst).toBeLessThanOrEqual(1e-4);
+    }
+  } finally {
+    dispose();
+  }
+}, 120_000);
+
+test('SASRec: any history is ranked as the evaluator ranks it, history excluded, unknown items refused', async () => {
+  const runId = catalog.listRuns(data.datasetId).find((r) => r.model === 'sasrec')!.id;
   const scorer = await loadRunScorer(catalog, catalog.getRun(runId)!, data);
   try {
     for (const user of data.users) {
@@ -73,6 +100,7 @@ test('SASRec: any history is ranked as the evaluator ranks it, history excluded,
   }
   const first = await engine.topK(runId, idsOf(data.users[0].items), 3);
   expect(first.load).toBe('cached');
+  expect(first.runtime).toBe('onnxruntime');
   await expect(engine.topK(runId, [987654], 3)).rejects.toThrow(`Item 987654 is not among run ${runId}'s items`);
   await expect(engine.topK(999, [data.itemIds[1]], 3)).rejects.toThrow('Run 999 not found');
 }, 120_000);
@@ -124,7 +152,7 @@ test('inference.topK through WorkbenchService and the worker thread: items with 
   try {
     expect(service.inference.threaded).toBe(true);
     const runId = catalog.listRuns(data.datasetId).find((r) => r.model === 'sasrec')!.id;
-    const history = idsOf(data.users[2].items.slice(0, 4));
+    const history = idsOf(data.users[2].items.slice(0, 2));
     const r = await service.handle('inference.topK', { runId, history, k: 3 });
     if (!r.ok) throw new Error(r.error.message);
     const out1 = r.result as { recommendations: { rank: number; item: { id: number; title: string } }[]; load: string };

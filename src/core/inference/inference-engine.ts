@@ -14,7 +14,10 @@ import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
 import { loadTrainedModel, type ModelContext } from '../train';
-import type { BackboneInputs } from '../train/model-spec';
+import type { BackboneInputs, TrainableModel } from '../train/model-spec';
+import type { SasrecConfig } from '../../shared/api';
+import { sasrecShape } from '../models/sasrec';
+import { ortSasrecScorer } from './sasrec-onnx';
 import { topKUnseen, type ScoredItem } from './top-k';
 
 export interface InferenceEngineOptions {
@@ -22,7 +25,16 @@ export interface InferenceEngineOptions {
   maxModels?: number;
   /** Backbones kept loaded beyond those a loaded model uses. */
   maxIdleBackbones?: number;
+  /**
+   * Where SASRec scores: 'onnx' (default; its scoring graph exported to ONNX and run by onnxruntime-node,
+   * several times faster for one user than tfjs-wasm, see the README) or 'tfjs'. tfjs wherever onnxruntime
+   * does not load.
+   */
+  sasrecRuntime?: 'onnx' | 'tfjs';
 }
+
+/** What computes a loaded model's scores. */
+export type ScoringRuntime = 'onnxruntime' | 'tfjs';
 
 /** How the answering model was found: in memory, loaded with its backbone, or loaded onto a backbone already in memory. */
 export type ModelLoad = 'cached' | 'loaded' | 'adapter-switch';
@@ -32,6 +44,7 @@ export interface TopKAnswer {
   /** Best first; catalog item ids; history items excluded. */
   items: ScoredItem[];
   load: ModelLoad;
+  runtime: ScoringRuntime;
   /** Time spent loading the model (0 when cached). */
   loadMs: number;
   scoreMs: number;
@@ -43,6 +56,7 @@ interface LoadedModel {
   stamp: string;
   datasetId: number;
   scorer: Scorer & { dispose?(): void };
+  runtime: ScoringRuntime;
   backboneId: number | null;
 }
 
@@ -60,6 +74,14 @@ export class UnknownItemError extends Error {
   }
 }
 
+/** SASRec's scorer on onnxruntime from the loaded weights; null (tfjs then) where onnxruntime does not load. */
+function onnxSasrec(run: RunDetail, data: SequenceData, trained: TrainableModel): (Scorer & { dispose(): void }) | null {
+  const values = new Map<string, Float32Array>();
+  for (const [name, v] of trained.params) values.set(name, v.dataSync() as Float32Array);
+  const config = runModelConfig('sasrec', run.config) as unknown as SasrecConfig;
+  return ortSasrecScorer(sasrecShape(config, data.numItems), values);
+}
+
 const stampOf = (run: RunDetail): string => `${run.checkpointPath ?? ''}|${run.endedAt ?? ''}`;
 
 export class InferenceEngine {
@@ -68,6 +90,7 @@ export class InferenceEngine {
   private readonly datasets = new Map<number, { data: SequenceData; indexOf: Map<number, number> }>();
   private readonly maxModels: number;
   private readonly maxIdleBackbones: number;
+  private readonly sasrecRuntime: 'onnx' | 'tfjs';
   /** One request at a time: two loads of the same run must not race, and tfjs work is serial anyway. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -77,6 +100,7 @@ export class InferenceEngine {
   ) {
     this.maxModels = Math.max(1, opts.maxModels ?? 4);
     this.maxIdleBackbones = Math.max(0, opts.maxIdleBackbones ?? 0);
+    this.sasrecRuntime = opts.sasrecRuntime ?? 'onnx';
   }
 
   /** The k best items for `history` (catalog item ids, oldest first) from finished run `runId`. */
@@ -123,7 +147,7 @@ export class InferenceEngine {
     const scores = await model.scorer.scoreBatch([indices]);
     const top = topKUnseen(scores.subarray(0, ds.data.numItems + 1), indices, k, ds.data.itemIds);
     const t2 = performance.now();
-    return { runId, items: top, load, loadMs: load === 'cached' ? 0 : t1 - t0, scoreMs: t2 - t1 };
+    return { runId, items: top, load, runtime: model.runtime, loadMs: load === 'cached' ? 0 : t1 - t0, scoreMs: t2 - t1 };
   }
 
   private dataset(datasetId: number): { data: SequenceData; indexOf: Map<number, number> } {
@@ -151,7 +175,7 @@ export class InferenceEngine {
     let load: ModelLoad = 'loaded';
     let model: LoadedModel;
     if (run.model === 'popularity') {
-      model = { runId: run.id, stamp: stampOf(run), datasetId: run.datasetId, scorer: fitPopularity(data), backboneId: null };
+      model = { runId: run.id, stamp: stampOf(run), datasetId: run.datasetId, scorer: fitPopularity(data), runtime: 'tfjs', backboneId: null };
     } else {
       if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint`);
       const spec = modelSpec(run.model);
@@ -171,12 +195,15 @@ export class InferenceEngine {
       }
       checkRunContext(run, ctx);
       const trained = await loadTrainedModel(spec, ctx, run.checkpointPath);
+      const onnx = run.model === 'sasrec' && this.sasrecRuntime === 'onnx' ? onnxSasrec(run, data, trained) : null;
+      if (onnx) trained.dispose();
       // The context's dispose frees nothing of a shared backbone (loadBackboneInputs' `shared`).
       model = {
         runId: run.id,
         stamp: stampOf(run),
         datasetId: run.datasetId,
-        scorer: { scoreBatch: (h) => trained.scoreBatch(h), dispose: () => (trained.dispose(), ctx.backbone?.dispose()) },
+        scorer: onnx ?? { scoreBatch: (h) => trained.scoreBatch(h), dispose: () => (trained.dispose(), ctx.backbone?.dispose()) },
+        runtime: onnx ? 'onnxruntime' : 'tfjs',
         backboneId
       };
     }
