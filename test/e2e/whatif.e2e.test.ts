@@ -1,6 +1,6 @@
 // What-if in the case study (issue 14 §5), as an analyst uses it: on the importers' small dataset a short
 // SASRec run from the Train view, then in the case study the user's history is edited (an item removed,
-// one moved, one added by title search) and the column re-ranks live through the inference worker, with
+// one moved with the keyboard and one by dragging, one added by title search) and the column re-ranks live through the inference worker, with
 // each item's rank change against the stored list; Reset brings the stored list back.
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,11 @@ describe('what-if histories in the case study', () => {
     await page.getByRole('button', { name: `Move ${original[1]} later` }).focus();
     await page.keyboard.press('Enter');
     expect((await historyTitles()).slice(0, 2)).toEqual([original[2], original[1]]);
+
+    // Dragging does the same: the first card dropped on the second swaps them back.
+    const cards = page.getByTestId('whatif-history').locator('li');
+    await cards.nth(0).dragTo(cards.nth(1));
+    expect((await historyTitles()).slice(0, 2)).toEqual([original[1], original[2]]);
 
     // Adding the removed item back by title search masks it again.
     await page.getByTestId('whatif-search').fill(original[0].slice(0, 4));
