@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createPretrainedBackbone } from '../../src/core/backbone/backbone-store';
 import { Catalog } from '../../src/core/catalog';
@@ -144,7 +145,7 @@ test('ALMOSTREC: two runs on one backbone share it; switching adapters does not 
   expect(engine.loadedBackbones()).toEqual([]);
 }, 300_000);
 
-test('inference.topK through WorkbenchService and the worker thread: items with posters, clear errors', async () => {
+test('inference.topK through WorkbenchService and the worker thread: catalog items, clear errors, a dead worker replaced', async () => {
   const root = resolve(__dirname, '..', '..');
   const out = join(root, 'out', 'main');
   if (!existsSync(join(out, 'inference-worker.js'))) execFileSync('npx', ['electron-vite', 'build'], { cwd: root, stdio: 'ignore' });
@@ -168,6 +169,15 @@ test('inference.topK through WorkbenchService and the worker thread: items with 
     expect(missing.ok ? null : missing.error.code).toBe('not_found');
     const empty = await service.handle('inference.topK', { runId, history: [], k: 3 });
     expect(empty.ok ? null : empty.error.code).toBe('invalid_input');
+
+    // A worker that dies fails its pending request with the reason; the next request starts a new one.
+    await service.inference.forget(runId);
+    const pending = service.handle('inference.topK', { runId, history, k: 3 });
+    await (service.inference as unknown as { worker: Worker }).worker.terminate();
+    const died = await pending;
+    expect(died.ok ? null : died.error).toMatchObject({ code: 'internal', message: expect.stringContaining('Inference worker exited') });
+    const revived = await service.handle('inference.topK', { runId, history, k: 3 });
+    expect(revived.ok && (revived.result as { load: string }).load).toBe('loaded');
   } finally {
     await service.close();
   }
