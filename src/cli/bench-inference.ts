@@ -111,7 +111,7 @@ export async function benchInference(opts: InferenceBenchOptions): Promise<strin
     const sasrecFigures = await latency(sasrec);
     // The same requests on this thread, SASRec on tfjs and on onnxruntime: which scoring path is faster.
     const onThread = async (runtime: 'onnx' | 'tfjs') => {
-      const engine = new InferenceEngine(catalog, { sasrecRuntime: runtime });
+      const engine = new InferenceEngine(catalog, { sequentialRuntime: runtime });
       try {
         await engine.topK(sasrec, histories[0], 10);
         const times: number[] = [];

@@ -17,6 +17,8 @@ import { loadTrainedModel, type ModelContext } from '../train';
 import type { BackboneInputs, TrainableModel } from '../train/model-spec';
 import type { SasrecConfig } from '../../shared/api';
 import { sasrecShape } from '../models/sasrec';
+import type { Gru4recConfig } from '../models/gru4rec';
+import { ortGru4recScorer } from './gru4rec-onnx';
 import { ortSasrecScorer } from './sasrec-onnx';
 import { topKUnseen, type ScoredItem } from './top-k';
 
@@ -26,11 +28,11 @@ export interface InferenceEngineOptions {
   /** Backbones kept loaded beyond those a loaded model uses. */
   maxIdleBackbones?: number;
   /**
-   * Where SASRec scores: 'onnx' (default; its scoring graph exported to ONNX and run by onnxruntime-node,
-   * several times faster for one user than tfjs-wasm, see the README) or 'tfjs'. tfjs wherever onnxruntime
-   * does not load.
+   * Where SASRec and GRU4Rec score: 'onnx' (default; their scoring graphs exported to ONNX and run by
+   * onnxruntime-node, several times faster for one user than tfjs-wasm, see the README) or 'tfjs'. tfjs
+   * wherever onnxruntime does not load.
    */
-  sasrecRuntime?: 'onnx' | 'tfjs';
+  sequentialRuntime?: 'onnx' | 'tfjs';
 }
 
 /** What computes a loaded model's scores. */
@@ -74,12 +76,13 @@ export class UnknownItemError extends Error {
   }
 }
 
-/** SASRec's scorer on onnxruntime from the loaded weights; null (tfjs then) where onnxruntime does not load. */
-function onnxSasrec(run: RunDetail, data: SequenceData, trained: TrainableModel): (Scorer & { dispose(): void }) | null {
+/** SASRec's or GRU4Rec's scorer on onnxruntime from the loaded weights; null (tfjs then) for other models or where onnxruntime does not load. */
+function onnxScorer(run: RunDetail, data: SequenceData, trained: TrainableModel): (Scorer & { dispose(): void }) | null {
+  if (run.model !== 'sasrec' && run.model !== 'gru4rec') return null;
   const values = new Map<string, Float32Array>();
   for (const [name, v] of trained.params) values.set(name, v.dataSync() as Float32Array);
-  const config = runModelConfig('sasrec', run.config) as unknown as SasrecConfig;
-  return ortSasrecScorer(sasrecShape(config, data.numItems), values);
+  if (run.model === 'sasrec') return ortSasrecScorer(sasrecShape(runModelConfig('sasrec', run.config) as unknown as SasrecConfig, data.numItems), values);
+  return ortGru4recScorer({ ...(runModelConfig('gru4rec', run.config) as unknown as Gru4recConfig), numItems: data.numItems }, values);
 }
 
 const stampOf = (run: RunDetail): string => `${run.checkpointPath ?? ''}|${run.endedAt ?? ''}`;
@@ -90,7 +93,7 @@ export class InferenceEngine {
   private readonly datasets = new Map<number, { data: SequenceData; indexOf: Map<number, number> }>();
   private readonly maxModels: number;
   private readonly maxIdleBackbones: number;
-  private readonly sasrecRuntime: 'onnx' | 'tfjs';
+  private readonly sequentialRuntime: 'onnx' | 'tfjs';
   /** One request at a time: two loads of the same run must not race, and tfjs work is serial anyway. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -100,7 +103,7 @@ export class InferenceEngine {
   ) {
     this.maxModels = Math.max(1, opts.maxModels ?? 4);
     this.maxIdleBackbones = Math.max(0, opts.maxIdleBackbones ?? 0);
-    this.sasrecRuntime = opts.sasrecRuntime ?? 'onnx';
+    this.sequentialRuntime = opts.sequentialRuntime ?? 'onnx';
   }
 
   /** The k best items for `history` (catalog item ids, oldest first) from finished run `runId`. */
@@ -195,7 +198,7 @@ export class InferenceEngine {
       }
       checkRunContext(run, ctx);
       const trained = await loadTrainedModel(spec, ctx, run.checkpointPath);
-      const onnx = run.model === 'sasrec' && this.sasrecRuntime === 'onnx' ? onnxSasrec(run, data, trained) : null;
+      const onnx = this.sequentialRuntime === 'onnx' ? onnxScorer(run, data, trained) : null;
       if (onnx) trained.dispose();
       // The context's dispose frees nothing of a shared backbone (loadBackboneInputs' `shared`).
       model = {

@@ -8,34 +8,10 @@
 // pos_emb) and fed as inputs, so one graph serves every history length. Parity with tfjs: ≤ 1e-4
 // (test/integration/inference.test.ts).
 import { onnx } from 'onnx-proto';
-import { attentionBias, padLeftInto, type SasrecShape } from '../models/sasrec';
 import type { Scorer } from '../eval/evaluator';
-import { loadOrt, type NativeSession, type OrtModules } from '../tensor/ort-cross-entropy';
-
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
-const INT64 = onnx.TensorProto.DataType.INT64;
-const { INT, INTS, FLOAT: FLOAT_ATTR } = onnx.AttributeProto.AttributeType;
-
-type Attr = number | number[] | { float: number };
-
-function node(opType: string, input: string[], output: string[], attrs: Record<string, Attr> = {}): onnx.INodeProto {
-  const attribute = Object.entries(attrs).map(([name, v]): onnx.IAttributeProto =>
-    Array.isArray(v) ? { name, type: INTS, ints: v } : typeof v === 'number' ? { name, type: INT, i: v } : { name, type: FLOAT_ATTR, f: v.float }
-  );
-  return { opType, input, output, attribute };
-}
-
-function valueInfo(name: string, elemType: number, dims: (string | number)[]): onnx.IValueInfoProto {
-  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } };
-}
-
-const floatInit = (name: string, dims: number[], data: Float32Array): onnx.ITensorProto => ({
-  name,
-  dims,
-  dataType: FLOAT,
-  rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-});
-const int64Init = (name: string, values: number[]): onnx.ITensorProto => ({ name, dims: [values.length], dataType: INT64, int64Data: values });
+import { attentionBias, padLeftInto, type SasrecShape } from '../models/sasrec';
+import { loadOrt } from '../tensor/ort-cross-entropy';
+import { FLOAT, INT64, floatInit, int64Init, modelBytes, node, scoringSession, valueInfo } from './onnx-graph';
 
 /** The serialized scoring graph for `shape` with `values` (SASRec's parameters by name) as initializers. */
 export function sasrecScoringModel(shape: SasrecShape, values: Map<string, Float32Array>): Uint8Array {
@@ -119,22 +95,14 @@ export function sasrecScoringModel(shape: SasrecShape, values: Map<string, Float
     initializer: inits,
     node: nodes
   };
-  return onnx.ModelProto.encode({ irVersion: 8, producerName: 'almostrec-workbench', opsetImport: [{ domain: '', version: 18 }], graph }).finish();
+  return modelBytes(graph);
 }
 
 /** A SASRec scorer on onnxruntime for these weights, or null where onnxruntime does not load. */
 export function ortSasrecScorer(shape: SasrecShape, values: Map<string, Float32Array>, threads = 1): (Scorer & { dispose(): void }) | null {
-  const ort: OrtModules | null = loadOrt();
+  const ort = loadOrt();
   if (!ort) return null;
-  const session: NativeSession = new ort.Session();
-  const bytes = sasrecScoringModel(shape, values);
-  session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' } } }
-  });
+  const session = scoringSession(ort, sasrecScoringModel(shape, values), threads);
   const d = shape.hiddenSize;
   const posEmb = values.get('pos_emb')!;
   const width = shape.numItems + 1;
