@@ -37,7 +37,7 @@ const GRU4REC = { epochs: 2, evalEvery: 1, maxLen: 10, batchSize: 8, embeddingSi
 const BACKBONE = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 32, batchSize: 4, stage1Steps: 2, stage2Steps: 2, warmupSteps: 1 };
 const ALMOSTREC = { epochs: 1, batchSize: 8, learningRate: 5e-3, warmupSteps: 1, samplesPerUser: 2, historyLength: 5, maxTitleTokens: 4, useImages: 0 };
 
-async function train(model: 'sasrec' | 'gru4rec' | 'almostrec', config: Record<string, number>): Promise<number> {
+async function train(model: 'sasrec' | 'gru4rec' | 'almostrec' | 'e4srec', config: Record<string, number>): Promise<number> {
   const runId = catalog.createRun({ datasetId: data.datasetId, model, config, backend: null });
   await runTrainingJob(catalog, runId, { ...ctx, resume: false });
   expect(catalog.getRun(runId)!.status).toBe('succeeded');
@@ -132,7 +132,7 @@ test('SASRec: any history is ranked as the evaluator ranks it, history excluded,
   await expect(engine.topK(999, [data.itemIds[1]], 3)).rejects.toThrow('Run 999 not found');
 }, 120_000);
 
-test('ALMOSTREC: two runs on one backbone share it; switching adapters does not reload it and scores as a fresh load', async () => {
+test('ALMOSTREC: runs on one backbone share it (E4SRec too); switching adapters does not reload it and scores as a fresh load', async () => {
   const seqRunId = catalog.listRuns(data.datasetId).find((r) => r.model === 'sasrec')!.id;
   const backboneId = createPretrainedBackbone(catalog, workDir, { name: 'tiny-compact', datasetId: data.datasetId, config: BACKBONE });
   await runPretrainJob(catalog, backboneId, { ...ctx, resume: false });
@@ -168,6 +168,28 @@ test('ALMOSTREC: two runs on one backbone share it; switching adapters does not 
   engine.forget(a);
   engine.forget(b);
   engine.forget(c);
+  expect(engine.loadedBackbones()).toEqual([]);
+
+  // E4SRec (an LLM baseline) on the same backbone shares it with ALMOSTREC as well, and scores as a fresh load.
+  const e = await train('e4srec', { epochs: 1, batchSize: 8, learningRate: 5e-3, warmupSteps: 1, historyLength: 5, backboneId, seqRunId, seed: 4 });
+  expect((await engine.topK(a, history, 4)).load).toBe('loaded');
+  const e4 = await engine.topK(e, history, 4);
+  expect(e4.load).toBe('adapter-switch');
+  expect(engine.loadedBackbones()).toEqual([backboneId]);
+  const scorer = await loadRunScorer(catalog, catalog.getRun(e)!, data);
+  try {
+    const indices = data.users[1].items.slice(0, 3);
+    const expected = topKUnseen((await scorer.scoreBatch([indices])).slice(0, data.numItems + 1), indices, 4, data.itemIds);
+    expect(e4.items.map((r) => r.itemId)).toEqual(expected.map((r) => r.itemId));
+  } finally {
+    scorer.dispose?.();
+  }
+  // A run whose checkpoint cannot be read fails clearly and leaves no backbone loaded for it.
+  engine.forget(a);
+  engine.forget(e);
+  const broken = await train('almostrec', { ...ALMOSTREC, backboneId, seqRunId, seed: 5 });
+  catalog.updateRun(broken, { checkpointPath: join(workDir, 'no-such-checkpoint.safetensors') });
+  await expect(engine.topK(broken, history, 4)).rejects.toThrow();
   expect(engine.loadedBackbones()).toEqual([]);
 }, 300_000);
 

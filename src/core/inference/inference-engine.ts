@@ -191,13 +191,25 @@ export class InferenceEngine {
         const backbone = this.backbone(backboneId);
         if (wasLoaded) load = 'adapter-switch';
         const { loadBackboneInputs } = await import('../models/almostrec-context');
-        ctx = { data, backbone: await loadBackboneInputs(this.catalog, data, config, undefined, undefined, run.model, backbone.shared) };
+        try {
+          ctx = { data, backbone: await loadBackboneInputs(this.catalog, data, config, undefined, undefined, run.model, backbone.shared) };
+        } catch (err) {
+          this.freeIdleBackbones();
+          throw err;
+        }
       } else if (spec.needsItemFeatures) {
         const { loadItemFeatures } = await import('../vision');
         ctx = { data, itemFeatures: await loadItemFeatures(this.catalog, data) };
       }
-      checkRunContext(run, ctx);
-      const trained = await loadTrainedModel(spec, ctx, run.checkpointPath);
+      let trained: TrainableModel;
+      try {
+        checkRunContext(run, ctx);
+        trained = await loadTrainedModel(spec, ctx, run.checkpointPath);
+      } catch (err) {
+        // A backbone loaded for this run alone is not kept for it.
+        this.freeIdleBackbones();
+        throw err;
+      }
       const onnx = this.sequentialRuntime === 'onnx' ? onnxScorer(run, data, trained) : null;
       if (onnx) trained.dispose();
       // The context's dispose frees nothing of a shared backbone (loadBackboneInputs' `shared`).
@@ -230,7 +242,11 @@ export class InferenceEngine {
   private unload(m: LoadedModel): void {
     this.models.delete(m.runId);
     m.scorer.dispose?.();
-    // Backbones no loaded model uses are kept up to maxIdleBackbones (the oldest freed first).
+    this.freeIdleBackbones();
+  }
+
+  /** Backbones no loaded model uses are kept up to maxIdleBackbones (the oldest freed first). */
+  private freeIdleBackbones(): void {
     const inUse = new Set([...this.models.values()].map((x) => x.backboneId));
     const idle = [...this.backbones.values()].filter((b) => !inUse.has(b.id));
     for (const b of idle.slice(0, Math.max(0, idle.length - this.maxIdleBackbones))) this.freeBackbone(b);
