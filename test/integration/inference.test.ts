@@ -1,5 +1,5 @@
-// The inference engine (src/core/inference) on real runs of the small importer fixture: SASRec's and
-// GRU4Rec's ONNX scoring graphs give tfjs's scores (≤ 1e-4); SASRec answers any
+// The inference engine (src/core/inference) on real runs of the small importer fixture: the ONNX scoring
+// graphs of SASRec, GRU4Rec and NextItNet give tfjs's scores (≤ 1e-4); SASRec answers any
 // history exactly as the evaluator ranks (same scores, history masked), and two ALMOSTREC runs on one
 // backbone share its loaded weights — the second is an adapter switch, not a backbone reload — while
 // scoring as a freshly loaded copy of each run does. Then the API method inference.topK, served by the
@@ -21,7 +21,9 @@ import { loadRunModel, loadRunScorer, runModelConfig, runTrainingJob, type RunJo
 import { sasrecShape } from '../../src/core/models/sasrec';
 import { ortGru4recScorer } from '../../src/core/inference/gru4rec-onnx';
 import { ortSasrecScorer } from '../../src/core/inference/sasrec-onnx';
+import { ortNextitnetScorer } from '../../src/core/inference/nextitnet-onnx';
 import type { Gru4recConfig } from '../../src/core/models/gru4rec';
+import type { NextitnetConfig } from '../../src/core/models/nextitnet';
 import type { SasrecConfig } from '../../src/shared/api';
 import { initBackend } from '../../src/core/tensor/backend';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
@@ -34,10 +36,11 @@ let engine: InferenceEngine;
 
 const SASREC = { epochs: 2, evalEvery: 1, maxLen: 10, batchSize: 8, hiddenSize: 16, seed: 3 };
 const GRU4REC = { epochs: 2, evalEvery: 1, maxLen: 10, batchSize: 8, embeddingSize: 16, hiddenSize: 12, numLayers: 2, seed: 5 };
+const NEXTITNET = { epochs: 2, evalEvery: 1, maxLen: 10, batchSize: 8, embeddingSize: 16, kernelSize: 3, numBlocks: 2, seed: 6 };
 const BACKBONE = { hiddenSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, intermediateSize: 64, gridSize: 2, maxTokens: 32, batchSize: 4, stage1Steps: 2, stage2Steps: 2, warmupSteps: 1 };
 const ALMOSTREC = { epochs: 1, batchSize: 8, learningRate: 5e-3, warmupSteps: 1, samplesPerUser: 2, historyLength: 5, maxTitleTokens: 4, useImages: 0 };
 
-async function train(model: 'sasrec' | 'gru4rec' | 'almostrec' | 'e4srec', config: Record<string, number>): Promise<number> {
+async function train(model: 'sasrec' | 'gru4rec' | 'nextitnet' | 'almostrec' | 'e4srec', config: Record<string, number>): Promise<number> {
   const runId = catalog.createRun({ datasetId: data.datasetId, model, config, backend: null });
   await runTrainingJob(catalog, runId, { ...ctx, resume: false });
   expect(catalog.getRun(runId)!.status).toBe('succeeded');
@@ -84,17 +87,22 @@ test('SASRec on onnxruntime: every score within 1e-4 of tfjs, for histories shor
   }
 }, 120_000);
 
-test('GRU4Rec on onnxruntime (2 layers): every score within 1e-4 of tfjs, any length; the engine uses it', async () => {
-  const runId = await train('gru4rec', GRU4REC);
+/** A run's tfjs scores against its ONNX scorer's, for histories of every length up to maxLen + 4; then the engine's runtime. */
+async function checkOnnxParity(
+  model: 'gru4rec' | 'nextitnet',
+  config: Record<string, number> & { maxLen: number },
+  onnxScorer: (config: Record<string, number>, values: Map<string, Float32Array>) => { scoreBatch(h: Int32Array[]): Float32Array | Promise<Float32Array> } | null
+): Promise<void> {
+  const runId = await train(model, config);
   const run = catalog.getRun(runId)!;
-  const { model, dispose } = await loadRunModel(catalog, run, data);
+  const { model: trained, dispose } = await loadRunModel(catalog, run, data);
   try {
-    const values = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
-    const onnx = ortGru4recScorer({ ...(runModelConfig('gru4rec', run.config) as unknown as Gru4recConfig), numItems: data.numItems }, values)!;
-    const histories = Array.from({ length: GRU4REC.maxLen + 4 }, (_, n) => Int32Array.from({ length: n + 1 }, (_, i) => ((i * 3) % data.numItems) + 1));
+    const values = new Map([...trained.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const onnx = onnxScorer({ ...runModelConfig(model, run.config), numItems: data.numItems }, values)!;
+    const histories = Array.from({ length: config.maxLen + 4 }, (_, n) => Int32Array.from({ length: n + 1 }, (_, i) => ((i * 3) % data.numItems) + 1));
     for (const batch of [histories, [histories[2]]]) {
-      const expected = model.scoreBatch(batch) as Float32Array;
-      const got = onnx.scoreBatch(batch) as Float32Array;
+      const expected = (await trained.scoreBatch(batch)) as Float32Array;
+      const got = (await onnx.scoreBatch(batch)) as Float32Array;
       expect(got.length).toBe(expected.length);
       let worst = 0;
       for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
@@ -105,6 +113,14 @@ test('GRU4Rec on onnxruntime (2 layers): every score within 1e-4 of tfjs, any le
   }
   const answer = await engine.topK(runId, idsOf(data.users[0].items.slice(0, 3)), 3);
   expect(answer.runtime).toBe('onnxruntime');
+}
+
+test('GRU4Rec on onnxruntime (2 layers): every score within 1e-4 of tfjs, any length; the engine uses it', async () => {
+  await checkOnnxParity('gru4rec', GRU4REC, (c, v) => ortGru4recScorer({ ...(c as unknown as Gru4recConfig), numItems: c.numItems }, v));
+}, 120_000);
+
+test('NextItNet on onnxruntime (dilated causal convolutions): every score within 1e-4 of tfjs, any length; the engine uses it', async () => {
+  await checkOnnxParity('nextitnet', NEXTITNET, (c, v) => ortNextitnetScorer({ ...(c as unknown as NextitnetConfig), numItems: c.numItems }, v));
 }, 120_000);
 
 test('SASRec: any history is ranked as the evaluator ranks it, history excluded, unknown items refused', async () => {

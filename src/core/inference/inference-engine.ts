@@ -18,7 +18,9 @@ import type { BackboneInputs, TrainableModel } from '../train/model-spec';
 import type { SasrecConfig } from '../../shared/api';
 import { sasrecShape } from '../models/sasrec';
 import type { Gru4recConfig } from '../models/gru4rec';
+import type { NextitnetConfig } from '../models/nextitnet';
 import { ortGru4recScorer } from './gru4rec-onnx';
+import { ortNextitnetScorer } from './nextitnet-onnx';
 import { ortSasrecScorer } from './sasrec-onnx';
 import { topKUnseen, type ScoredItem } from './top-k';
 
@@ -28,7 +30,7 @@ export interface InferenceEngineOptions {
   /** Backbones kept loaded beyond those a loaded model uses. */
   maxIdleBackbones?: number;
   /**
-   * Where SASRec and GRU4Rec score: 'onnx' (default; their scoring graphs exported to ONNX and run by
+   * Where SASRec, GRU4Rec and NextItNet score: 'onnx' (default; their scoring graphs exported to ONNX and run by
    * onnxruntime-node, several times faster for one user than tfjs-wasm, see the README) or 'tfjs'. tfjs
    * wherever onnxruntime does not load.
    */
@@ -76,13 +78,15 @@ export class UnknownItemError extends Error {
   }
 }
 
-/** SASRec's or GRU4Rec's scorer on onnxruntime from the loaded weights; null (tfjs then) for other models or where onnxruntime does not load. */
+/** SASRec's, GRU4Rec's or NextItNet's scorer on onnxruntime from the loaded weights; null (tfjs then) for other models or where onnxruntime does not load. */
 function onnxScorer(run: RunDetail, data: SequenceData, trained: TrainableModel): (Scorer & { dispose(): void }) | null {
-  if (run.model !== 'sasrec' && run.model !== 'gru4rec') return null;
+  if (run.model !== 'sasrec' && run.model !== 'gru4rec' && run.model !== 'nextitnet') return null;
   const values = new Map<string, Float32Array>();
   for (const [name, v] of trained.params) values.set(name, v.dataSync() as Float32Array);
-  if (run.model === 'sasrec') return ortSasrecScorer(sasrecShape(runModelConfig('sasrec', run.config) as unknown as SasrecConfig, data.numItems), values);
-  return ortGru4recScorer({ ...(runModelConfig('gru4rec', run.config) as unknown as Gru4recConfig), numItems: data.numItems }, values);
+  const config = runModelConfig(run.model, run.config);
+  if (run.model === 'sasrec') return ortSasrecScorer(sasrecShape(config as unknown as SasrecConfig, data.numItems), values);
+  if (run.model === 'gru4rec') return ortGru4recScorer({ ...(config as unknown as Gru4recConfig), numItems: data.numItems }, values);
+  return ortNextitnetScorer({ ...(config as unknown as NextitnetConfig), numItems: data.numItems }, values);
 }
 
 const stampOf = (run: RunDetail): string => `${run.checkpointPath ?? ''}|${run.endedAt ?? ''}`;
