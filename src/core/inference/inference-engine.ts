@@ -3,6 +3,7 @@
 // (ALMOSTREC, the LLM models) share ONE copy of its weights, so switching between their adapters (LoRA +
 // W^B/W^T/M) reads only the adapter. No Electron import: the main process hosts this in a worker thread
 // (src/main/workers/inference-worker.ts) and the benchmark calls it directly.
+import type { SasrecConfig } from '../../shared/api';
 import type { RunDetail } from '../../shared/types';
 import { loadHfCheckpoint } from '../backbone/hf-checkpoint';
 import type { Catalog } from '../catalog';
@@ -10,15 +11,14 @@ import type { SequenceData } from '../data/types';
 import type { Scorer } from '../eval/evaluator';
 import { checkRunContext, runModelConfig } from '../jobs/run-jobs';
 import type { BackboneInputsConfig } from '../models/almostrec-context';
+import type { Gru4recConfig } from '../models/gru4rec';
+import type { NextitnetConfig } from '../models/nextitnet';
 import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
+import { sasrecShape } from '../models/sasrec';
 import { initBackend } from '../tensor/backend';
 import { loadTrainedModel, type ModelContext } from '../train';
 import type { BackboneInputs, TrainableModel } from '../train/model-spec';
-import type { SasrecConfig } from '../../shared/api';
-import { sasrecShape } from '../models/sasrec';
-import type { Gru4recConfig } from '../models/gru4rec';
-import type { NextitnetConfig } from '../models/nextitnet';
 import { ortGru4recScorer } from './gru4rec-onnx';
 import { ortNextitnetScorer } from './nextitnet-onnx';
 import { ortSasrecScorer } from './sasrec-onnx';
@@ -30,15 +30,15 @@ export interface InferenceEngineOptions {
   /** Backbones kept loaded beyond those a loaded model uses. */
   maxIdleBackbones?: number;
   /**
-   * Where SASRec, GRU4Rec and NextItNet score: 'onnx' (default; their scoring graphs exported to ONNX and run by
-   * onnxruntime-node, several times faster for one user than tfjs-wasm, see the README) or 'tfjs'. tfjs
-   * wherever onnxruntime does not load.
+   * Where SASRec, GRU4Rec and NextItNet score: 'onnx' (default; their scoring graphs exported to ONNX and
+   * run by onnxruntime-node, several times faster for one user than tfjs-wasm, see the README) or 'tfjs'.
+   * tfjs wherever onnxruntime does not load.
    */
   sequentialRuntime?: 'onnx' | 'tfjs';
 }
 
-/** What computes a loaded model's scores. */
-export type ScoringRuntime = 'onnxruntime' | 'tfjs';
+/** What computes a loaded model's scores ('js': popularity's counts). */
+export type ScoringRuntime = 'onnxruntime' | 'tfjs' | 'js';
 
 /** How the answering model was found: in memory, loaded with its backbone, or loaded onto a backbone already in memory. */
 export type ModelLoad = 'cached' | 'loaded' | 'adapter-switch';
@@ -182,7 +182,7 @@ export class InferenceEngine {
     let load: ModelLoad = 'loaded';
     let model: LoadedModel;
     if (run.model === 'popularity') {
-      model = { runId: run.id, stamp: stampOf(run), datasetId: run.datasetId, scorer: fitPopularity(data), runtime: 'tfjs', backboneId: null };
+      model = { runId: run.id, stamp: stampOf(run), datasetId: run.datasetId, scorer: fitPopularity(data), runtime: 'js', backboneId: null };
     } else {
       if (!run.checkpointPath) throw new Error(`Run ${run.id} has no checkpoint`);
       const spec = modelSpec(run.model);
