@@ -1,10 +1,12 @@
 // What-if in the case study (issue 14 §5), as an analyst uses it: on the importers' small dataset a short
 // SASRec run from the Train view, then in the case study the user's history is edited (an item removed,
-// one moved with the keyboard and one by dragging, one added by title search) and the column re-ranks live through the inference worker, with
-// each item's rank change against the stored list; Reset brings the stored list back.
+// one moved with the keyboard and one by dragging, one added by title search) and the column re-ranks
+// live through the inference worker, with each item's rank change against the stored list; Reset brings
+// the stored list back. Saves test-results/case-study-whatif.png.
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useBrowserSession } from './browser-session';
+import { resultsDir, useBrowserSession } from './browser-session';
 import { importTinyDataset } from './fixtures';
 
 const session = useBrowserSession({ homePrefix: 'almostrec-e2e-whatif-', serverArgs: ['--no-import'] });
@@ -68,6 +70,10 @@ describe('what-if histories in the case study', () => {
     await page.getByRole('button', { name: `Add ${original[0]} at the end` }).click();
     expect((await historyTitles()).at(-1)).toBe(original[0]);
     await expect.poll(columnTitles, { timeout: 30_000 }).not.toContain(original[0]);
+
+    await page.getByTestId('whatif-search').fill('');
+    await page.getByTestId('case-column').first().scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(resultsDir, 'case-study-whatif.png') });
 
     await page.getByTestId('whatif-reset').click();
     expect(await historyTitles()).toEqual(original);
