@@ -21,7 +21,7 @@ function contentSecurityPolicy(): Plugin {
 }
 
 // One build for every Node-side entry: the Electron main process, the browser-mode server, the CLI,
-// the benchmark runner and the job worker. All share src/core and src/shared; dependencies stay external.
+// the benchmark runner, the job worker and the inference worker. All share src/core and src/shared; dependencies stay external.
 export default defineConfig({
   main: {
     build: {
@@ -32,6 +32,7 @@ export default defineConfig({
           browser: resolve(__dirname, 'src/main/browser.ts'),
           'job-worker': resolve(__dirname, 'src/main/workers/job-worker.ts'),
           'train-replica': resolve(__dirname, 'src/main/workers/train-replica.ts'),
+          'inference-worker': resolve(__dirname, 'src/main/workers/inference-worker.ts'),
           cli: resolve(__dirname, 'src/cli/index.ts'),
           bench: resolve(__dirname, 'src/cli/bench.ts')
         }

@@ -30,6 +30,7 @@ import { median, roundMetrics } from './bench-stats';
 import { loadData, resolveDataset, type DatasetSource } from './bench-data';
 import { profileSteps } from './bench-profile';
 import { compareWithReference, referenceCommand, referenceJson, runReference, type ReferenceCommand, type ReferenceResult, type ReferenceSettings } from './bench-reference';
+import { benchInference } from './bench-inference';
 import { benchTable2 } from './bench-table2';
 
 /** `baselines` runs these in this order (DESIGN §6 baselines, then SASRec, then the floor). */
@@ -38,7 +39,7 @@ const BASELINE_ORDER: readonly ModelKind[] = ['bpr', 'ncf', 'gru4rec', 'nextitne
 /** Single-model benchmarks: every model but ALMOSTREC, which needs a backbone and a sequential run (`table2`). */
 const BENCH_KINDS: readonly ModelKind[] = MODEL_KINDS.filter((k) => !usesBackbone(k));
 
-const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench ablation --dataset D --catalog FILE [--epochs E] [--param k=v …] [--gru4rec-run R]   (on the catalog bench table2 left)\n       bench llm-baselines --dataset D --catalog FILE [--epochs E] [--param k=v …]   (E4SRec…, on the catalog bench table2 left)\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
+const USAGE = `Usage: bench backbone [--steps N] [--no-pretrain] [--catalog FILE]\n       bench inference [--catalog FILE] [--requests N]   (live top-10 latency and adapter switch, embedded dataset)\n       bench ablation --dataset D --catalog FILE [--epochs E] [--param k=v …] [--gru4rec-run R]   (on the catalog bench table2 left)\n       bench llm-baselines --dataset D --catalog FILE [--epochs E] [--param k=v …]   (E4SRec…, on the catalog bench table2 left)\n       bench table2 --dataset D [--catalog FILE] [--sasrec-epochs E] [--gru4rec-epochs E] [--almostrec-epochs E] [--param k=v …] [--pretrain-param k=v …]\n       bench <${BENCH_KINDS.join('|')}|baselines> --dataset <ml-latest-small|movielens-100k-mm|microlens-50k|PATH> [--epochs E] [--eval-every K] [--patience P] [--max-len L] [--seed S] [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--threads 1|2] [--catalog FILE]\n         [--profile | --profile-only] [--profile-steps K]   (one trainable model: per-kernel time of K training steps)\n         [--reference [--reference-script PATH] [--repeat N]]   (sasrec only: then the PyTorch reference, same epochs/seed, ratio and curves)`;
 
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 const log = (msg: string) => process.stderr.write(msg + '\n');
@@ -205,7 +206,8 @@ async function main(): Promise<void> {
       reference: { type: 'boolean' },
       'reference-script': { type: 'string' },
       repeat: { type: 'string' },
-      threads: { type: 'string' }
+      threads: { type: 'string' },
+      requests: { type: 'string' }
     }
   });
   const command = positionals[0];
@@ -243,6 +245,12 @@ async function main(): Promise<void> {
       params: values.param ?? [],
       gru4recRun: intFlag(values['gru4rec-run'], 'gru4rec-run')
     });
+    return;
+  }
+  if (command === 'inference') {
+    if (positionals.length > 1) throw new Error(USAGE);
+    // bench.js is built beside the inference worker (out/main).
+    console.log(await benchInference({ catalog: values.catalog, requests: intFlag(values.requests, 'requests') ?? 200, workerPath: resolve(__dirname, 'inference-worker.js') }));
     return;
   }
   if (command === 'backbone') {

@@ -9,6 +9,7 @@ import type {
   AppInfo,
   CaseStudy,
   DatasetSummary,
+  InferenceTopK,
   ItemSummary,
   JobInfo,
   LlmCaseStudy,
@@ -217,7 +218,15 @@ export const apiInputs = {
   /** Starts (or joins) the job reading an LLM run's prompt, and LLaRA's answer, for the user's held-out item. */
   'caseStudy.llm.start': z.object({ runId: id, userId: id }).strict(),
   /** That job's stored result; null until it has run. */
-  'caseStudy.llm.get': z.object({ runId: id, userId: id }).strict()
+  'caseStudy.llm.get': z.object({ runId: id, userId: id }).strict(),
+  /** Live top-k of a finished run for any history (catalog item ids, oldest first); history items excluded. */
+  'inference.topK': z
+    .object({
+      runId: id,
+      history: z.array(id).min(1).max(1000),
+      k: z.number().int().min(1).max(100).default(10)
+    })
+    .strict()
 } as const;
 
 export type ApiMethod = keyof typeof apiInputs;
@@ -252,6 +261,7 @@ export interface ApiOutputs extends AdapterOutputs {
   'caseStudy.get': CaseStudy;
   'caseStudy.llm.start': { jobId: string };
   'caseStudy.llm.get': LlmCaseStudy | null;
+  'inference.topK': InferenceTopK;
 }
 
 export type ApiInput<M extends ApiMethod> = z.input<(typeof apiInputs)[M]>;

@@ -134,6 +134,16 @@ export interface CaseStudy {
   columns: CaseStudyColumn[];
 }
 
+/** A live top-k from the inference worker (issue 14 §4): best first, history items excluded. */
+export interface InferenceTopK {
+  runId: number;
+  recommendations: { rank: number; score: number; item: ItemSummary }[];
+  /** 'cached': the model was in memory; 'loaded': read now; 'adapter-switch': read now onto a backbone already loaded. */
+  load: 'cached' | 'loaded' | 'adapter-switch';
+  loadMs: number;
+  scoreMs: number;
+}
+
 /** An item as an LLM case names it (no poster: `hasImage` says whether the catalog has one). */
 export interface LlmCaseItem {
   /** Catalog item id. */

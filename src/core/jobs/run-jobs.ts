@@ -81,7 +81,7 @@ export function disposeModelContext(ctx: ModelContext): void {
 }
 
 /** A run's stored bookkeeping must describe the context built now, or its weights would be read against other inputs. */
-function checkRunContext(run: RunDetail, mctx: ModelContext): void {
+export function checkRunContext(run: RunDetail, mctx: ModelContext): void {
   const stored = run.config[IMAGE_ENCODER_KEY];
   if (mctx.itemFeatures && stored !== undefined && stored !== mctx.itemFeatures.encoderId) {
     throw new Error(`Run ${run.id} was trained on image features "${String(stored)}"; this build computes "${mctx.itemFeatures.encoderId}"`);
@@ -94,7 +94,7 @@ function checkRunContext(run: RunDetail, mctx: ModelContext): void {
 }
 
 /** An imported adapter's run (seqRunId 0) reads M from its own item_embeddings artifact (adapters/import-adapter.ts). */
-function importedItemTableOf(catalog: Catalog, run: RunDetail): { path: string; model: string } | null {
+export function importedItemTableOf(catalog: Catalog, run: RunDetail): { path: string; model: string } | null {
   if (run.config.seqRunId !== 0) return null;
   const own = catalog.getArtifacts(run.id).filter((a) => a.kind === 'item_embeddings').at(-1);
   return own ? { path: own.path, model: String(run.config[SEQ_RUN_MODEL_KEY] ?? 'imported') } : null;

@@ -96,7 +96,12 @@ export async function loadBackboneInputs(
   /** The model's label, for the reference errors. */
   model = 'ALMOSTREC',
   /** An imported adapter's own M (its run's item_embeddings file): no sequential run of this catalog is read. */
-  importedItemTable: { path: string; model: string } | null = null
+  importedItemTable: { path: string; model: string } | null = null,
+  /**
+   * The backbone's weights already loaded by the caller (the inference worker shares one backbone between
+   * the runs built on it): used as they are and left to the caller, so dispose() frees nothing.
+   */
+  shared?: Pick<BackboneInputs['backbone'], 'config' | 'weights'>
 ): Promise<BackboneInputs> {
   const refs = importedItemTable
     ? resolveAlmostrecReferences(catalog, data.datasetId, { backboneId: config.backboneId }, model)
@@ -118,7 +123,7 @@ export async function loadBackboneInputs(
   const dim = openHfCheckpoint(b.path).config.text.hiddenSize;
   const visual = k !== null ? await visualTokens(catalog, b.id, data, k, dim, onProgress, signal) : null;
   // Last: the largest allocation, so nothing above can leak it.
-  const loaded = loadHfCheckpoint(b.path);
+  const loaded = shared ?? loadHfCheckpoint(b.path);
   onProgress?.({ phase: 'loading backbone', done: 1, total: 1 });
   return {
     backbone: { id: b.id, name: b.name, path: b.path, config: loaded.config, weights: loaded.weights },
@@ -128,6 +133,7 @@ export async function loadBackboneInputs(
     titleTokens,
     visual,
     dispose: () => {
+      if (shared) return;
       for (const t of loaded.weights.values()) t.dispose();
       loaded.weights.clear();
     }

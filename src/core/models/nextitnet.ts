@@ -30,7 +30,7 @@ export interface NextitnetConfig extends TrainingConfig {
 
 /** RecBole's nextitnet.yaml dilations, repeated numBlocks times. */
 const DILATIONS = [1, 4];
-const LN_EPS = 1e-8;
+export const LN_EPS = 1e-8;
 /**
  * RecBole's reg_weight (nextitnet.yaml): the loss adds reg_weight × Σ‖W‖₂ (plain, not squared, Frobenius
  * norms) over the item table, the final dense weight and every residual-block "weight" (convolutions and

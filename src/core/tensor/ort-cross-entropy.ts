@@ -19,22 +19,23 @@ import { onnx } from 'onnx-proto';
 
 const runtimeRequire = createRequire(import.meta.url);
 
-interface OrtTensor {
+export interface OrtTensor {
   data: Float32Array;
   dims: readonly number[];
 }
-interface NativeSession {
+export interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
   run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, OrtTensor>;
 }
-interface OrtModules {
+export interface OrtModules {
   Session: new () => NativeSession;
   Tensor: new (type: string, data: Float32Array | BigInt64Array, dims: number[]) => unknown;
 }
 
 let modules: OrtModules | null | undefined;
 
-function loadOrt(): OrtModules | null {
+/** onnxruntime-node's synchronous native session and its Tensor, or null where it does not load (also used by core/inference). */
+export function loadOrt(): OrtModules | null {
   if (modules !== undefined) return modules;
   try {
     const { binding, initOrt } = runtimeRequire('onnxruntime-node/dist/binding.js') as { binding: { InferenceSession: new () => NativeSession }; initOrt(): void };

@@ -1,7 +1,7 @@
 // The API implementation: one method per entry of src/shared/api.ts, whatever the transport. Input is
 // validated here with the contract's schemas; heavy work goes to the job manager's worker threads.
 import { existsSync, rmSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { exportAdapter } from '../../core/adapters/export-adapter';
 import { importAdapter } from '../../core/adapters/import-adapter';
 import type { AdapterSummary } from '../../shared/adapters';
@@ -26,9 +26,10 @@ import {
   type JobEvent
 } from '../../shared/api';
 import type { BackboneDetail, BackboneStatus, BackboneSummary } from '../../shared/backbones';
-import type { BackendInfo, CaseStudy, HistoryEntry, JobInfo, LlmCaseStudy, RunStatus, UserSummary } from '../../shared/types';
+import type { BackendInfo, CaseStudy, HistoryEntry, InferenceTopK, JobInfo, LlmCaseStudy, RunStatus, UserSummary } from '../../shared/types';
 import { createAblationHandlers } from './ablation-handlers';
 import { ApiFailure, notFound, toApiError } from './api-errors';
+import { InferenceClient } from './inference-client';
 import { JobManager } from './job-manager';
 import { jobSlotsFromEnv, type JobSlots } from './job-slots';
 
@@ -42,6 +43,8 @@ export interface WorkbenchServiceOptions {
   autoImport?: boolean;
   /** Jobs that may run at once per lane; default from ALMOSTREC_HEAVY_JOBS / ALMOSTREC_LIGHT_JOBS (job-slots.ts). */
   jobSlots?: JobSlots;
+  /** The built inference worker; default inference-worker.js beside workerPath (run on this thread where it is not built). */
+  inferenceWorkerPath?: string;
 }
 
 /** How often the listing views look for runs and pretraining that a dead process left (a query and no write). */
@@ -65,6 +68,7 @@ function unreportedEnd(job: JobInfo): { status: 'cancelled' | 'failed'; endedAt:
 export class WorkbenchService {
   readonly catalog: Catalog;
   readonly jobs: JobManager;
+  readonly inference: InferenceClient;
   private backend: BackendInfo | null = null;
   private readonly handlers: Handlers;
   /** The 'llm-case' job last started per "runId:userId", so a second start joins it while it runs. */
@@ -82,6 +86,11 @@ export class WorkbenchService {
       dataDir: opts.dataDir,
       onJobEnded: (job) => this.onJobEnded(job),
       slots: opts.jobSlots ?? jobSlotsFromEnv()
+    });
+    this.inference = new InferenceClient({
+      workerPath: opts.inferenceWorkerPath ?? join(dirname(opts.workerPath), 'inference-worker.js'),
+      dbPath: opts.dbPath,
+      catalog: this.catalog
     });
     this.handlers = this.createHandlers();
   }
@@ -121,6 +130,7 @@ export class WorkbenchService {
 
   async close(): Promise<void> {
     await this.jobs.shutdown();
+    await this.inference.close();
     this.catalog.close();
   }
 
@@ -186,7 +196,10 @@ export class WorkbenchService {
       'runs.delete': ({ runId }) => {
         this.assertNoRunningJob(this.onRun(runId), 'run');
         const deleted = c.deleteRun(runId);
-        if (deleted) this.removeRunFiles(runId);
+        if (deleted) {
+          this.removeRunFiles(runId);
+          void this.inference.forget(runId);
+        }
         return { deleted };
       },
       'train.start': (input) => {
@@ -323,7 +336,8 @@ export class WorkbenchService {
       'jobs.cancel': ({ jobId }) => ({ cancelled: this.jobs.cancel(jobId) }),
       'caseStudy.get': ({ datasetId, userId, runIds, k }) => this.caseStudy(datasetId, userId, runIds, k),
       'caseStudy.llm.start': ({ runId, userId }) => this.startLlmCase(runId, userId),
-      'caseStudy.llm.get': ({ runId, userId }) => this.llmCase(runId, userId)
+      'caseStudy.llm.get': ({ runId, userId }) => this.llmCase(runId, userId),
+      'inference.topK': ({ runId, history, k }) => this.liveTopK(runId, history, k)
     };
   }
 
@@ -369,6 +383,21 @@ export class WorkbenchService {
     // Posters are read now rather than stored: the catalog holds them, and one is all the column shows.
     const matchedImageUrl = matched?.hasImage ? (c.getItems([matched.id]).get(matched.id)?.imageUrl ?? null) : null;
     return { ...stored, matchedImageUrl };
+  }
+
+  private async liveTopK(runId: number, history: number[], k: number): Promise<InferenceTopK> {
+    const run = this.catalog.getRun(runId);
+    if (!run) throw notFound(`Run ${runId}`);
+    if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs recommend`);
+    const answer = await this.inference.topK(runId, history, k);
+    const items = this.catalog.getItems(answer.items.map((r) => r.itemId));
+    return {
+      runId,
+      recommendations: answer.items.map((r, rank) => ({ rank, score: r.score, item: items.get(r.itemId)! })),
+      load: answer.load,
+      loadMs: answer.loadMs,
+      scoreMs: answer.scoreMs
+    };
   }
 
   private caseStudy(datasetId: number, userId: number, runIds: number[], k: number): CaseStudy {
