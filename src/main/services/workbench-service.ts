@@ -186,6 +186,12 @@ export class WorkbenchService {
         if (deleted) this.removeRunFiles(runId);
         return { deleted };
       },
+      'runs.recommendations': ({ runId, k }) => {
+        const run = c.getRun(runId);
+        if (!run) throw notFound(`Run ${runId}`);
+        if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs have recommendations`);
+        return { runId, model: run.model, datasetName: run.datasetName, rows: c.listRecommendationRows(runId, k) };
+      },
       'train.start': (input) => {
         const ds = this.requireDataset(input.datasetId);
         if (!isAvailable(input.model)) throw new ApiFailure('invalid_input', `Model ${input.model} is not available in this build`);
