@@ -13,6 +13,7 @@ import { Catalog, isInterruptedError } from '../core/catalog';
 import { createAblationStudy, readAblationStudy } from '../core/jobs/ablation-study';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
+import { caseStudyFigureCommand, recommendationsCommand } from './figures-cli';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
 import { isAvailable } from '../core/models/registry';
@@ -38,6 +39,10 @@ Commands:
   resume <run>                      Resume an interrupted, failed or cancelled run from its last good checkpoint
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
+  recommendations <run> [--k K] [--out F.csv]
+                                    Every test user's stored top-K (default 20) as CSV: user, rank, item_id, title, score, hit
+  figure case-study --runs R1,R2 --user U --out F.svg|F.png [--k K]
+                                    The case study (paper Figure 4) at 7 in wide; PNG at 300 dpi (2100 px)
   runs [--dataset N]                List runs with their metrics
   pretrain --dataset N [--name B]   Pretrain a compact LLaVA backbone on a dataset's posters and captions
         [--param key=value ...]       pretraining hyper-parameters (see the UI's Backbones view), e.g. --param stage1Steps=50
@@ -74,6 +79,8 @@ const options = {
   'seq-run': { type: 'string' },
   'gru4rec-run': { type: 'string' },
   resume: { type: 'string' },
+  out: { type: 'string' },
+  runs: { type: 'string' },
   param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
@@ -467,6 +474,18 @@ async function main(argv: string[]): Promise<void> {
         const recs = await recommendForUser(catalog, id, user.id, k);
         if (recs.length === 0) process.stderr.write(`User ${user.externalId} has no unseen items left to recommend\n`);
         for (const r of recs) out(json, { user: user.externalId, ...r }, `${r.rank + 1}\t${r.externalId}\t${r.score.toFixed(4)}\t${r.title}`);
+        break;
+      }
+      case 'recommendations': {
+        const written = recommendationsCommand(catalog, runId(rest[0]), { k: num(flags, 'k', 'k'), out: flags.out });
+        if (written.path) out(json, written, `${written.rows} recommendations of ${written.users} users → ${written.path}`);
+        break;
+      }
+      case 'figure': {
+        if (rest[0] !== 'case-study') throw new CliError('Usage: almostrec figure case-study --runs R1,R2 --user U --out FILE.svg|FILE.png [--k K]');
+        const f = caseStudyFigureCommand(catalog, { runs: flags.runs, user: flags.user, k: num(flags, 'k', 'k'), out: flags.out });
+        const size = f.pixels ? `${f.pixels.width} × ${f.pixels.height} px at 300 dpi` : `${f.widthPt} × ${f.heightPt} pt`;
+        out(json, f, `Case study → ${f.path} (${size})`);
         break;
       }
       case 'runs': {
