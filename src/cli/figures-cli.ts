@@ -8,13 +8,15 @@ import { CaseStudyError, readCaseStudy } from '../core/catalog/case-study';
 import { figureToPng } from '../core/figures/rasterize';
 import { caseStudyFigure } from '../shared/figures/case-study-svg';
 import { recommendationsCsv } from '../shared/figures/recommendations-csv';
-import { pngSize } from '../shared/figures/svg';
+import { PNG_DPI, pngSize } from '../shared/figures/svg';
 
 export interface FigureFlags {
   out?: string;
   k?: number;
   user?: string;
   runs?: string;
+  /** PNG resolution; 300 by default. */
+  dpi?: number;
 }
 
 /** A refusal the CLI prints as its one-line error. */
@@ -68,10 +70,13 @@ export function recommendationsCommand(catalog: Catalog, runId: number, flags: F
 }
 
 /**
- * `almostrec figure case-study --runs R1,R2 --user U [--k K] --out FILE.svg|FILE.png`: the runs' rows in the
+ * `almostrec figure case-study --runs R1,R2 --user U [--k K] [--dpi D] --out FILE.svg|FILE.png`: the runs' rows in the
  * order given, all of one dataset; the format follows the file's extension.
  */
-export function caseStudyFigureCommand(catalog: Catalog, flags: FigureFlags): { path: string; widthPt: number; heightPt: number; pixels: { width: number; height: number } | null } {
+export function caseStudyFigureCommand(
+  catalog: Catalog,
+  flags: FigureFlags
+): { path: string; widthPt: number; heightPt: number; dpi: number; pixels: { width: number; height: number } | null } {
   if (!flags.out) throw new FigureCliError('--out FILE.svg or FILE.png is required');
   const format = extname(flags.out).toLowerCase();
   if (format !== '.svg' && format !== '.png') throw new FigureCliError(`--out must end in .svg or .png (got "${flags.out}")`);
@@ -85,6 +90,8 @@ export function caseStudyFigureCommand(catalog: Catalog, flags: FigureFlags): { 
   if (!user) throw new FigureCliError(`User "${flags.user}" not found in dataset ${runs[0].datasetName}`);
   const k = flags.k ?? 10;
   if (!Number.isInteger(k) || k < 1 || k > 20) throw new FigureCliError('--k must be an integer between 1 and 20 (the stored top-20)');
+  const dpi = flags.dpi ?? PNG_DPI;
+  if (!Number.isInteger(dpi) || dpi < 72 || dpi > 1200) throw new FigureCliError('--dpi must be an integer between 72 and 1200');
   let figure;
   try {
     figure = caseStudyFigure(readCaseStudy(catalog, datasetId, user.id, ids, k), { k });
@@ -92,6 +99,6 @@ export function caseStudyFigureCommand(catalog: Catalog, flags: FigureFlags): { 
     if (err instanceof CaseStudyError) throw new FigureCliError(err.message);
     throw err;
   }
-  writeFileAtomic(flags.out, format === '.svg' ? figure.svg : figureToPng(figure));
-  return { path: resolve(flags.out), widthPt: figure.widthPt, heightPt: figure.heightPt, pixels: format === '.png' ? pngSize(figure) : null };
+  writeFileAtomic(flags.out, format === '.svg' ? figure.svg : figureToPng(figure, dpi));
+  return { path: resolve(flags.out), widthPt: figure.widthPt, heightPt: figure.heightPt, dpi, pixels: format === '.png' ? pngSize(figure, dpi) : null };
 }

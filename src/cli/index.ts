@@ -41,8 +41,8 @@ Commands:
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
   recommendations <run> [--k K] [--out F.csv]
                                     Every test user's stored top-K (default 20) as CSV: user, rank, item_id, title, score, hit
-  figure case-study --runs R1,R2 --user U --out F.svg|F.png [--k K]
-                                    The case study (paper Figure 4) at 7 in wide; PNG at 300 dpi (2100 px)
+  figure case-study --runs R1,R2 --user U --out F.svg|F.png [--k K] [--dpi D]
+                                    The case study (paper Figure 4), 7 in wide; PNG at 300 dpi (2100 px) unless --dpi
   runs [--dataset N]                List runs with their metrics
   pretrain --dataset N [--name B]   Pretrain a compact LLaVA backbone on a dataset's posters and captions
         [--param key=value ...]       pretraining hyper-parameters (see the UI's Backbones view), e.g. --param stage1Steps=50
@@ -81,6 +81,7 @@ const options = {
   resume: { type: 'string' },
   out: { type: 'string' },
   runs: { type: 'string' },
+  dpi: { type: 'string' },
   param: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
@@ -482,9 +483,9 @@ async function main(argv: string[]): Promise<void> {
         break;
       }
       case 'figure': {
-        if (rest[0] !== 'case-study') throw new CliError('Usage: almostrec figure case-study --runs R1,R2 --user U --out FILE.svg|FILE.png [--k K]');
-        const f = caseStudyFigureCommand(catalog, { runs: flags.runs, user: flags.user, k: num(flags, 'k', 'k'), out: flags.out });
-        const size = f.pixels ? `${f.pixels.width} × ${f.pixels.height} px at 300 dpi` : `${f.widthPt} × ${f.heightPt} pt`;
+        if (rest[0] !== 'case-study') throw new CliError('Usage: almostrec figure case-study --runs R1,R2 --user U --out FILE.svg|FILE.png [--k K] [--dpi D]');
+        const f = caseStudyFigureCommand(catalog, { runs: flags.runs, user: flags.user, k: num(flags, 'k', 'k'), dpi: num(flags, 'dpi', 'dpi'), out: flags.out });
+        const size = f.pixels ? `${f.pixels.width} × ${f.pixels.height} px at ${f.dpi} dpi` : `${f.widthPt} × ${f.heightPt} pt`;
         out(json, f, `Case study → ${f.path} (${size})`);
         break;
       }

@@ -49,16 +49,29 @@ async function download(testid: string): Promise<{ name: string; bytes: Buffer }
   return { name: d.suggestedFilename(), bytes: readFileSync(path) };
 }
 
+/** The DOM the page function below uses (the e2e files compile without the DOM lib). */
+interface PageDom {
+  Image: new () => { src: string; naturalWidth: number; naturalHeight: number; decode(): Promise<void> };
+  document: {
+    createElement(tag: 'canvas'): {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): { drawImage(img: unknown, x: number, y: number): void; getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+    };
+  };
+}
+
 /** The PNG decoded by Chromium: its size and whether any pixel is not white (something was drawn). */
 async function decodeInBrowser(png: Buffer): Promise<{ width: number; height: number; inked: boolean }> {
   return page.evaluate(async (b64) => {
-    const img = new Image();
+    const dom = globalThis as unknown as PageDom;
+    const img = new dom.Image();
     img.src = `data:image/png;base64,${b64}`;
     await img.decode();
-    const canvas = document.createElement('canvas');
+    const canvas = dom.document.createElement('canvas');
     canvas.width = img.naturalWidth;
     canvas.height = img.naturalHeight;
-    const ctx = canvas.getContext('2d')!;
+    const ctx = canvas.getContext('2d');
     ctx.drawImage(img, 0, 0);
     const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
     let inked = false;

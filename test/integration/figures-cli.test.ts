@@ -63,6 +63,11 @@ describe('almostrec figure case-study', () => {
     expect(pngDimensions(bytes)).toEqual({ width: 2100, height: (info.heightPt / 72) * 300 });
     expect(pngDpi(bytes)).toBe(300);
     expect(png.lines[0]).toBe(`Case study → ${pngPath} (2100 × ${(info.heightPt / 72) * 300} px at 300 dpi)`);
+    // A screen-size copy: 7 in at 96 dpi.
+    expect(cli('figure', 'case-study', '--runs', '2', '--user', '1', '--out', pngPath, '--dpi', '96').code).toBe(0);
+    const small = new Uint8Array(readFileSync(pngPath));
+    expect(pngDimensions(small).width).toBe(672);
+    expect(pngDpi(small)).toBe(96);
   });
 
   it('refuses what it cannot draw, writing nothing', () => {
@@ -71,6 +76,7 @@ describe('almostrec figure case-study', () => {
     expect(cli('figure', 'case-study', '--runs', '2', '--user', '404', '--out', out).stderr).toBe('almostrec: User "404" not found in dataset tiny\n');
     expect(cli('figure', 'case-study', '--runs', 'x', '--user', '1', '--out', out).stderr).toMatch(/--runs expects run ids/);
     expect(cli('figure', 'ablation').stderr).toMatch(/Usage: almostrec figure case-study/);
+    expect(cli('figure', 'case-study', '--runs', '2', '--user', '1', '--out', out, '--dpi', '5000').stderr).toBe('almostrec: --dpi must be an integer between 72 and 1200\n');
     expect(existsSync(out)).toBe(false);
   });
 });
