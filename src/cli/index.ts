@@ -17,6 +17,7 @@ import { importAdapter } from '../core/adapters/import-adapter';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
 import { runCheckpointDir } from '../core/jobs/run-jobs';
+import { caseStudyFigureCommand, recommendationsCommand } from './figures-cli';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
 import { isAvailable } from '../core/models/registry';
@@ -42,6 +43,10 @@ Commands:
   resume <run>                      Resume an interrupted, failed or cancelled run from its last good checkpoint
   eval <run>                        Re-evaluate a finished run (validation + test)
   recommend <run> --user U [--k K]  Top-K next items for user U (external id) from a finished run
+  recommendations <run> [--k K] [--out F.csv]
+                                    Every test user's stored top-K (default 20) as CSV: user, rank, item_id, title, score, hit
+  figure case-study --runs R1,R2 --user U --out F.svg|F.png [--k K] [--dpi D]
+                                    The case study (paper Figure 4), 7 in wide; PNG at 300 dpi (2100 px) unless --dpi
   runs [--dataset N]                List runs with their metrics
   pretrain --dataset N [--name B]   Pretrain a compact LLaVA backbone on a dataset's posters and captions
         [--param key=value ...]       pretraining hyper-parameters (see the UI's Backbones view), e.g. --param stage1Steps=50
@@ -85,6 +90,9 @@ const options = {
   'seq-run': { type: 'string' },
   'gru4rec-run': { type: 'string' },
   resume: { type: 'string' },
+  out: { type: 'string' },
+  runs: { type: 'string' },
+  dpi: { type: 'string' },
   param: { type: 'string', multiple: true },
   format: { type: 'string' },
   out: { type: 'string' },
@@ -481,6 +489,18 @@ async function main(argv: string[]): Promise<void> {
         const recs = await recommendForUser(catalog, id, user.id, k);
         if (recs.length === 0) process.stderr.write(`User ${user.externalId} has no unseen items left to recommend\n`);
         for (const r of recs) out(json, { user: user.externalId, ...r }, `${r.rank + 1}\t${r.externalId}\t${r.score.toFixed(4)}\t${r.title}`);
+        break;
+      }
+      case 'recommendations': {
+        const written = recommendationsCommand(catalog, runId(rest[0]), { k: num(flags, 'k', 'k'), out: flags.out });
+        if (written.path) out(json, written, `${written.rows} recommendations of ${written.users} users → ${written.path}`);
+        break;
+      }
+      case 'figure': {
+        if (rest[0] !== 'case-study') throw new CliError('Usage: almostrec figure case-study --runs R1,R2 --user U --out FILE.svg|FILE.png [--k K] [--dpi D]');
+        const f = caseStudyFigureCommand(catalog, { runs: flags.runs, user: flags.user, k: num(flags, 'k', 'k'), dpi: num(flags, 'dpi', 'dpi'), out: flags.out });
+        const size = f.pixels ? `${f.pixels.width} × ${f.pixels.height} px at ${f.dpi} dpi` : `${f.widthPt} × ${f.heightPt} pt`;
+        out(json, f, `Case study → ${f.path} (${size})`);
         break;
       }
       case 'runs': {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { AblationStudy, AblationVariantId, SkippedVariant } from './ablation';
 import { adapterInputs, type AdapterOutputs } from './adapters';
 import { PRETRAIN_PARAMS, VISUAL_TOKEN_COUNTS, type BackboneDetail, type BackboneSummary } from './backbones';
+import type { RecommendationRow } from './figures/recommendations-csv';
 import { MODEL_KINDS, modelDescriptor, type HyperParameter, type ModelKind } from './models';
 import type {
   AppInfo,
@@ -168,6 +169,8 @@ export const apiInputs = {
   'runs.list': z.object({ datasetId: id.optional() }).strict(),
   'runs.get': z.object({ runId: id }).strict(),
   'runs.delete': z.object({ runId: id }).strict(),
+  /** Every test user's stored top-k of a finished run (the CSV export of the Runs view). */
+  'runs.recommendations': z.object({ runId: id, k: z.number().int().min(1).max(100).default(20) }).strict(),
   'train.start': trainInputSchema,
   'train.resume': z.object({ runId: id }).strict(),
   'eval.start': z.object({ runId: id }).strict(),
@@ -241,6 +244,7 @@ export interface ApiOutputs extends AdapterOutputs {
   'runs.list': RunSummary[];
   'runs.get': RunDetail;
   'runs.delete': { deleted: boolean };
+  'runs.recommendations': { runId: number; model: ModelKind; datasetName: string; rows: RecommendationRow[] };
   'train.start': { jobId: string; runId: number };
   'train.resume': { jobId: string; runId: number };
   'eval.start': { jobId: string };

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { BackboneDetail, BackboneSummary, PretrainPoint } from '../../shared/backbones';
+import type { RecommendationRow } from '../../shared/figures/recommendations-csv';
 import type {
   BackendInfo,
   DatasetSummary,
@@ -244,6 +245,10 @@ export class Catalog {
   }
   getRecommendations(runId: number, userId: number, k: number): { rank: number; itemId: number; score: number }[] {
     return runs.getRecommendations(this.db, runId, userId, k);
+  }
+  /** Every user's stored top-k of a run as the CSV export writes them. */
+  listRecommendationRows(runId: number, k: number): RecommendationRow[] {
+    return runs.listRecommendationRows(this.db, runId, k);
   }
   addArtifact(runId: number, kind: string, path: string, sha256: string): void {
     runs.addArtifact(this.db, runId, kind, path, sha256);

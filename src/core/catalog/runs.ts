@@ -1,5 +1,6 @@
 // Run bookkeeping: runs, per-epoch history, metrics, per-user ranks, recommendations, artifacts.
 import type { Database } from 'better-sqlite3';
+import type { RecommendationRow } from '../../shared/figures/recommendations-csv';
 import type { BackendInfo, EpochRecord, Metrics, ModelKind, RunDetail, RunStatus, RunSummary } from '../../shared/types';
 import { METRIC_KEYS, toEpoch, toRun, type EpochRow, type MetricRow, type RunRow } from './rows';
 
@@ -160,6 +161,26 @@ export function getRecommendations(
       'SELECT rank, item_id AS itemId, score FROM recommendations WHERE run_id = ? AND user_id = ? ORDER BY rank LIMIT ?'
     )
     .all(runId, userId, k) as { rank: number; itemId: number; score: number }[];
+}
+
+/**
+ * Every user's stored top-k of a run, users in catalog order, with the ids of the dataset's files and the
+ * hit flag (the item is the user's held-out test item, from the run's test ranks). Rank 1-based.
+ */
+export function listRecommendationRows(db: Database, runId: number, k: number): RecommendationRow[] {
+  const rows = db
+    .prepare(
+      `SELECT u.external_id AS user, r.rank + 1 AS rank, i.external_id AS itemId, i.title, r.score,
+              (t.item_id IS NOT NULL AND t.item_id = r.item_id) AS hit
+         FROM recommendations r
+         JOIN users u ON u.id = r.user_id
+         JOIN items i ON i.id = r.item_id
+         LEFT JOIN run_user_ranks t ON t.run_id = r.run_id AND t.split = 'test' AND t.user_id = r.user_id
+        WHERE r.run_id = ? AND r.rank < ?
+        ORDER BY r.user_id, r.rank`
+    )
+    .all(runId, k) as (Omit<RecommendationRow, 'hit'> & { hit: number })[];
+  return rows.map((r) => ({ ...r, hit: r.hit === 1 }));
 }
 
 export function addArtifact(db: Database, runId: number, kind: string, path: string, sha256: string): void {

@@ -7,6 +7,7 @@ import { importAdapter } from '../../core/adapters/import-adapter';
 import type { AdapterSummary } from '../../shared/adapters';
 import { createPretrainedBackbone, removeBackboneFiles } from '../../core/backbone/backbone-store';
 import { Catalog } from '../../core/catalog';
+import { CaseStudyError, heldOutHistory, readCaseStudy } from '../../core/catalog/case-study';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
 import { runCheckpointDir } from '../../core/jobs/run-jobs';
 import type { AlmostrecConfig } from '../../core/models/almostrec-config';
@@ -202,6 +203,12 @@ export class WorkbenchService {
         }
         return { deleted };
       },
+      'runs.recommendations': ({ runId, k }) => {
+        const run = c.getRun(runId);
+        if (!run) throw notFound(`Run ${runId}`);
+        if (run.status !== 'succeeded') throw new ApiFailure('conflict', `Run ${runId} is ${run.status}; only finished runs have recommendations`);
+        return { runId, model: run.model, datasetName: run.datasetName, rows: c.listRecommendationRows(runId, k) };
+      },
       'train.start': (input) => {
         const ds = this.requireDataset(input.datasetId);
         if (!isAvailable(input.model)) throw new ApiFailure('invalid_input', `Model ${input.model} is not available in this build`);
@@ -343,11 +350,7 @@ export class WorkbenchService {
 
   /** A user's sequence with its held-out (test) item last, or a not_found saying why there is none. */
   private heldOutHistory(datasetId: number, user: UserSummary): HistoryEntry[] {
-    const history = this.catalog.getUserHistory(datasetId, user.id);
-    if (history.at(-1)?.role !== 'test') {
-      throw new ApiFailure('not_found', `User ${user.externalId} has no held-out item (fewer than 5 interactions after filtering)`);
-    }
-    return history;
+    return asApiFailure(() => heldOutHistory(this.catalog, datasetId, user));
   }
 
   /** The LLM case job loads the run's backbone: a worker's work, started once per run and user at a time. */
@@ -401,33 +404,7 @@ export class WorkbenchService {
   }
 
   private caseStudy(datasetId: number, userId: number, runIds: number[], k: number): CaseStudy {
-    const c = this.catalog;
-    this.requireDataset(datasetId);
-    const user = c.getUser(userId);
-    if (!user) throw notFound(`User ${userId}`);
-    const history = this.heldOutHistory(datasetId, user);
-    const heldOut = history[history.length - 1];
-    const columns = runIds.map((runId) => {
-      const run = c.getRun(runId);
-      if (!run) throw notFound(`Run ${runId}`);
-      if (run.datasetId !== datasetId) throw new ApiFailure('invalid_input', `Run ${runId} belongs to another dataset`);
-      const recs = c.getRecommendations(runId, userId, k);
-      if (recs.length === 0) throw new ApiFailure('not_found', `Run ${runId} has no stored recommendations (status ${run.status})`);
-      const items = c.getItems(recs.map((r) => r.itemId));
-      return {
-        runId,
-        model: run.model,
-        label: `${run.model} · run ${runId}`,
-        targetRank: c.getUserRank(runId, 'test', userId) ?? -1,
-        recommendations: recs.map((r) => ({
-          rank: r.rank,
-          score: r.score,
-          item: items.get(r.itemId)!,
-          hit: r.itemId === heldOut.item.id
-        }))
-      };
-    });
-    return { datasetId, user, history: history.slice(0, -1), heldOut, columns };
+    return asApiFailure(() => readCaseStudy(this.catalog, datasetId, userId, runIds, k));
   }
 
   /** Validation runs in this process: it reads config.json and the tensor headers, not the weights. */
@@ -511,5 +488,15 @@ export class WorkbenchService {
     if (job.runId === null || job.kind !== 'train') return;
     const run = this.catalog.getRun(job.runId);
     if (run && isUnfinished(run.status)) this.catalog.updateRun(job.runId, unreportedEnd(job));
+  }
+}
+
+/** The case-study reader's refusals as the API's errors (same code and message). */
+function asApiFailure<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CaseStudyError) throw new ApiFailure(err.code, err.message);
+    throw err;
   }
 }

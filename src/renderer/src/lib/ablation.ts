@@ -1,6 +1,8 @@
 // The ablation study as the paper's Figure 3 draws it — grouped bars of HR@k and NDCG@k per variant on the
 // test split, the full model highlighted — and its CSV export. Pure: unit tests import it under node.
 import type { AblationStudy, AblationStudyVariant } from '../../../shared/ablation';
+import { barChartFigure } from '../../../shared/figures/bar-chart-svg';
+import type { Figure } from '../../../shared/figures/svg';
 import type { Metrics } from '../../../shared/types';
 import type { BarGroup, BarSeries } from './barChart';
 import { ACCENT_COLOR, HELDOUT_COLOR } from './colors';
@@ -36,6 +38,14 @@ export function ablationGroups(study: AblationStudy, k: 10 | 20): BarGroup[] {
       note: t ? undefined : statusNote(v)
     };
   });
+}
+
+/** The view's two charts (k = 10, 20) as one publication figure (Figure 3). */
+export function ablationFigure(study: AblationStudy): Figure {
+  return barChartFigure(
+    ([10, 20] as const).map((k) => ({ title: `HR@${k} and NDCG@${k} (test)`, groups: ablationGroups(study, k), series: ablationSeries(k) })),
+    `Ablation study #${study.id} on ${study.datasetName}`
+  );
 }
 
 /** Relative change of a test metric against the study's full model, in %; null when either is missing. */

@@ -1,13 +1,5 @@
-// RFC 4180 CSV, as the exports (Table 2, the ablation study) write it. Pure: unit tests import it under node.
-
-export function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Rows of fields → CSV text with CRLF line ends (and one after the last row). */
-export function csvText(rows: readonly (readonly string[])[]): string {
-  return rows.map((l) => l.map(csvField).join(',')).join('\r\n') + '\r\n';
-}
+// CSV for the renderer's exports: the writer is shared with the CLI (src/shared/csv.ts).
+export { csvField, csvText } from '../../../shared/csv';
 
 /** A file-name-safe slug, e.g. for the CSV downloads. */
 export function fileSlug(s: string): string {
