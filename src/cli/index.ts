@@ -95,7 +95,6 @@ const options = {
   dpi: { type: 'string' },
   param: { type: 'string', multiple: true },
   format: { type: 'string' },
-  out: { type: 'string' },
   force: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false }
 } as const;
