@@ -1,5 +1,5 @@
-// Picks and initialises the tfjs backend: WebGPU on a real adapter, native TensorFlow (GPU, then CPU) when its
-// optional package is installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Every candidate but
+// Picks and initialises the tfjs backend: WebGPU on a real adapter when asked for (see NOT_AUTOMATIC), native
+// TensorFlow (GPU, then CPU) when its optional package is installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Every candidate but
 // cpu must first pass the self-test (self-test.ts: one training step equal to the cpu backend's to 1e-4); one
 // that fails falls through to the next, its reason kept in BackendInfo.fallbacks. Works in plain Node, a worker_thread,
 // and when bundled by electron-vite into out/main/*.js (CommonJS, dependencies external).
@@ -24,6 +24,13 @@ import { registerWebGpu, requestedAdapterKind, type WebGpuDevice } from './webgp
 export type BackendPreference = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 const PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+/**
+ * Offered only when asked for (ALMOSTREC_BACKEND=webgpu, or prefer 'webgpu'), never by 'auto': a training
+ * step runs on WebGPU, but the training loop, the evaluation and the models' scoring still read results
+ * with dataSync, which tfjs-webgpu cannot do in Node (README, "GPU backend"); picking it on every machine
+ * with a GPU would make every run fail.
+ */
+const NOT_AUTOMATIC: ReadonlySet<BackendPreference> = new Set(['webgpu']);
 /** What ALMOSTREC_BACKEND accepts: one backend, forced ("tensorflow" tries the GPU build first). */
 const FORCEABLE = ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -164,7 +171,7 @@ async function tryTested(choice: Exclude<BackendPreference, 'auto'>): Promise<Ba
   return (await selfTestFails(found.name, reference)) ?? found;
 }
 
-/** The order initBackend tries: env ALMOSTREC_BACKEND forces one (then cpu as the last resort), else `prefer` and below. */
+/** The order initBackend tries: env ALMOSTREC_BACKEND forces one (then cpu as the last resort), else `prefer` and below (auto: all but NOT_AUTOMATIC). */
 export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<BackendPreference, 'auto'>[] {
   const fromEnv = process.env.ALMOSTREC_BACKEND;
   if (fromEnv) {
@@ -173,7 +180,7 @@ export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<Backen
     return forced.includes('cpu') ? forced : [...forced, 'cpu'];
   }
   const all = PREFERENCES.slice(1) as Exclude<BackendPreference, 'auto'>[];
-  return prefer === 'auto' ? all : all.slice(all.indexOf(prefer));
+  return prefer === 'auto' ? all.filter((b) => !NOT_AUTOMATIC.has(b)) : all.slice(all.indexOf(prefer));
 }
 
 /**

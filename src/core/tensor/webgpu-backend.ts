@@ -75,8 +75,25 @@ export async function registerWebGpu(kind: AdapterKind): Promise<WebGpuDevice> {
   const nav = ((globalThis as { navigator?: { gpu?: GPU } }).navigator ??= {});
   if (!nav.gpu) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  /**
+   * tfjs-webgpu reads GPU data synchronously (dataSync) through an OffscreenCanvas, which Node lacks; the
+   * bare ReferenceError would say nothing useful, so a sync read of data that lives only on the GPU fails
+   * with what to do instead. Values still cached on the CPU read fine.
+   */
+  class NodeWebGPUBackend extends WebGPUBackend {
+    override readSync(dataId: object): tf.backend_util.BackendValues {
+      try {
+        return super.readSync(dataId);
+      } catch (e) {
+        if (e instanceof ReferenceError && /OffscreenCanvas/.test(e.message)) {
+          throw new Error('the webgpu backend cannot read GPU data synchronously in Node (dataSync/arraySync): this code path must read with await data()');
+        }
+        throw e;
+      }
+    }
+  }
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info), 3);
+  tf.registerBackend('webgpu', () => new NodeWebGPUBackend(device, adapter.info), 3);
   registered = { kind, device: describeAdapter(adapter) };
   return registered.device;
 }
