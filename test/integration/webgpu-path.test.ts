@@ -1,8 +1,11 @@
 // Issue 16, item 3: the WebGPU path cannot rot. On the software adapter (Dawn's OpenGL backend over Mesa
-// llvmpipe) the backend passes its self-test through initBackend, and one SASRec training step (loss,
-// gradients, then our Adam update) equals the cpu backend's. Skipped, with the reason printed, where no
+// llvmpipe) the backend passes its self-test through initBackend, one SASRec training step (loss,
+// gradients, then our Adam update) equals the cpu backend's, and the built CLI trains and evaluates SASRec
+// on it like on cpu, recording the adapter in the run. Skipped, with the reason printed, where no
 // software adapter exists (no Mesa EGL/GL libraries: .ci/run installs them).
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createCliCatalog, json, root } from './cli-catalog';
 import { parseModelConfig } from '../../src/shared/api';
 import type { SequenceData } from '../../src/core/data/types';
 import { sasrecSpec } from '../../src/core/models/sasrec';
@@ -91,5 +94,40 @@ describe.skipIf(skipReason !== null)('WebGPU on the software adapter', () => {
     expect(gpuStep.length).toBe(cpuStep.length);
     expect(Number.isFinite(cpuStep[0]) && cpuStep[0] > 0).toBe(true);
     expect(maxAbsDiff(gpuStep, cpuStep)).toBeLessThan(1e-4);
+  });
+});
+
+describe.skipIf(skipReason !== null)('the built CLI on the software adapter', () => {
+  test('almostrec backends offers webgpu; train sasrec on it records the adapter and matches cpu', () => {
+    const catalog = createCliCatalog('almostrec-webgpu-', 120_000);
+    try {
+      process.env.ALMOSTREC_BACKEND = 'webgpu';
+      const backends = catalog.cli('backends', '--json');
+      expect(backends.code, backends.stderr).toBe(0);
+      const rows = backends.lines.map((l) => json(l));
+      expect(rows.find((r) => r.backend === 'webgpu')).toMatchObject({ reason: null, info: { name: 'webgpu' } });
+      expect(rows.find((r) => r.backend === 'cpu')).toMatchObject({ reason: null });
+      expect(rows.at(-1)).toMatchObject({ chosen: { name: 'webgpu' } });
+
+      const imp = catalog.cli('import', 'movielens-latest', join(root, 'test', 'fixtures', 'importers', 'ml-latest'), '--name', 'tiny', '--json');
+      expect(imp.code, imp.stderr).toBe(0);
+      const train = (backend: string) => {
+        process.env.ALMOSTREC_BACKEND = backend;
+        const r = catalog.cli('train', 'sasrec', '--dataset', 'tiny', '--epochs', '2', '--max-len', '10', '--seed', '7', '--json');
+        expect(r.code, r.stderr).toBe(0);
+        return json(r.lines[0]) as { status: string; backend: { name: string; device: string }; history: { loss: number }[]; valid: { ndcg10: number } };
+      };
+      const gpu = train('webgpu');
+      const cpu = train('cpu');
+      expect(gpu.status).toBe('succeeded');
+      expect(gpu.backend.name).toBe('webgpu');
+      expect(gpu.backend.device).toMatch(/^GPU \(WebGPU: .*Mesa/);
+      expect(cpu.backend.name).toBe('cpu');
+      expect(gpu.history).toHaveLength(2);
+      gpu.history.forEach((e, i) => expect(Math.abs(e.loss - cpu.history[i].loss)).toBeLessThan(1e-4));
+      expect(gpu.valid.ndcg10).toBeCloseTo(cpu.valid.ndcg10, 4);
+    } finally {
+      catalog.remove();
+    }
   });
 });
