@@ -39,6 +39,8 @@ const FORCEABLE = ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 const runtimeRequire = createRequire(import.meta.url);
 
 let active: BackendInfo | null = null;
+/** The order (backendOrder) `active` was chosen from. */
+let chosenFor: string | null = null;
 
 /**
  * Whether the package's native binding (lib/napi-v*\/tfjs_binding.node, fetched by its install script) is on
@@ -190,6 +192,10 @@ export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<Backen
  */
 export async function initBackend(prefer: BackendPreference = 'auto', opts: { exact?: boolean } = {}): Promise<BackendInfo> {
   const order = opts.exact && prefer !== 'auto' ? [prefer] : backendOrder(prefer);
+  // Chosen and self-tested before in this thread for the same order: no second test, whose temporary
+  // switch to cpu would change the backend under a computation awaiting in this thread.
+  const key = order.join(',');
+  if (active && chosenFor === key && (await activate(active.name))) return active;
   const fallbacks: string[] = [];
   for (const choice of order) {
     const found = await tryTested(choice);
@@ -198,6 +204,7 @@ export async function initBackend(prefer: BackendPreference = 'auto', opts: { ex
       continue;
     }
     active = fallbacks.length ? { ...found, fallbacks } : found;
+    chosenFor = key;
     setCrossEntropyThreads(computeThreads());
     return active;
   }
@@ -223,6 +230,7 @@ export async function probeBackends(): Promise<BackendReport[]> {
     reports.push(typeof found === 'string' ? { backend, info: null, reason: found } : { backend, info: found, reason: null });
   }
   active = null;
+  chosenFor = null;
   await initBackend();
   return reports;
 }
