@@ -4,12 +4,13 @@
 #
 #   tools/gpu-check.sh pack   here: builds out/, then writes .gpu-carry/ (ignored by git, < 64 MiB): the Node
 #                             binary and the app (out/ plus only the node_modules files the benches load,
-#                             traced by running them once), each xz-compressed
+#                             traced by running them once), each xz-compressed, and Debian's Vulkan loader
 #   tools/gpu-check.sh run    on the GPU machine, from the repository root with .gpu-carry/ carried: unpacks
 #                             to a temp folder, then runs each bench on webgpu (the GPU's own adapter) and on
 #                             cpu (wasm), each line prefixed with its backend; `almostrec backends` first
 #
-# Env: GPU_CHECK_EPOCHS (sasrec epochs, default 5), GPU_CHECK_STEPS (backbone steps, default 5).
+# Env: GPU_CHECK_EPOCHS (sasrec epochs, default 5), GPU_CHECK_STEPS (backbone steps, default 5),
+# GPU_CHECK_BACKENDS (default "webgpu wasm").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARRY=.gpu-carry
@@ -34,7 +35,8 @@ EOF
   # binaries, the native libraries beside the .node files, and webgpu (ESM, so not in require.cache).
   {
     grep -o 'node_modules/.*' "$trace" | sort -u
-    find -L node_modules -maxdepth 3 -name package.json -not -path '*/node_modules/*/node_modules/*' | sed 's|^\./||'
+    # every package.json of the traced packages, nested ones too (e.g. dist/cjs/package.json: "type": "commonjs")
+    grep -o 'node_modules/\(@[^/]*/\)\?[^/]*/' "$trace" | sort -u | xargs -I{} find -L {} -name package.json
     find -L node_modules/@tensorflow/tfjs-backend-wasm/dist -maxdepth 1 -name '*.wasm'
     find -L node_modules/onnxruntime-node/bin -path '*linux/x64/*'
     find -L node_modules/webgpu -maxdepth 1 -name '*.js'
@@ -43,6 +45,13 @@ EOF
   } | sort -u >"$CARRY/files.txt"
   tar -chJf "$CARRY/app.tar.xz" out -T "$CARRY/files.txt"
   xz -9 -T0 -c "$(readlink -f "$(command -v node)")" >"$CARRY/node.xz"
+  # Dawn reaches an NVIDIA GPU through the Vulkan loader (libvulkan.so.1), which a bare machine may lack;
+  # the driver brings the ICD it loads.
+  local deb
+  deb=$(mktemp -d)
+  (cd "$deb" && apt-get download libvulkan1 >/dev/null && dpkg-deb -x libvulkan1_*.deb x)
+  cp -L "$deb"/x/usr/lib/*/libvulkan.so.1 "$CARRY/libvulkan.so.1"
+  rm -rf "$deb"
   rm -f "$trace" "$CARRY/files.txt"
   local size
   size=$(du -cb "$CARRY"/* | tail -1 | cut -f1)
@@ -54,17 +63,22 @@ EOF
 }
 
 run() {
-  [ -f "$CARRY/node.xz" ] && [ -f "$CARRY/app.tar.xz" ] || { echo "gpu-check: no $CARRY here: run 'tools/gpu-check.sh pack' first and carry it" >&2; exit 1; }
+  [ -f "$CARRY/node.xz" ] && [ -f "$CARRY/app.tar.xz" ] && [ -f "$CARRY/libvulkan.so.1" ] || { echo "gpu-check: no $CARRY here: run 'tools/gpu-check.sh pack' first and carry it" >&2; exit 1; }
   local app
   app=$(mktemp -d)
   xz -dc "$CARRY/node.xz" >"$app/node" && chmod +x "$app/node"
   tar -xJf "$CARRY/app.tar.xz" -C "$app"
   export ALMOSTREC_RESOURCES="$PWD/resources"
+  # The machine's own Vulkan loader when it has one, else the carried one.
+  if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 '; then
+    mkdir -p "$app/lib" && cp "$CARRY/libvulkan.so.1" "$app/lib/"
+    export LD_LIBRARY_PATH="$app/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
   local node="$app/node" epochs="${GPU_CHECK_EPOCHS:-5}" steps="${GPU_CHECK_STEPS:-5}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' || true
   ALMOSTREC_BACKEND=webgpu "$node" "$app/out/main/cli.js" backends | sed 's/^/backends: /'
   local log="$app/bench.log"
-  for backend in webgpu wasm; do
+  for backend in ${GPU_CHECK_BACKENDS:-webgpu wasm}; do
     for bench in "sasrec --dataset ml-latest-small --epochs $epochs" "backbone --steps $steps --no-pretrain"; do
       local name=${bench%% *}
       # Forced (ALMOSTREC_BACKEND): a backend that fails its self-test falls back to cpu, and says so.
