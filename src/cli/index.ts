@@ -17,6 +17,7 @@ import { importAdapter } from '../core/adapters/import-adapter';
 import { executeJob } from '../core/jobs/execute';
 import { recommendForUser } from '../core/jobs/recommend';
 import { runCheckpointDir } from '../core/jobs/run-jobs';
+import { backendsCommand } from './backends-cli';
 import { caseStudyFigureCommand, recommendationsCommand } from './figures-cli';
 import type { AlmostrecConfig } from '../core/models/almostrec-config';
 import { resolveAlmostrecReferences } from '../core/models/almostrec-references';
@@ -63,6 +64,10 @@ Commands:
                                     an existing DIR unless --force)
   import-adapter <dir> [--name N]   Import a bundle into this catalog (same dataset by fingerprint, same backbone by
                                     content hash), then evaluate it: it becomes a finished run
+
+  backends                          Each compute backend (webgpu, tensorflow-gpu, tensorflow, wasm, cpu): its device and
+                                    self-test (one training step equal to cpu's to 1e-4), or why it is not offered;
+                                    then the one training uses (ALMOSTREC_BACKEND=webgpu|tensorflow|wasm|cpu forces it)
 
 Global options: --db <file> (default: the app's catalog), --json (one JSON object per line)`;
 
@@ -399,6 +404,8 @@ async function main(argv: string[]): Promise<void> {
     if (!command && !flags.help) process.exitCode = 2;
     return;
   }
+  // Needs no catalog.
+  if (command === 'backends') return backendsCommand(flags.json === true);
   const dbPath = resolve(flags.db ?? catalogPath(defaultDataDir()));
   const dataDir = dirname(dbPath);
   mkdirSync(dataDir, { recursive: true });

@@ -9,9 +9,11 @@ export interface BackendInfo {
   /** tfjs backend name actually in use, e.g. "wasm", "tensorflow", "cpu". */
   name: string;
   threads: number;
-  /** Human-readable device, e.g. "CPU (wasm SIMD)" or "GPU (CUDA)". */
+  /** Human-readable device, e.g. "CPU (wasm SIMD)" or "GPU (WebGPU: <adapter>; <memory>)". */
   device: string;
   simd: boolean;
+  /** Why each backend tried before this one was not used (not found, or failed its self-test). */
+  fallbacks?: string[];
 }
 
 export interface AppInfo {

@@ -18,7 +18,7 @@ import { modelSpec } from '../models/registry';
 import { sasrecShape } from '../models/sasrec';
 import { initBackend } from '../tensor/backend';
 import { loadTrainedModel, type ModelContext } from '../train';
-import type { BackboneInputs, TrainableModel } from '../train/model-spec';
+import { scoreAsync, type BackboneInputs, type TrainableModel } from '../train/model-spec';
 import { ortGru4recScorer } from './gru4rec-onnx';
 import { ortNextitnetScorer } from './nextitnet-onnx';
 import { ortSasrecScorer } from './sasrec-onnx';
@@ -221,7 +221,7 @@ export class InferenceEngine {
         runId: run.id,
         stamp: stampOf(run),
         datasetId: run.datasetId,
-        scorer: onnx ?? { scoreBatch: (h) => trained.scoreBatch(h), dispose: () => (trained.dispose(), ctx.backbone?.dispose()) },
+        scorer: onnx ?? { scoreBatch: (h) => scoreAsync(trained, h), dispose: () => (trained.dispose(), ctx.backbone?.dispose()) },
         runtime: onnx ? 'onnxruntime' : 'tfjs',
         backboneId
       };

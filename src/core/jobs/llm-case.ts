@@ -15,7 +15,7 @@ import type { LlaraModel } from '../models/llara';
 import type { TallrecModel } from '../models/tallrec';
 import { throwIfCancelled } from '../progress';
 import { initBackend } from '../tensor/backend';
-import type { TrainableModel } from '../train/model-spec';
+import { scoreAsync, type TrainableModel } from '../train/model-spec';
 import { loadRunModel, type RunJobContext } from './run-jobs';
 
 export type LlmCaseContext = Pick<RunJobContext, 'onProgress' | 'signal'>;
@@ -96,7 +96,7 @@ export async function computeLlmCase(catalog: Catalog, runId: number, userId: nu
     let targetRank = stored;
     if (targetRank === null) {
       step('ranking all items', 2);
-      targetRank = rankTarget(loaded.model.scoreBatch([history]), history, target);
+      targetRank = rankTarget(await scoreAsync(loaded.model, [history]), history, target);
     }
     step('done', STEPS);
     return {

@@ -17,7 +17,8 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
   let model;
   let backbone: BackboneInputs | undefined;
   try {
-    await initBackend(init.backend as BackendPreference);
+    // exactly the backend of the thread that started this replica: a different one would change the sums
+    await initBackend(init.backend as BackendPreference, { exact: true });
     setCrossEntropyThreads(1); // the main thread's shard keeps the other core busy
     const spec = modelSpec(init.kind);
     // A frozen backbone is loaded here once, from its folder, not sent with every step.

@@ -15,7 +15,7 @@ import { fitPopularity } from '../models/popularity';
 import { modelSpec } from '../models/registry';
 import { initBackend } from '../tensor/backend';
 import { exportItemEmbeddings, loadTrainedModel, trainModel, type ModelContext, type ModelSpec } from '../train';
-import type { TrainableModel } from '../train/model-spec';
+import { scoreAsync, type TrainableModel } from '../train/model-spec';
 import { CancelledError, type CancelSignal, type ProgressFn } from '../progress';
 import { holdLease } from './job-lease';
 
@@ -134,7 +134,7 @@ export async function loadRunModel(
 export async function loadRunScorer(catalog: Catalog, run: RunDetail, data: SequenceData, ctx?: Pick<RunJobContext, 'onProgress' | 'signal'>): Promise<Scorer & { dispose?(): void }> {
   if (run.model === 'popularity') return fitPopularity(data);
   const loaded = await loadRunModel(catalog, run, data, ctx);
-  return { scoreBatch: (h) => loaded.model.scoreBatch(h), dispose: () => loaded.dispose() };
+  return { scoreBatch: (h) => scoreAsync(loaded.model, h), dispose: () => loaded.dispose() };
 }
 
 export function runCheckpointDir(dataDir: string, runId: number): string {
@@ -212,7 +212,7 @@ export async function runTrainingJob(
         for (const a of spec.exportArtifacts?.(result.checkpointPath, mctx) ?? []) catalog.addArtifact(runId, a.kind, a.path, await sha256File(a.path));
         const best = await loadTrainedModel(spec, mctx, result.checkpointPath);
         try {
-          await evaluateAndStore(catalog, runId, data, best, ctx);
+          await evaluateAndStore(catalog, runId, data, { scoreBatch: (h) => scoreAsync(best, h) }, ctx);
           // A model's own protocol besides full ranking (LLaRA's HitRatio@1 over candidates), stored as an artifact.
           const own = await spec.ownEvaluation?.(best, data, runCheckpointDir(ctx.dataDir, runId), { onProgress: ctx.onProgress, signal: ctx.signal });
           if (own) {

@@ -128,19 +128,33 @@ export class SasrecModel {
 
   /** Scores (B × (numItems + 1)) for the next item after each history (eval mode). */
   scoreNext(histories: Int32Array[]): Float32Array {
+    const scores = this.scoreTensor(histories);
+    const out = scores.dataSync() as Float32Array;
+    scores.dispose();
+    return out;
+  }
+
+  /** scoreNext read back asynchronously (webgpu in Node cannot read synchronously). */
+  async scoreNextAsync(histories: Int32Array[]): Promise<Float32Array> {
+    const scores = this.scoreTensor(histories);
+    try {
+      return (await scores.data()) as Float32Array;
+    } finally {
+      scores.dispose();
+    }
+  }
+
+  private scoreTensor(histories: Int32Array[]): tf.Tensor2D {
     // Pad only to the longest history in the batch (same result as padding to maxLen: see lengthGroups).
     const L = Math.max(1, Math.min(this.shape.maxLen, Math.max(...histories.map((h) => h.length))));
     const B = histories.length;
     const ids = new Int32Array(B * L);
     histories.forEach((hist, b) => padLeftInto(hist, L, ids, b * L));
-    const scores = tf.tidy(() => {
+    return tf.tidy(() => {
       const h = this.forward(ids, B, L, null);
       const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, -1]), [B, this.shape.hiddenSize]) as tf.Tensor2D;
       return tf.matMul(last, tf.transpose(this.p('item_emb')) as tf.Tensor2D);
     });
-    const out = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return out;
   }
 
   /** Current parameter values, copied out. */
@@ -368,6 +382,10 @@ class SasrecTrainable implements TrainableModel {
 
   scoreBatch(histories: Int32Array[]): Float32Array {
     return this.model.scoreNext(histories);
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return this.model.scoreNextAsync(histories);
   }
 
   dispose(): void {

@@ -1,5 +1,7 @@
-// Picks and initialises the tfjs backend: native TensorFlow (GPU, then CPU) when its optional package is
-// installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Works in plain Node, a worker_thread,
+// Picks and initialises the tfjs backend: WebGPU on a real adapter when asked for (see NOT_AUTOMATIC), native
+// TensorFlow (GPU, then CPU) when its optional package is installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Every candidate but
+// cpu must first pass the self-test (self-test.ts: one training step equal to the cpu backend's to 1e-4); one
+// that fails falls through to the next, its reason kept in BackendInfo.fallbacks. Works in plain Node, a worker_thread,
 // and when bundled by electron-vite into out/main/*.js (CommonJS, dependencies external).
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,17 +17,30 @@ import '../../../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../../shared/types';
 import { ortAvailable, setCrossEntropyThreads } from './ort-cross-entropy';
+import { maxAbsDiff, SELF_TEST_TOLERANCE, selfTestStep } from './self-test';
 import { registerWasmKernels } from './wasm-kernels';
+import { registerWebGpu, requestedAdapterKind, type WebGpuDevice } from './webgpu-backend';
 
-export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
-const PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+/**
+ * Offered only when asked for (ALMOSTREC_BACKEND=webgpu, or prefer 'webgpu'), never by 'auto': a training
+ * step runs on WebGPU, but the training loop, the evaluation and the models' scoring still read results
+ * with dataSync, which tfjs-webgpu cannot do in Node (README, "GPU backend"); picking it on every machine
+ * with a GPU would make every run fail.
+ */
+const NOT_AUTOMATIC: ReadonlySet<BackendPreference> = new Set(['webgpu']);
+/** What ALMOSTREC_BACKEND accepts: one backend, forced ("tensorflow" tries the GPU build first). */
+const FORCEABLE = ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 // A runtime require the bundler cannot see, so the optional native packages are never bundled and a
 // missing one is a catchable error instead of a build failure.
 const runtimeRequire = createRequire(import.meta.url);
 
 let active: BackendInfo | null = null;
+/** The order (backendOrder) `active` was chosen from. */
+let chosenFor: string | null = null;
 
 /**
  * Whether the package's native binding (lib/napi-v*\/tfjs_binding.node, fetched by its install script) is on
@@ -89,7 +104,11 @@ export function computeThreads(requested?: number): number {
   return Math.min(MAX_TRAINING_THREADS, raw);
 }
 
-function describe(name: string, native: 'gpu' | 'cpu' | null): BackendInfo {
+function describe(name: string, native: 'gpu' | 'cpu' | null, gpu?: WebGpuDevice): BackendInfo {
+  if (name === 'webgpu') {
+    // One device, one queue: no sharding over threads, and the cross-entropy stays in tfjs (tensor/ops.ts).
+    return { name, threads: 1, device: `GPU (WebGPU: ${gpu?.adapter ?? 'adapter unknown'}; ${gpu?.memory ?? 'memory unknown'})`, simd: false };
+  }
   if (name === 'tensorflow') {
     return { name, threads: 0, device: native === 'gpu' ? 'GPU (TensorFlow CUDA)' : 'CPU (TensorFlow native)', simd: true };
   }
@@ -102,35 +121,118 @@ function describe(name: string, native: 'gpu' | 'cpu' | null): BackendInfo {
   return { name, threads: computeThreads(), device: `CPU (JavaScript${ort})`, simd: false };
 }
 
+let cpuReference: Float32Array | null = null;
+
+/** The self-test's result on the pure-JS cpu backend, computed once per thread. Leaves cpu active. */
+async function referenceStep(): Promise<Float32Array> {
+  if (!(await activate('cpu'))) throw new Error('the cpu backend, the self-test reference, did not initialise');
+  cpuReference ??= await selfTestStep();
+  return cpuReference;
+}
+
+/** Runs the self-test on the active backend; a reason when it disagrees with the cpu backend, else null. */
+async function selfTestFails(name: string, reference: Float32Array): Promise<string | null> {
+  try {
+    const diff = maxAbsDiff(await selfTestStep(), reference);
+    return diff <= SELF_TEST_TOLERANCE ? null : `${name}: self-test differs from cpu by ${diff.toExponential(2)} (> ${SELF_TEST_TOLERANCE})`;
+  } catch (e) {
+    return `${name}: self-test failed (${e instanceof Error ? e.message : String(e)})`;
+  }
+}
+
+/** Makes one backend active, or says why not. */
+async function tryChoice(choice: Exclude<BackendPreference, 'auto'>): Promise<BackendInfo | string> {
+  switch (choice) {
+    case 'webgpu': {
+      let gpu: WebGpuDevice;
+      try {
+        gpu = await registerWebGpu(requestedAdapterKind());
+      } catch (e) {
+        return `webgpu: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      return (await activate('webgpu')) ? describe('webgpu', null, gpu) : 'webgpu: the tfjs backend did not initialise';
+    }
+    case 'tensorflow-gpu':
+      if (!tryNative('@tensorflow/tfjs-node-gpu')) return 'tensorflow-gpu: @tensorflow/tfjs-node-gpu is not installed';
+      return (await activate('tensorflow')) ? describe('tensorflow', 'gpu') : 'tensorflow-gpu: the tfjs backend did not initialise';
+    case 'tensorflow':
+      if (!tryNative('@tensorflow/tfjs-node')) return 'tensorflow: @tensorflow/tfjs-node is not installed';
+      return (await activate('tensorflow')) ? describe('tensorflow', 'cpu') : 'tensorflow: the tfjs backend did not initialise';
+    case 'wasm':
+      return (await initWasm()) ? describe('wasm', null) : 'wasm: the wasm backend did not initialise';
+    case 'cpu':
+      return (await activate('cpu')) ? describe('cpu', null) : 'cpu: the cpu backend did not initialise';
+  }
+}
+
+/** Activates one backend and self-tests it against cpu: its info, or the reason it is not offered. */
+async function tryTested(choice: Exclude<BackendPreference, 'auto'>): Promise<BackendInfo | string> {
+  const reference = choice === 'cpu' ? null : await referenceStep();
+  const found = await tryChoice(choice);
+  if (typeof found === 'string' || !reference) return found;
+  return (await selfTestFails(found.name, reference)) ?? found;
+}
+
+/** The order initBackend tries: env ALMOSTREC_BACKEND forces one (then cpu as the last resort), else `prefer` and below (auto: all but NOT_AUTOMATIC). */
+export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<BackendPreference, 'auto'>[] {
+  const fromEnv = process.env.ALMOSTREC_BACKEND;
+  if (fromEnv) {
+    if (!(FORCEABLE as readonly string[]).includes(fromEnv)) throw new Error(`ALMOSTREC_BACKEND="${fromEnv}" is not one of ${FORCEABLE.join(', ')}`);
+    const forced: Exclude<BackendPreference, 'auto'>[] = fromEnv === 'tensorflow' ? ['tensorflow-gpu', 'tensorflow'] : [fromEnv as 'webgpu' | 'wasm' | 'cpu'];
+    return forced.includes('cpu') ? forced : [...forced, 'cpu'];
+  }
+  const all = PREFERENCES.slice(1) as Exclude<BackendPreference, 'auto'>[];
+  return prefer === 'auto' ? all.filter((b) => !NOT_AUTOMATIC.has(b)) : all.slice(all.indexOf(prefer));
+}
+
 /**
- * Initialise the best available backend. `prefer` (or env ALMOSTREC_BACKEND, which overrides it) names a
- * starting point; anything unavailable falls through to the next one down the list.
+ * Initialise the best available backend that passes the self-test. `prefer` names a starting point; env
+ * ALMOSTREC_BACKEND overrides it. With `exact` (replica workers, which must compute what the thread that
+ * started them computes) anything but the first choice is an error instead of a fallback.
  */
-export async function initBackend(prefer: BackendPreference = 'auto'): Promise<BackendInfo> {
-  const fromEnv = process.env.ALMOSTREC_BACKEND as BackendPreference | undefined;
-  if (fromEnv && !PREFERENCES.includes(fromEnv)) {
-    throw new Error(`ALMOSTREC_BACKEND="${fromEnv}" is not one of ${PREFERENCES.join(', ')}`);
-  }
-  const start = fromEnv ?? prefer;
-  const order = start === 'auto' ? PREFERENCES.slice(1) : PREFERENCES.slice(PREFERENCES.indexOf(start));
+export async function initBackend(prefer: BackendPreference = 'auto', opts: { exact?: boolean } = {}): Promise<BackendInfo> {
+  const order = opts.exact && prefer !== 'auto' ? [prefer] : backendOrder(prefer);
+  // Chosen and self-tested before in this thread for the same order: no second test, whose temporary
+  // switch to cpu would change the backend under a computation awaiting in this thread.
+  const key = order.join(',');
+  if (active && chosenFor === key && (await activate(active.name))) return active;
+  const fallbacks: string[] = [];
   for (const choice of order) {
-    let found: BackendInfo | null = null;
-    if (choice === 'tensorflow-gpu' && tryNative('@tensorflow/tfjs-node-gpu') && (await activate('tensorflow'))) {
-      found = describe('tensorflow', 'gpu');
-    } else if (choice === 'tensorflow' && tryNative('@tensorflow/tfjs-node') && (await activate('tensorflow'))) {
-      found = describe('tensorflow', 'cpu');
-    } else if (choice === 'wasm' && (await initWasm())) {
-      found = describe('wasm', null);
-    } else if (choice === 'cpu' && (await activate('cpu'))) {
-      found = describe('cpu', null);
+    const found = await tryTested(choice);
+    if (typeof found === 'string') {
+      fallbacks.push(found);
+      continue;
     }
-    if (found) {
-      active = found;
-      setCrossEntropyThreads(computeThreads());
-      return found;
-    }
+    active = fallbacks.length ? { ...found, fallbacks } : found;
+    chosenFor = key;
+    setCrossEntropyThreads(computeThreads());
+    return active;
   }
-  throw new Error('No tfjs backend could be initialised (tried ' + order.join(', ') + ')');
+  throw new Error('No tfjs backend passed its self-test: ' + fallbacks.join('; '));
+}
+
+export interface BackendReport {
+  backend: Exclude<BackendPreference, 'auto'>;
+  /** The backend's info when it initialised and passed the self-test. */
+  info: BackendInfo | null;
+  /** Why it is not offered; null when it is. */
+  reason: string | null;
+}
+
+/**
+ * Every backend, each initialised and self-tested (for `almostrec backends`). Ends on the backend
+ * initBackend would choose, so the caller can go on computing.
+ */
+export async function probeBackends(): Promise<BackendReport[]> {
+  const reports: BackendReport[] = [];
+  for (const backend of PREFERENCES.slice(1) as Exclude<BackendPreference, 'auto'>[]) {
+    const found = await tryTested(backend);
+    reports.push(typeof found === 'string' ? { backend, info: null, reason: found } : { backend, info: found, reason: null });
+  }
+  active = null;
+  chosenFor = null;
+  await initBackend();
+  return reports;
 }
 
 /** Whether initBackend has completed at least once. */

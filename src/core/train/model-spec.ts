@@ -94,6 +94,11 @@ export interface TrainableModel extends Scorer {
   shardLoss?(step: number, shard: number, shards: number, rng: Rng): ShardLoss | null;
   /** Eval mode: scores B × (numItems + 1) for the next item after each history (column 0 = padding). */
   scoreBatch(histories: Int32Array[]): Float32Array;
+  /**
+   * scoreBatch read back asynchronously: the only way the webgpu backend reads in Node
+   * (tensor/webgpu-backend.ts). Models that have it can score on webgpu; see scoreAsync.
+   */
+  scoreBatchAsync?(histories: Int32Array[]): Promise<Float32Array>;
   /** Frees the variables. */
   dispose(): void;
 }
@@ -144,4 +149,9 @@ export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<st
    * that have one (SASRec, GRU4Rec).
    */
   itemEmbeddings?(values: Map<string, Float32Array>, config: C): { table: Float32Array; dim: number };
+}
+
+/** A model's scores through its asynchronous read when it has one (every backend), else scoreBatch. */
+export function scoreAsync(model: Pick<TrainableModel, 'scoreBatch' | 'scoreBatchAsync'>, histories: Int32Array[]): Promise<Float32Array> | Float32Array {
+  return model.scoreBatchAsync ? model.scoreBatchAsync(histories) : model.scoreBatch(histories);
 }

@@ -5,8 +5,8 @@ import { Rng } from '../tensor/rng';
 import type { TrainableModel } from './model-spec';
 import { SHARDS, type ShardResult } from './replicas';
 
-/** Loss, target count and gradients (by variable name) of shard `shard` of step `step`, dropout drawn from `seed`. */
-export function computeShard(model: TrainableModel, vars: Map<string, tf.Variable>, step: number, shard: number, seed: number): ShardResult {
+/** The shard's loss still on the device, its target count, gradients by variable name and timings. */
+function shardOnDevice(model: TrainableModel, vars: Map<string, tf.Variable>, step: number, shard: number, seed: number) {
   if (!model.shardLoss) throw new Error('computeShard: the model cannot split a step into shards');
   let count = 0;
   const t0 = performance.now();
@@ -22,14 +22,28 @@ export function computeShard(model: TrainableModel, vars: Map<string, tf.Variabl
     // gradients are zeros and its weight in the step's mean is 0 anyway.
     return tf.mul(tf.sum(vars.values().next().value!), 0) as tf.Scalar;
   }, [...vars.values()]);
-  const loss = value.dataSync()[0];
-  value.dispose();
   const byName = new Map<string, tf.Tensor>();
   for (const [name, v] of vars) {
     const g = grads[v.name];
     if (g) byName.set(name, g);
   }
-  return { loss: count > 0 ? loss : 0, count, grads: byName, forward: (forwardEnd - t0) / 1000, backward: (performance.now() - forwardEnd) / 1000 };
+  return { value, count, grads: byName, forward: (forwardEnd - t0) / 1000, backward: (performance.now() - forwardEnd) / 1000 };
+}
+
+/** Loss, target count and gradients (by variable name) of shard `shard` of step `step`, dropout drawn from `seed`. */
+export function computeShard(model: TrainableModel, vars: Map<string, tf.Variable>, step: number, shard: number, seed: number): ShardResult {
+  const { value, ...rest } = shardOnDevice(model, vars, step, shard, seed);
+  const loss = value.dataSync()[0];
+  value.dispose();
+  return { ...rest, loss: rest.count > 0 ? loss : 0 };
+}
+
+/** computeShard with the loss read asynchronously: the only way the webgpu backend reads in Node. */
+export async function computeShardAsync(model: TrainableModel, vars: Map<string, tf.Variable>, step: number, shard: number, seed: number): Promise<ShardResult> {
+  const { value, ...rest } = shardOnDevice(model, vars, step, shard, seed);
+  const loss = (await value.data())[0];
+  value.dispose();
+  return { ...rest, loss: rest.count > 0 ? loss : 0 };
 }
 
 /**

@@ -15,9 +15,9 @@ import { Rng } from '../tensor/rng';
 import { SafetensorsError } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
-import { backboneSource, type ModelContext, type ModelSpec, type TrainableKind, type TrainableModel } from './model-spec';
+import { backboneSource, scoreAsync, type ModelContext, type ModelSpec, type TrainableKind, type TrainableModel } from './model-spec';
 import { defaultReplicaScript, Replica, SHARDS, type ShardResult } from './replicas';
-import { combineShards, computeShard } from './shard-step';
+import { combineShards, computeShardAsync } from './shard-step';
 
 /** What the checks below need to know of a spec, whatever its config type. */
 type SpecId = { kind: TrainableKind; needsItemFeatures?: boolean; needsBackbone?: boolean };
@@ -135,9 +135,10 @@ function readResumableState(paths: string[], read: (path: string) => TrainState,
   return null;
 }
 
-function snapshot(vars: Map<string, tf.Variable>): Map<string, Float32Array> {
+/** Copies of the variables' values; read asynchronously, the only way the webgpu backend can in Node. */
+async function snapshot(vars: Map<string, tf.Variable>): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
-  for (const [name, v] of vars) out.set(name, v.dataSync().slice() as Float32Array);
+  for (const [name, v] of vars) out.set(name, ((await v.data()) as Float32Array).slice());
   return out;
 }
 
@@ -230,7 +231,7 @@ export async function trainModel<C extends TrainingConfig>(
           forwardEnd = performance.now();
           return l;
         }, varList);
-        const loss = value.dataSync()[0];
+        const loss = (await value.data())[0];
         value.dispose();
         timing.forward += (forwardEnd - t0) / 1000;
         timing.backward += (performance.now() - forwardEnd) / 1000;
@@ -246,7 +247,7 @@ export async function trainModel<C extends TrainingConfig>(
       remote?.catch(() => undefined);
       const parts: ShardResult[] = [];
       for (let i = 0; i < (remote ? SHARDS - 1 : SHARDS); i++) {
-        const part = computeShard(model, model.params, s, i, seeds[i]);
+        const part = await computeShardAsync(model, model.params, s, i, seeds[i]);
         timing.forward += part.forward;
         timing.backward += part.backward;
         parts.push(part);
@@ -263,7 +264,7 @@ export async function trainModel<C extends TrainingConfig>(
     const runStart = performance.now();
     let stepsThisRun = 0;
     let stepsPerEpoch = 0;
-    const scorer: Scorer = { scoreBatch: (h) => model.scoreBatch(h) };
+    const scorer: Scorer = { scoreBatch: (h) => scoreAsync(model, h) };
 
     for (let epoch = startEpoch + 1; epoch <= cfg.epochs && !early.stoppedEarly; epoch++) {
       throwIfCancelled(opts.signal);
@@ -314,7 +315,7 @@ export async function trainModel<C extends TrainingConfig>(
         valid = (await evaluate(scorer, data, 'valid', { onProgress: opts.onProgress, signal: opts.signal })).metrics;
         if (valid.ndcg10 > early.bestNdcg10) {
           early = { ...early, bestNdcg10: valid.ndcg10, bestEpoch: epoch, bestValid: valid, badEvals: 0 };
-          writeWeights(bestPath, { ...header(epoch), valid, params: snapshot(model.params) }, shapes);
+          writeWeights(bestPath, { ...header(epoch), valid, params: await snapshot(model.params) }, shapes);
         } else {
           early = { ...early, badEvals: early.badEvals + 1, stoppedEarly: early.badEvals + 1 >= cfg.patience };
         }
@@ -331,9 +332,9 @@ export async function trainModel<C extends TrainingConfig>(
           rng: rng.state(),
           early,
           history,
-          params: snapshot(model.params),
-          adamM: snapshot(adam.m),
-          adamV: snapshot(adam.v)
+          params: await snapshot(model.params),
+          adamM: await snapshot(adam.m),
+          adamV: await snapshot(adam.v)
         },
         shapes
       );
@@ -365,7 +366,7 @@ async function startReplica(kind: TrainableKind, config: Record<string, number>,
   }
   try {
     const shared = { data: ctx.data, itemFeatures: ctx.itemFeatures, backbone: ctx.backbone && backboneSource(ctx.backbone) };
-    return await Replica.start(script, { kind, config, ctx: shared, values: [...snapshot(model.params)], backend });
+    return await Replica.start(script, { kind, config, ctx: shared, values: [...(await snapshot(model.params))], backend });
   } catch (e) {
     opts.onLog?.(`training on one thread: ${e instanceof Error ? e.message : String(e)}`);
     return null;
@@ -388,5 +389,5 @@ export async function loadTrainedModel<C extends TrainingConfig>(spec: ModelSpec
 /** A scorer backed by saved weights (best or training checkpoint) of `spec`'s kind. Call dispose() when done. */
 export async function loadScorer<C extends TrainingConfig>(spec: ModelSpec<C>, ctx: ModelContext, checkpointPath: string): Promise<Scorer & { dispose(): void }> {
   const model = await loadTrainedModel(spec, ctx, checkpointPath);
-  return { scoreBatch: (h) => model.scoreBatch(h), dispose: () => model.dispose() };
+  return { scoreBatch: (h) => scoreAsync(model, h), dispose: () => model.dispose() };
 }

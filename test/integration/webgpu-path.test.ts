@@ -1,0 +1,133 @@
+// Issue 16, item 3: the WebGPU path cannot rot. On the software adapter (Dawn's OpenGL backend over Mesa
+// llvmpipe) the backend passes its self-test through initBackend, one SASRec training step (loss,
+// gradients, then our Adam update) equals the cpu backend's, and the built CLI trains and evaluates SASRec
+// on it like on cpu, recording the adapter in the run. Skipped, with the reason printed, where no
+// software adapter exists (no Mesa EGL/GL libraries: .ci/run installs them).
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createCliCatalog, json, root } from './cli-catalog';
+import { parseModelConfig } from '../../src/shared/api';
+import type { SequenceData } from '../../src/core/data/types';
+import { sasrecSpec } from '../../src/core/models/sasrec';
+import { Adam } from '../../src/core/tensor/adam';
+import { initBackend, tf } from '../../src/core/tensor/backend';
+import { Rng } from '../../src/core/tensor/rng';
+import { maxAbsDiff } from '../../src/core/tensor/self-test';
+import { registerWebGpu } from '../../src/core/tensor/webgpu-backend';
+import type { ModelSpec } from '../../src/core/train/model-spec';
+
+// Set here, not globally: only this process needs the surfaceless EGL platform and the software adapter.
+const saved = { egl: process.env.EGL_PLATFORM, adapter: process.env.ALMOSTREC_WEBGPU_ADAPTER, backend: process.env.ALMOSTREC_BACKEND };
+process.env.EGL_PLATFORM = 'surfaceless';
+process.env.ALMOSTREC_WEBGPU_ADAPTER = 'software';
+
+let skipReason: string | null = null;
+try {
+  await registerWebGpu('software');
+} catch (e) {
+  skipReason = (e as Error).message;
+  console.warn(`webgpu-path: skipped, no software WebGPU adapter: ${skipReason}`);
+}
+
+afterAll(() => {
+  for (const [key, value] of [['EGL_PLATFORM', saved.egl], ['ALMOSTREC_WEBGPU_ADAPTER', saved.adapter], ['ALMOSTREC_BACKEND', saved.backend]] as const) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+});
+
+/** Users walking through items in order, of mixed lengths (two length groups). */
+function sequences(numUsers = 12, numItems = 20, seed = 5): SequenceData {
+  const rng = new Rng(seed);
+  const users = Array.from({ length: numUsers }, (_, u) => {
+    const len = u % 2 === 0 ? 4 + rng.int(3) : 12 + rng.int(4);
+    const start = rng.int(numItems);
+    const items = Int32Array.from({ length: len }, (_, i) => ((start + i) % numItems) + 1);
+    return { userId: u + 1, items, timestamps: Float64Array.from(items, (_, i) => i) };
+  });
+  return { datasetId: 1, numItems, itemIds: Int32Array.from({ length: numItems + 1 }, (_, i) => i), users };
+}
+
+/** Loss, every gradient and every weight after one Adam step of SASRec, on the active backend. */
+async function sasrecStep(): Promise<Float32Array> {
+  const ctx = { data: sequences() };
+  const config = parseModelConfig('sasrec', { batchSize: 12, maxLen: 16, hiddenSize: 16, numBlocks: 1, numHeads: 2, dropout: 0 }) as never;
+  const spec = sasrecSpec as unknown as ModelSpec;
+  const model = spec.build(config, ctx, spec.init(config, ctx, new Rng(4)));
+  model.beginEpoch(new Rng(8));
+  const adam = new Adam(model.params, { learningRate: 0.01 });
+  const vars = [...model.params.values()];
+  const { value, grads } = tf.variableGrads(() => model.stepLoss(0, new Rng(1)), vars);
+  const byName: tf.NamedTensorMap = {};
+  for (const [name, v] of model.params) byName[name] = grads[v.name];
+  const parts: Float32Array[] = [(await value.data()) as Float32Array];
+  for (const name of model.params.keys()) parts.push((await byName[name].data()) as Float32Array);
+  adam.apply(model.params, byName);
+  for (const v of model.params.values()) parts.push((await v.data()) as Float32Array);
+  tf.dispose([value, ...Object.values(grads)]);
+  adam.dispose();
+  model.dispose();
+  return Float32Array.from(parts.flatMap((p) => [...p]));
+}
+
+describe.skipIf(skipReason !== null)('WebGPU on the software adapter', () => {
+  let cpuStep: Float32Array;
+  beforeAll(async () => {
+    process.env.ALMOSTREC_BACKEND = 'cpu';
+    await initBackend();
+    cpuStep = await sasrecStep();
+  });
+
+  test('ALMOSTREC_BACKEND=webgpu selects it after its self-test and names the adapter', async () => {
+    process.env.ALMOSTREC_BACKEND = 'webgpu';
+    const info = await initBackend();
+    expect(info.name).toBe('webgpu');
+    expect(info.fallbacks).toBeUndefined();
+    expect(info.device).toMatch(/^GPU \(WebGPU: .*llvmpipe.*; memory not exposed by WebGPU; max buffer [\d.]+ GiB\)$/);
+    expect(tf.getBackend()).toBe('webgpu');
+  });
+
+  test('one SASRec training step (loss, gradients, Adam update) equals the cpu backend to 1e-4', async () => {
+    process.env.ALMOSTREC_BACKEND = 'webgpu';
+    await initBackend();
+    const gpuStep = await sasrecStep();
+    expect(gpuStep.length).toBe(cpuStep.length);
+    expect(Number.isFinite(cpuStep[0]) && cpuStep[0] > 0).toBe(true);
+    expect(maxAbsDiff(gpuStep, cpuStep)).toBeLessThan(1e-4);
+  });
+});
+
+describe.skipIf(skipReason !== null)('the built CLI on the software adapter', () => {
+  test('almostrec backends offers webgpu; train sasrec on it records the adapter and matches cpu', () => {
+    const catalog = createCliCatalog('almostrec-webgpu-', 120_000);
+    try {
+      process.env.ALMOSTREC_BACKEND = 'webgpu';
+      const backends = catalog.cli('backends', '--json');
+      expect(backends.code, backends.stderr).toBe(0);
+      const rows = backends.lines.map((l) => json(l));
+      expect(rows.find((r) => r.backend === 'webgpu')).toMatchObject({ reason: null, info: { name: 'webgpu' } });
+      expect(rows.find((r) => r.backend === 'cpu')).toMatchObject({ reason: null });
+      expect(rows.at(-1)).toMatchObject({ chosen: { name: 'webgpu' } });
+
+      const imp = catalog.cli('import', 'movielens-latest', join(root, 'test', 'fixtures', 'importers', 'ml-latest'), '--name', 'tiny', '--json');
+      expect(imp.code, imp.stderr).toBe(0);
+      const train = (backend: string) => {
+        process.env.ALMOSTREC_BACKEND = backend;
+        const r = catalog.cli('train', 'sasrec', '--dataset', 'tiny', '--epochs', '2', '--max-len', '10', '--seed', '7', '--json');
+        expect(r.code, r.stderr).toBe(0);
+        return json(r.lines[0]) as { status: string; backend: { name: string; device: string }; history: { loss: number }[]; valid: { ndcg10: number } };
+      };
+      const gpu = train('webgpu');
+      const cpu = train('cpu');
+      expect(gpu.status).toBe('succeeded');
+      expect(gpu.backend.name).toBe('webgpu');
+      expect(gpu.backend.device).toMatch(/^GPU \(WebGPU: .*Mesa/);
+      expect(cpu.backend.name).toBe('cpu');
+      expect(gpu.history).toHaveLength(2);
+      gpu.history.forEach((e, i) => expect(Math.abs(e.loss - cpu.history[i].loss)).toBeLessThan(1e-4));
+      expect(gpu.valid.ndcg10).toBeCloseTo(cpu.valid.ndcg10, 4);
+    } finally {
+      catalog.remove();
+    }
+  });
+});
