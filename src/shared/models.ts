@@ -106,7 +106,12 @@ const LORA_TARGET_LABELS = LORA_TARGET_BITS.map((t) => t.replace(/_proj$/, ''));
 const llmTraining: HyperParameter[] = [
   ...training(10, 16, 1e-3, 3),
   int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
-  int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step')
+  int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
+  {
+    ...int('lrSchedule', 'LR schedule', 0, 0, 1, 'after the warm-up: 0 constant; 1 cosine decay to 10 % of the peak at the run\'s last update'),
+    choices: [0, 1],
+    choiceLabels: ['constant (0)', 'cosine (1)']
+  }
 ];
 
 const backboneReference: HyperParameter = { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' };

@@ -16,7 +16,8 @@ import { loadHfCheckpoint } from '../../src/core/backbone/hf-checkpoint';
 import { backboneTokenizer } from '../../src/core/backbone/backbone-tokenizer';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import { LlavaModel } from '../../src/core/backbone/llava-model';
-import { heldOutItems, learningRateAt, makeBatch } from '../../src/core/backbone/pretrain-data';
+import { heldOutItems, makeBatch } from '../../src/core/backbone/pretrain-data';
+import { learningRateAt } from '../../src/core/tensor/lr-schedule';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/core/tensor/safetensors';
 import { pretrainParamsOf, type PretrainStage } from '../../src/shared/backbones';
 

@@ -3,7 +3,7 @@
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import type { TrainingConfig } from '../../src/shared/api';
 import { trainPart, type SequenceData } from '../../src/core/data/types';
 import { CancelledError } from '../../src/core/progress';
@@ -11,6 +11,7 @@ import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { readSafetensors } from '../../src/core/tensor/safetensors';
 import { Adam } from '../../src/core/tensor/adam';
+import { learningRateAt } from '../../src/core/tensor/lr-schedule';
 import { exportItemEmbeddings } from '../../src/core/train/item-embeddings';
 import type { ModelSpec, TrainableModel } from '../../src/core/train/model-spec';
 import { BEST_FILE, CHECKPOINT_FILE, loadScorer, trainModel } from '../../src/core/train/train-model';
@@ -247,6 +248,48 @@ describe('trainModel', () => {
     };
     expect(await firstStep(0)).toBeCloseTo(small.learningRate!, 6);
     expect(await firstStep(4)).toBeCloseTo(small.learningRate! / 4, 6);
+  });
+
+  test('schedule cosine: every update takes the warm-up/cosine rate of its index over the run; resume stays bit-exact', async () => {
+    const pairs = data.users.reduce((n, u) => n + trainPart(u).length - 1, 0);
+    const cosine = (): ModelSpec<TinyConfig> => {
+      const spec = tinySpec();
+      return { ...spec, optimizer: (c) => ({ ...spec.optimizer(c), warmupSteps: 2, schedule: 'cosine' }) };
+    };
+    const config = { ...small, epochs: 3, batchSize: pairs / 2 }; // 2 updates per epoch, 6 in the run
+    // Adam.setLearningRate is called once before each update with that update's rate.
+    const recorded = vi.spyOn(Adam.prototype, 'setLearningRate');
+    const straightDir = tempDir();
+    let rates: number[];
+    try {
+      await trainModel(cosine(), ctx, config, { checkpointDir: straightDir });
+      rates = recorded.mock.calls.map(([lr]) => lr);
+    } finally {
+      recorded.mockRestore();
+    }
+    expect(rates).toEqual([0, 1, 2, 3, 4, 5].map((k) => learningRateAt(k, 6, small.learningRate!, 2)));
+    expect(rates[5]).toBeGreaterThan(0.1 * small.learningRate!);
+    expect(rates[5]).toBeLessThan(0.25 * small.learningRate!);
+    // The constant schedule trains other weights.
+    const constantDir = tempDir();
+    await trainModel(tinySpec(), ctx, config, { checkpointDir: constantDir });
+    const w = (dir: string) => readSafetensors(join(dir, CHECKPOINT_FILE)).tensors.get('param.item_emb')!.data;
+    expect(w(constantDir)).not.toEqual(w(straightDir));
+
+    // Cancelled in epoch 2 and resumed, it ends where the uninterrupted run does.
+    const dir = tempDir();
+    const signal = { aborted: false };
+    await expect(
+      trainModel(cosine(), ctx, config, {
+        checkpointDir: dir,
+        signal,
+        onProgress: (p) => {
+          if (p.phase === 'train' && p.metrics!.epoch === 2 && p.metrics!.step === 1) signal.aborted = true;
+        }
+      })
+    ).rejects.toBeInstanceOf(CancelledError);
+    await trainModel(cosine(), ctx, config, { checkpointDir: dir, resume: true });
+    expect(w(dir)).toEqual(w(straightDir));
   });
 
   test('exportItemEmbeddings writes [(numItems + 1), d] with a zero padding row and the item-id mapping', async () => {

@@ -140,10 +140,3 @@ export class SampleOrder {
   }
 }
 
-/** Linear warm-up, then cosine decay to 10% of the peak over the stage. */
-export function learningRateAt(step: number, totalSteps: number, peak: number, warmup: number): number {
-  if (warmup > 0 && step < warmup) return (peak * (step + 1)) / warmup;
-  const span = Math.max(1, totalSteps - warmup);
-  const progress = Math.min(1, (step - warmup) / span);
-  return peak * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * progress)));
-}

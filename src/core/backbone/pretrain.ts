@@ -19,11 +19,12 @@ import { CancelledError, type CancelSignal } from '../progress';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
+import { learningRateAt } from '../tensor/lr-schedule';
 import { compactConfig, initialWeights, type CompactShape } from './compact';
 import type { LlavaConfig } from './config';
 import { saveHfCheckpoint } from './hf-checkpoint';
 import { LlavaModel } from './llava-model';
-import { heldOutItems, learningRateAt, lossRows, makeBatch, SampleOrder, type CaptionSample, type SequenceSpec } from './pretrain-data';
+import { heldOutItems, lossRows, makeBatch, SampleOrder, type CaptionSample, type SequenceSpec } from './pretrain-data';
 import type { TextTokenizer } from './tokenizer';
 import { expectedTensors } from './weight-names';
 

@@ -9,6 +9,8 @@ import type { OptimizerSettings } from '../train/model-spec';
 export interface AlmostrecConfig extends TrainingConfig {
   warmupSteps: number;
   gradAccum: number;
+  /** 0: constant learning rate after the warm-up; 1: cosine decay to 0 over the run's epochs. */
+  lrSchedule: number;
   /** Catalog id of a finished backbone (0 = not chosen: refused at run start). */
   backboneId: number;
   /** Catalog id of the finished SASRec/GRU4Rec run whose item_embeddings is M (0 = not chosen). */
@@ -57,6 +59,6 @@ export function loraConfigOf(config: AlmostrecConfig): LoraConfig | null {
 }
 
 /** The LLM recommenders' optimiser (the catalogue's llmTraining block): Adam with warm-up and gradient accumulation. */
-export function llmOptimizer(config: Pick<AlmostrecConfig, 'learningRate' | 'gradAccum' | 'warmupSteps'>): OptimizerSettings {
-  return { learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps };
+export function llmOptimizer(config: Pick<AlmostrecConfig, 'learningRate' | 'gradAccum' | 'warmupSteps' | 'lrSchedule'>): OptimizerSettings {
+  return { learningRate: config.learningRate, gradAccum: config.gradAccum, warmupSteps: config.warmupSteps, schedule: config.lrSchedule === 1 ? 'cosine' : 'constant' };
 }

@@ -20,6 +20,7 @@ import type { PromptStyle } from './almostrec-style';
 export interface E4srecConfig extends TrainingConfig {
   warmupSteps: number;
   gradAccum: number;
+  lrSchedule: number;
   backboneId: number;
   seqRunId: number;
   historyLength: number;

@@ -12,6 +12,7 @@ export const MODEL = 'LLaRA';
 export interface LlaraConfig extends TrainingConfig {
   warmupSteps: number;
   gradAccum: number;
+  lrSchedule: number;
   backboneId: number;
   seqRunId: number;
   historyLength: number;

@@ -34,6 +34,7 @@ const MODEL = 'TALLRec';
 export interface TallrecConfig extends TrainingConfig {
   warmupSteps: number;
   gradAccum: number;
+  lrSchedule: number;
   backboneId: number;
   historyLength: number;
   maxTitleTokens: number;

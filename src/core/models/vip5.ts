@@ -39,6 +39,7 @@ const MODEL = 'VIP5';
 export interface Vip5Config extends TrainingConfig {
   warmupSteps: number;
   gradAccum: number;
+  lrSchedule: number;
   backboneId: number;
   historyLength: number;
   /** k visual tokens per image: 1, 4, 9, or 0 for all (the cache loaded; see almostrec-context.ts). */

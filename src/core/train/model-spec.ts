@@ -111,8 +111,10 @@ export interface OptimizerSettings {
   weightDecay?: number;
   /** Steps whose gradients are averaged into one optimizer update (default 1). */
   gradAccum?: number;
-  /** Linear learning-rate warm-up over this many optimizer updates, then constant (default 0). */
+  /** Linear learning-rate warm-up over this many optimizer updates (default 0). */
   warmupSteps?: number;
+  /** After the warm-up: constant (default), or a cosine decay to 0 at the last update of the run's epochs. */
+  schedule?: 'constant' | 'cosine';
 }
 
 export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<string, number>> {

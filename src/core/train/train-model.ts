@@ -14,6 +14,7 @@ import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { Rng } from '../tensor/rng';
 import { SafetensorsError } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
+import { learningRateAt } from '../tensor/lr-schedule';
 import { readTrainState, readWeights, writeTrainState, writeWeights, type CheckpointHeader, type EarlyStopState, type ParamShapes, type TrainState } from './checkpoint';
 import { backboneSource, scoreAsync, type ModelContext, type ModelSpec, type TrainableKind, type TrainableModel } from './model-spec';
 import { defaultReplicaScript, Replica, SHARDS, type ShardResult } from './replicas';
@@ -205,9 +206,12 @@ export async function trainModel<C extends TrainingConfig>(
     const accumulate = Math.max(1, Math.floor(o.gradAccum ?? 1));
     const warmup = Math.max(0, o.warmupSteps ?? 0);
     let pendingSteps = 0;
+    // Updates in the whole run (the cosine schedule's span), known once the first epoch has its examples.
+    let totalUpdates = 1;
     const update = (grads: Map<string, tf.Tensor>, steps: number): void => {
       // The schedule follows Adam's own step count, which checkpoints restore: resume stays exact.
-      if (warmup > 0) optimizer.setLearningRate(o.learningRate * Math.min(1, (optimizer.step + 1) / warmup));
+      if (o.schedule === 'cosine') optimizer.setLearningRate(learningRateAt(optimizer.step, totalUpdates, o.learningRate, warmup));
+      else if (warmup > 0) optimizer.setLearningRate(o.learningRate * Math.min(1, (optimizer.step + 1) / warmup));
       const named: tf.NamedTensorMap = {};
       for (const [name, g] of grads) named[name] = steps === 1 ? g : tf.mul(g, 1 / steps);
       optimizer.apply(model.params, named);
@@ -274,6 +278,7 @@ export async function trainModel<C extends TrainingConfig>(
       if (!(stepsPerEpoch >= 1)) throw new Error(`model ${spec.kind}: no training examples (does any user have enough training interactions?)`);
       timing.data += (performance.now() - epochStart) / 1000;
       const totalSteps = stepsPerEpoch * cfg.epochs;
+      totalUpdates = Math.ceil(stepsPerEpoch / accumulate) * cfg.epochs;
       let lossSum = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         throwIfCancelled(opts.signal);
