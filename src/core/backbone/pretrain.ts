@@ -16,7 +16,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLoss, type HeldOutReport, type PretrainPoint, type PretrainStage } from '../../shared/backbones';
 import { crashPoint } from '../crash-point';
 import { CancelledError, type CancelSignal } from '../progress';
+import { computeThreads } from '../tensor/backend';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
+import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
 import { learningRateAt } from '../tensor/lr-schedule';
@@ -258,6 +260,9 @@ async function meanCaptionLoss(
 export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks = {}): Promise<PretrainResult> {
   const { params, tokenizer } = input;
   const cfg = compactConfig(params, input.gridEncoderId);
+  // The tied 32k-token LM head is most of a step's work and runs in onnxruntime: give it the machine's cores
+  // (ALMOSTREC_THREADS), as training does when it has no replica.
+  setCrossEntropyThreads(computeThreads());
   if (tokenizer.vocabSize !== cfg.text.vocabSize) throw new Error(`tokenizer ${tokenizer.id} has ${tokenizer.vocabSize} tokens, the compact backbone ${cfg.text.vocabSize}`);
   const imageTokens = params.gridSize * params.gridSize;
   const spec: SequenceSpec = {
