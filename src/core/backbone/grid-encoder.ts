@@ -8,12 +8,13 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { Catalog } from '../catalog';
 import { throwIfCancelled, type CancelSignal, type ProgressFn } from '../progress';
 import { initBackend, isBackendInitialised } from '../tensor/backend';
-import { ENCODER_DIM, MOBILENET_ID_PREFIX, loadMobilenetModel, toInputBatch } from '../vision/encoder';
+import { ENCODER_DIM, MOBILENET_ID_PREFIX, loadMobilenetModel, toInputBatch, type EncoderOptions } from '../vision/encoder';
 import { itemsWithImage, readItemImages } from '../vision/feature-store';
+import { loadMobilenetOnnx, mapToTokens } from '../vision/mobilenet-session';
 import type { EncodeSummary } from '../vision/features';
 import { decodeRgb, type RgbImage } from '../vision/image-decode';
 import { cachedItemIds, readBackboneFeatures, writeBackboneFeatures } from './feature-cache';
-import { adaptiveAvgPoolMaps } from './image-token-pool';
+import { adaptiveAvgPoolGrid, adaptiveAvgPoolMaps } from './image-token-pool';
 
 export const GRID_LAYER = 'out_relu';
 /** Side of the out_relu map for a 224 × 224 input. */
@@ -46,7 +47,7 @@ export interface GridEncoder {
 
 let mapModel: Promise<tfl.LayersModel> | null = null;
 
-/** The sub-model up to out_relu, built once per process on the shared MobileNetV2 weights. */
+/** The tfjs sub-model up to out_relu (where onnxruntime does not load), built once per process on the shared weights. */
 function loadMapModel(): Promise<tfl.LayersModel> {
   mapModel ??= loadMobilenetModel()
     .then((full) => {
@@ -64,27 +65,36 @@ function loadMapModel(): Promise<tfl.LayersModel> {
   return mapModel;
 }
 
-/** The grid encoder for g × g tokens (no network: the weights are the package's files). */
-export async function loadGridEncoder(gridSize: number = DEFAULT_GRID_SIZE): Promise<GridEncoder> {
+/**
+ * The grid encoder for g × g tokens (no network: the weights are the package's files). It runs in
+ * onnxruntime with `threads` intra-op threads (default 1), or in tfjs where onnxruntime-node does not load;
+ * both match within 1e-4 relative (test/unit/vision-mobilenet-onnx.test.ts), so the id names either.
+ */
+export async function loadGridEncoder(gridSize: number = DEFAULT_GRID_SIZE, options: EncoderOptions = {}): Promise<GridEncoder> {
   const id = gridEncoderId(gridSize);
-  const model = await loadMapModel();
+  const onnx = await loadMobilenetOnnx(options.threads ?? 1);
+  const encode = onnx
+    ? (images: readonly RgbImage[]): Float32Array[] =>
+        onnx.maps(images).map((map) => adaptiveAvgPoolGrid(mapToTokens(map, ENCODER_DIM, GRID_MAP_SIDE), GRID_MAP_SIDE, ENCODER_DIM, gridSize))
+    : tfjsGrids(await loadMapModel(), gridSize);
+  return { id, gridSize, tokens: gridSize * gridSize, dim: ENCODER_DIM, encode: (images) => batched(images, encode) };
+}
+
+/** Runs `encode` BATCH images at a time (bounds the activations' memory). */
+function batched(images: readonly RgbImage[], encode: (part: readonly RgbImage[]) => Float32Array[]): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let start = 0; start < images.length; start += BATCH) out.push(...encode(images.slice(start, start + BATCH)));
+  return out;
+}
+
+function tfjsGrids(model: tfl.LayersModel, gridSize: number): (part: readonly RgbImage[]) => Float32Array[] {
   const size = gridSize * gridSize * ENCODER_DIM;
-  return {
-    id,
-    gridSize,
-    tokens: gridSize * gridSize,
-    dim: ENCODER_DIM,
-    encode(images: readonly RgbImage[]): Float32Array[] {
-      const out: Float32Array[] = [];
-      for (let start = 0; start < images.length; start += BATCH) {
-        const part = images.slice(start, start + BATCH);
-        const pooled = tf.tidy(() => adaptiveAvgPoolMaps(model.predict(toInputBatch(part)) as tf.Tensor4D, gridSize));
-        const flat = pooled.dataSync() as Float32Array;
-        pooled.dispose();
-        for (let i = 0; i < part.length; i++) out.push(flat.slice(i * size, (i + 1) * size));
-      }
-      return out;
-    }
+  return (part) => {
+    if (part.length === 0) return [];
+    const pooled = tf.tidy(() => adaptiveAvgPoolMaps(model.predict(toInputBatch(part)) as tf.Tensor4D, gridSize));
+    const flat = pooled.dataSync() as Float32Array;
+    pooled.dispose();
+    return part.map((_, i) => flat.slice(i * size, (i + 1) * size));
   };
 }
 

@@ -9,7 +9,7 @@ import type { Scorer } from '../eval/evaluator';
 import type { Gru4recConfig } from '../models/gru4rec';
 import { historyBatch } from '../models/seq/batches';
 import { loadOrt } from '../tensor/ort-cross-entropy';
-import { FLOAT, INT64, floatInit, modelBytes, node, scoringSession, valueInfo } from './onnx-graph';
+import { FLOAT, INT64, floatInit, modelBytes, node, scoringSession, valueInfo } from '../tensor/onnx-graph';
 
 const INT32 = onnx.TensorProto.DataType.INT32;
 

@@ -9,7 +9,7 @@ import type { Scorer } from '../eval/evaluator';
 import { LN_EPS, residualDilations, type NextitnetConfig } from '../models/nextitnet';
 import { historyBatch } from '../models/seq/batches';
 import { loadOrt } from '../tensor/ort-cross-entropy';
-import { FLOAT, INT64, floatInit, int64Init, modelBytes, node, scoringSession, valueInfo } from './onnx-graph';
+import { FLOAT, INT64, floatInit, int64Init, modelBytes, node, scoringSession, valueInfo } from '../tensor/onnx-graph';
 
 export type NextitnetShape = Pick<NextitnetConfig, 'maxLen' | 'embeddingSize' | 'kernelSize' | 'numBlocks'> & { numItems: number };
 

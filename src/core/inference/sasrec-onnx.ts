@@ -11,7 +11,7 @@ import { onnx } from 'onnx-proto';
 import type { Scorer } from '../eval/evaluator';
 import { attentionBias, padLeftInto, type SasrecShape } from '../models/sasrec';
 import { loadOrt } from '../tensor/ort-cross-entropy';
-import { FLOAT, INT64, floatInit, int64Init, modelBytes, node, scoringSession, valueInfo } from './onnx-graph';
+import { FLOAT, INT64, floatInit, int64Init, modelBytes, node, scoringSession, valueInfo } from '../tensor/onnx-graph';
 
 /** The serialized scoring graph for `shape` with `values` (SASRec's parameters by name) as initializers. */
 export function sasrecScoringModel(shape: SasrecShape, values: Map<string, Float32Array>): Uint8Array {

@@ -1,7 +1,8 @@
-// Small builders for the scoring graphs of core/inference (onnx-proto), and the onnxruntime session they
-// run in (single-threaded by default: one user's scoring is small, and the app's other work keeps the cores).
+// Small builders for the ONNX graphs built in code (onnx-proto): core/inference's scoring graphs and
+// vision's MobileNetV2. Here in tensor/ so both can use them without vision/ importing inference/. The
+// session is single-threaded by default: one user's scoring is small, and the app's other work keeps the cores.
 import { onnx } from 'onnx-proto';
-import type { NativeSession, OrtModules } from '../tensor/ort-cross-entropy';
+import type { NativeSession, OrtModules } from './ort-cross-entropy';
 
 export const FLOAT = onnx.TensorProto.DataType.FLOAT;
 export const INT64 = onnx.TensorProto.DataType.INT64;
