@@ -22,7 +22,8 @@ export interface Table2Options {
   catalog?: string;
   sasrecEpochs: number;
   gru4recEpochs: number;
-  almostrecEpochs: number;
+  /** ALMOSTREC's epochs; undefined: the model catalogue's default. */
+  almostrecEpochs?: number;
   /** Extra ALMOSTREC hyper-parameters (key=value). */
   almostrecParams: string[];
   /** Extra pretraining hyper-parameters (key=value). */
@@ -95,8 +96,7 @@ export async function benchTable2(o: Table2Options): Promise<void> {
       'train',
       'almostrec',
       ...ds,
-      '--epochs',
-      String(o.almostrecEpochs),
+      ...(o.almostrecEpochs === undefined ? [] : ['--epochs', String(o.almostrecEpochs)]),
       '--param',
       `backboneId=${backboneId}`,
       '--param',

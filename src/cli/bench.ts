@@ -218,7 +218,7 @@ async function main(): Promise<void> {
       catalog: values.catalog,
       sasrecEpochs: intFlag(values['sasrec-epochs'], 'sasrec-epochs') ?? 30,
       gru4recEpochs: intFlag(values['gru4rec-epochs'], 'gru4rec-epochs') ?? 20,
-      almostrecEpochs: intFlag(values['almostrec-epochs'], 'almostrec-epochs') ?? 2,
+      almostrecEpochs: intFlag(values['almostrec-epochs'], 'almostrec-epochs'),
       almostrecParams: values.param ?? [],
       pretrainParams: values['pretrain-param'] ?? []
     });

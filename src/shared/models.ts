@@ -102,17 +102,22 @@ export const LORA_TARGET_BITS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_p
 /** The checkbox labels of LORA_TARGET_BITS (same order). */
 const LORA_TARGET_LABELS = LORA_TARGET_BITS.map((t) => t.replace(/_proj$/, ''));
 
-/** The LLM recommenders' optimisation (Adam with warm-up; few epochs, each over every training target). */
-const llmTraining: HyperParameter[] = [
-  ...training(10, 16, 1e-3, 3),
-  int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
-  int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
-  {
-    ...int('lrSchedule', 'LR schedule', 0, 0, 1, 'after the warm-up: 0 constant; 1 cosine decay to 10 % of the peak at the run\'s last update'),
-    choices: [0, 1],
-    choiceLabels: ['constant (0)', 'cosine (1)']
-  }
-];
+/**
+ * The LLM recommenders' optimisation (Adam with warm-up; few epochs, each over every training target). The
+ * baselines keep 10 epochs and a constant rate; ALMOSTREC's own defaults were chosen on validation (README).
+ */
+function llmTraining(epochs = 10, lrSchedule: 0 | 1 = 0, patience = 3): HyperParameter[] {
+  return [
+    ...training(epochs, 16, 1e-3, patience),
+    int('warmupSteps', 'Warm-up steps', 20, 0, 100000, 'linear learning-rate warm-up (optimizer steps)'),
+    int('gradAccum', 'Gradient accumulation', 1, 1, 64, 'batches per optimizer step'),
+    {
+      ...int('lrSchedule', 'LR schedule', lrSchedule, 0, 1, 'after the warm-up: 0 constant; 1 cosine decay to 10 % of the peak at the run\'s last update'),
+      choices: [0, 1],
+      choiceLabels: ['constant (0)', 'cosine (1)']
+    }
+  ];
+}
 
 const backboneReference: HyperParameter = { ...int('backboneId', 'Backbone id', 0, 0, 2 ** 31 - 1, 'required: a finished backbone'), refersTo: 'backbone' };
 
@@ -259,7 +264,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: false,
     params: [
-      ...llmTraining,
+      ...llmTraining(),
       backboneReference,
       int('historyLength', 'History length', 10, 1, 200, 'L: the titles of the last L items'),
       int('maxTitleTokens', 'Max title tokens', 6, 1, 64, 'per title, in the prompt and as the answer'),
@@ -278,7 +283,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: false,
     params: [
-      ...llmTraining,
+      ...llmTraining(),
       ...backboneReferences,
       int('historyLength', 'History length', 10, 1, 200, 'L: the last L items before the target'),
       int('candidates', 'Candidates', 20, 2, 200, 'items the prompt lists: the target and unseen items when training and in LLaRA\'s HR@1; unseen items alone when ranking'),
@@ -299,7 +304,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: false,
     params: [
-      ...llmTraining,
+      ...llmTraining(),
       ...backboneReferences,
       int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
       ...loraParams,
@@ -318,7 +323,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: true,
     params: [
-      ...llmTraining,
+      ...llmTraining(),
       backboneReference,
       int('historyLength', 'History length', 10, 1, 200, 'L: the last L items (ID and image) before the target'),
       {
@@ -341,7 +346,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
     iterative: true,
     usesImages: true,
     params: [
-      ...llmTraining,
+      ...llmTraining(3, 1, 1),
       ...backboneReferences,
       int('historyLength', 'History length', 20, 1, 200, 'L: the last L items before the target'),
       {
@@ -351,7 +356,7 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       },
       int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'concat layout: targets drawn per user per epoch (the interleaved layout trains every target once)'),
       int('maxTitleTokens', 'Max title tokens', 4, 1, 64, 'per title in the prompt'),
-      int('promptTitles', 'Prompt titles', 0, 0, 200, 'newest titles the prompt lists; 0: all L'),
+      int('promptTitles', 'Prompt titles', 3, 0, 200, 'newest titles the prompt lists; 0: all L'),
       ...loraParams,
       flag('useLora', 'Use LoRA', 1, '0: train W^B and W^T only'),
       flag('useImages', 'Use images', 1, '0: no visual tokens'),

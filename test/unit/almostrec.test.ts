@@ -312,8 +312,10 @@ describe('every-position training (interleaved layout)', () => {
   /** Cross-entropy over all items (the padding column included, as the training loss) of one target. */
   const targetLoss = (logits: tf.Tensor2D, target: number): tf.Scalar => tf.neg(tf.gather(tf.reshape(tf.logSoftmax(logits), [-1]), [target])) as tf.Scalar;
 
+  // Exact when every item of the window has its title (promptTitles 0 or ≥ L): with fewer, a window's older
+  // ID tokens are trained without the titles a single-target input would list (see the next test).
   test('one forward over a window gives the mean of the single-target losses of its targets (values and gradients)', () => {
-    const c = config({ layout: 1, historyLength: 4, loraDropout: 0 });
+    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, promptTitles: 0 });
     withModel(c, (m) => {
       const windows = trainingWindows(seqs, 4).slice(0, 6);
       const vars = [...m.params.values()];
@@ -344,6 +346,23 @@ describe('every-position training (interleaved layout)', () => {
         a.forEach((x, i) => expect(Math.abs(x - b[i]) / scale, `${v.name}[${i}]`).toBeLessThan(1e-4));
       }
       tf.dispose([every.value, single.value, ...Object.values(every.grads), ...Object.values(single.grads)]);
+    });
+  });
+
+  test('promptTitles < L: only the window’s newest items carry titles, so its loss is not the single-target mean', () => {
+    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, promptTitles: 1 });
+    withModel(c, (m) => {
+      const windows = trainingWindows(seqs, 4).slice(0, 6);
+      const every = m.windowsLoss(windows, new Rng(1)).loss;
+      const losses: tf.Scalar[] = [];
+      for (const w of windows) {
+        const seq = seqs[w.seq];
+        const start = Math.max(0, w.end - 1 - 4);
+        for (let t = Math.max(w.first, start + 1); t < w.end; t++) losses.push(targetLoss(m.logits([seq.subarray(start, t)], false), seq[t]));
+      }
+      const single = tf.mean(tf.stack(losses));
+      expect(Math.abs(every.dataSync()[0] - single.dataSync()[0])).toBeGreaterThan(1e-4);
+      tf.dispose([every, single, ...losses]);
     });
   });
 
