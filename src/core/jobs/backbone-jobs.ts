@@ -15,7 +15,7 @@ import { pretrainCompact, type PretrainParams } from '../backbone/pretrain';
 import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
 import { CancelledError } from '../progress';
-import { initBackend } from '../tensor/backend';
+import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { readSafetensors, SafetensorsError } from '../tensor/safetensors';
 import { holdLease } from './job-lease';
 import type { RunJobContext } from './run-jobs';
@@ -78,8 +78,9 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
     const captions = loadCaptions(catalog, b.datasetId);
     const withImage = captions.filter((c) => c.hasImage).map((c) => c.itemId);
     ctx.onLog(`Backbone ${backboneId}: ${captions.length} item captions, ${withImage.length} posters; backend ${backend.name}`);
-    // The frozen vision tower's grids, computed once per item and cached in the catalog.
-    const grids = await loadItemGrids(catalog, withImage, params.gridSize, ctx.onProgress, ctx.signal);
+    // The frozen vision tower's grids, computed once per item and cached in the catalog; the encoder reads
+    // synchronously, so on webgpu it runs on a CPU backend and only the decoder's pretraining on the GPU.
+    const grids = await onSyncReadableBackend(() => loadItemGrids(catalog, withImage, params.gridSize, ctx.onProgress, ctx.signal));
     const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
     const pending: PretrainPoint[] = [];
     let last = performance.now();

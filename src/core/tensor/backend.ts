@@ -235,6 +235,23 @@ export async function probeBackends(): Promise<BackendReport[]> {
   return reports;
 }
 
+/**
+ * Runs `fn` on a CPU backend (wasm when it initialises, else cpu) when the active backend is webgpu, then
+ * makes webgpu active again; elsewhere runs it as is. For code that reads with dataSync (the image encoders:
+ * vision/encoder.ts, backbone/grid-encoder.ts), which tfjs-webgpu cannot do in Node. Their outputs are
+ * host arrays, so nothing computed there stays on the other backend.
+ */
+export async function onSyncReadableBackend<T>(fn: () => Promise<T>): Promise<T> {
+  const current = tf.getBackend();
+  if (current !== 'webgpu') return fn();
+  if (!(await initWasm()) && !(await activate('cpu'))) throw new Error('neither the wasm nor the cpu backend initialised');
+  try {
+    return await fn();
+  } finally {
+    await activate(current);
+  }
+}
+
 /** Whether initBackend has completed at least once. */
 export function isBackendInitialised(): boolean {
   return active !== null;
