@@ -7,8 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { createCliCatalog, json, root } from './cli-catalog';
+import { softwareWebGpu } from './software-webgpu';
 import { parseModelConfig } from '../../src/shared/api';
 import { COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
 import { pretrainCompact, type PretrainParams, type PretrainResult } from '../../src/core/backbone/pretrain';
@@ -20,28 +21,9 @@ import { Adam } from '../../src/core/tensor/adam';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { maxAbsDiff } from '../../src/core/tensor/self-test';
-import { registerWebGpu } from '../../src/core/tensor/webgpu-backend';
 import type { ModelSpec } from '../../src/core/train/model-spec';
 
-// Set here, not globally: only this process needs the surfaceless EGL platform and the software adapter.
-const saved = { egl: process.env.EGL_PLATFORM, adapter: process.env.ALMOSTREC_WEBGPU_ADAPTER, backend: process.env.ALMOSTREC_BACKEND };
-process.env.EGL_PLATFORM = 'surfaceless';
-process.env.ALMOSTREC_WEBGPU_ADAPTER = 'software';
-
-let skipReason: string | null = null;
-try {
-  await registerWebGpu('software');
-} catch (e) {
-  skipReason = (e as Error).message;
-  console.warn(`webgpu-path: skipped, no software WebGPU adapter: ${skipReason}`);
-}
-
-afterAll(() => {
-  for (const [key, value] of [['EGL_PLATFORM', saved.egl], ['ALMOSTREC_WEBGPU_ADAPTER', saved.adapter], ['ALMOSTREC_BACKEND', saved.backend]] as const) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-});
+const skipReason = await softwareWebGpu('webgpu-path');
 
 /** Users walking through items in order, of mixed lengths (two length groups). */
 function sequences(numUsers = 12, numItems = 20, seed = 5): SequenceData {
@@ -143,6 +125,15 @@ describe.skipIf(skipReason !== null)('WebGPU on the software adapter', () => {
     expect(gpuStep.length).toBe(cpuStep.length);
     expect(Number.isFinite(cpuStep[0]) && cpuStep[0] > 0).toBe(true);
     expect(maxAbsDiff(gpuStep, cpuStep)).toBeLessThan(1e-4);
+  });
+
+  test('AddN of more tensors than a shader binds at once sums them all (tfjs-webgpu alone sums only some)', async () => {
+    process.env.ALMOSTREC_BACKEND = 'webgpu';
+    await initBackend();
+    const xs = Array.from({ length: 12 }, (_, i) => tf.fill([3], i + 1));
+    const sum = tf.addN(xs);
+    expect(Array.from(await sum.data())).toEqual([78, 78, 78]);
+    tf.dispose([sum, ...xs]);
   });
 
   // Against wasm, not cpu: the cpu backend's UnsortedSegmentSum (the embedding table's gradient) loops once per
