@@ -10,8 +10,11 @@ import { MODEL_SPECS } from '../../src/core/models/registry';
 import { Adam } from '../../src/core/tensor/adam';
 import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
+import { webGpuLimits } from '../../src/core/tensor/webgpu-backend';
 import { maxAbsDiff } from '../../src/core/tensor/self-test';
+import { checkGpuMemory } from '../../src/core/train/gpu-memory';
 import type { ItemFeatures, ModelContext } from '../../src/core/train/model-spec';
+import { trainingMemory } from '../../src/core/models/gpu-memory-estimates';
 import { backboneInputs, syntheticData } from '../unit/almostrec-fixture';
 import { softwareWebGpu } from './software-webgpu';
 
@@ -90,5 +93,23 @@ describe.skipIf(skipReason !== null)('models on the software adapter', () => {
     expect(gpu.length).toBe(cpu.length);
     expect(Number.isFinite(cpu[0]) && cpu[0] > 0).toBe(true);
     expect(maxAbsDiff(gpu, cpu)).toBeLessThan(1e-4);
+  });
+
+  test('on webgpu a run over ALMOSTREC_GPU_MEMORY_MB is refused, one within it and the adapter\'s buffer limits is not', async () => {
+    process.env.ALMOSTREC_BACKEND = 'webgpu';
+    await initBackend();
+    const config = parseModelConfig('gru4rec', CASES[0][1]);
+    const estimate = () => trainingMemory('gru4rec', config, { data });
+    expect(webGpuLimits()!.maxStorageBufferBindingSize).toBeGreaterThan(estimate().largestTensor * 4);
+    const saved = process.env.ALMOSTREC_GPU_MEMORY_MB;
+    try {
+      process.env.ALMOSTREC_GPU_MEMORY_MB = '0.01';
+      expect(() => checkGpuMemory('gru4rec run 1', estimate)).toThrow(/^gru4rec run 1 needs an estimated [\d.]+ MiB of GPU memory .* more than ALMOSTREC_GPU_MEMORY_MB allows \(0\.0 MiB\)/);
+      delete process.env.ALMOSTREC_GPU_MEMORY_MB;
+      expect(() => checkGpuMemory('gru4rec run 1', estimate)).not.toThrow();
+    } finally {
+      if (saved === undefined) delete process.env.ALMOSTREC_GPU_MEMORY_MB;
+      else process.env.ALMOSTREC_GPU_MEMORY_MB = saved;
+    }
   });
 });

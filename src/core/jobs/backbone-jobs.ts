@@ -14,9 +14,11 @@ import { backboneImageEncoder } from '../backbone/image-encoder';
 import { pretrainCompact, type PretrainParams } from '../backbone/pretrain';
 import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
+import { pretrainMemory } from '../models/gpu-memory-estimates';
 import { CancelledError } from '../progress';
 import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { readSafetensors, SafetensorsError } from '../tensor/safetensors';
+import { checkGpuMemory } from '../train/gpu-memory';
 import { holdLease } from './job-lease';
 import type { RunJobContext } from './run-jobs';
 
@@ -69,6 +71,7 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
     const backend = await initBackend();
     // A backbone recorded before stage 0 existed keeps its recipe (no stage 0, no held-out split).
     const params = pretrainParamsOf(b.config) as unknown as PretrainParams;
+    checkGpuMemory(`pretraining backbone ${backboneId}`, () => pretrainMemory(params));
     if (!resuming) {
       rmSync(statePath, { force: true });
       catalog.truncatePretrainHistory(backboneId, 0);
