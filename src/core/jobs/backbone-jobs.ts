@@ -156,7 +156,8 @@ export async function runBackboneFeaturesJob(
   input: { backboneId: number; datasetId: number; k: VisualTokenCount },
   ctx: BackboneJobContext
 ): Promise<{ encoded: number; cached: number; withoutImage: number }> {
-  await initBackend();
+  // The image encoder reads with dataSync: auto keeps this job off webgpu.
+  await initBackend('auto', { syncReads: true });
   const itemIds = Array.from(catalog.loadSequences(input.datasetId).itemIds.subarray(1));
   const encoder = await backboneImageEncoder(catalog, input.backboneId, ctx.onProgress, ctx.signal);
   try {

@@ -3,6 +3,8 @@
 // default; the software one (Dawn's OpenGL backend over Mesa llvmpipe, slow: tiny models and CI only) only
 // when ALMOSTREC_WEBGPU_ADAPTER=software, which also needs EGL_PLATFORM=surfaceless on a machine without
 // a display.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
 export type AdapterKind = 'hardware' | 'software';
@@ -20,6 +22,20 @@ export function requestedAdapterKind(): AdapterKind {
   if (v === undefined || v === '' || v === 'hardware') return 'hardware';
   if (v === 'software') return 'software';
   throw new Error(`ALMOSTREC_WEBGPU_ADAPTER="${v}" is not one of hardware, software`);
+}
+
+/** Where the dynamic loader looks for libraries on Linux besides LD_LIBRARY_PATH (Debian, Fedora, Arch layouts). */
+const LINUX_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64', '/lib'];
+
+/**
+ * Why there can be no hardware adapter without asking Dawn: on Linux it reaches a GPU only through the
+ * Vulkan loader, and without one Dawn prints a warning on every start (auto tries webgpu on every machine).
+ * Null where the loader is found, or on other platforms (Dawn uses D3D12 or Metal there).
+ */
+export function hardwareAdapterMissing(): string | null {
+  if (process.platform !== 'linux') return null;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...LINUX_LIB_DIRS];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))) ? null : 'no Vulkan loader (libvulkan.so.1), so no hardware WebGPU adapter';
 }
 
 interface DawnModule {
