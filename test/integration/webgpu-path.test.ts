@@ -193,4 +193,19 @@ describe.skipIf(skipReason !== null)('the built CLI on the software adapter', ()
       catalog.remove();
     }
   });
+  test('almostrec pretrain on webgpu: posters encoded on a CPU backend, the decoder pretrained on the adapter', () => {
+    const catalog = createCliCatalog('almostrec-webgpu-pretrain-', 120_000);
+    try {
+      const imp = catalog.cli('import', 'movielens-latest', join(root, 'test', 'fixtures', 'importers', 'ml-latest'), '--name', 'tiny', '--json');
+      expect(imp.code, imp.stderr).toBe(0);
+      process.env.ALMOSTREC_BACKEND = 'webgpu';
+      const tiny = ['hiddenSize=32', 'numLayers=1', 'numHeads=2', 'numKvHeads=1', 'intermediateSize=64', 'maxTokens=24', 'batchSize=2', 'stage0Steps=1', 'stage1Steps=1', 'stage2Steps=1', 'heldOutPercent=0'];
+      const pre = catalog.cli('pretrain', '--dataset', 'tiny', ...tiny.flatMap((p) => ['--param', p]), '--json');
+      expect(pre.code, pre.stderr).toBe(0);
+      expect(json(pre.lines[0])).toMatchObject({ status: 'succeeded' });
+      expect(pre.stderr).toMatch(/backend webgpu/);
+    } finally {
+      catalog.remove();
+    }
+  }, 240_000);
 });
