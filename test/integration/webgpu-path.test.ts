@@ -1,9 +1,9 @@
 // Issue 16, item 3: the WebGPU path cannot rot. On the software adapter (Dawn's OpenGL backend over Mesa
 // llvmpipe) the backend passes its self-test through initBackend, one SASRec training step (loss,
 // gradients, then our Adam update) equals the cpu backend's, a tiny compact backbone pretrains through every
-// stage like on wasm, and the built CLI trains and evaluates SASRec on it like on cpu, recording the adapter
-// in the run. Skipped, with the reason printed, where no software adapter exists (no Mesa EGL/GL libraries:
-// .ci/run installs them).
+// stage like on wasm, tfjs-webgpu's AddN is split so that it sums every input, and the built CLI trains and
+// evaluates SASRec on it like on cpu, recording the adapter in the run, and pretrains a backbone. Skipped,
+// with the reason printed, where no software adapter exists (no Mesa EGL/GL libraries: .ci/run installs them).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -25,6 +25,9 @@ describe('auto and webgpu', () => {
     const info = await initBackend('auto');
     expect(info.name).not.toBe('webgpu');
     expect(info.fallbacks![0]).toBe('webgpu: auto never picks the software adapter (ALMOSTREC_BACKEND=webgpu uses it)');
+    // Asking for webgpu tries the same order but is a choice of its own (the software adapter allowed).
+    const asked = await initBackend('webgpu');
+    expect(asked.fallbacks ?? []).not.toContain(info.fallbacks![0]);
   });
 
   test.runIf(process.platform === 'linux')('a Vulkan loader on LD_LIBRARY_PATH counts; none anywhere rules the hardware adapter out', () => {

@@ -205,8 +205,9 @@ export async function initBackend(prefer: BackendPreference = 'auto', opts: { ex
   // Chosen, not asked for: webgpu only on a hardware adapter.
   const auto = prefer === 'auto' && !process.env.ALMOSTREC_BACKEND;
   // Chosen and self-tested before in this thread for the same order: no second test, whose temporary
-  // switch to cpu would change the backend under a computation awaiting in this thread.
-  const key = order.join(',');
+  // switch to cpu would change the backend under a computation awaiting in this thread. (Auto and asking for
+  // webgpu try the same order, but only the latter may take the software adapter.)
+  const key = `${auto ? 'auto:' : ''}${order.join(',')}`;
   if (active && chosenFor === key && (await activate(active.name))) return active;
   const fallbacks: string[] = [];
   for (const choice of order) {
