@@ -22,6 +22,7 @@ import { LlamaDecoder, llamaLinearPaths } from '../core/backbone/llama-decoder';
 import { Linears } from '../core/backbone/lora';
 import { pretrainCompact, type PretrainParams } from '../core/backbone/pretrain';
 import { llamaTokenizer } from '../core/backbone/tokenizer';
+import { onSyncReadableBackend } from '../core/tensor/backend';
 import { tiedSoftmaxCrossEntropy } from '../core/tensor/ops';
 import { Rng } from '../core/tensor/rng';
 import { gridEncoderId, loadItemGrids } from '../core/backbone/grid-encoder';
@@ -156,13 +157,16 @@ async function pretrainWall(catalogPath: string | undefined): Promise<PretrainFi
     const params = pretrainDefaults() as unknown as PretrainParams;
     const t0 = performance.now();
     const captions = loadCaptions(catalog, dataset.id);
-    const grids = await loadItemGrids(
-      catalog,
-      captions.filter((c) => c.hasImage).map((c) => c.itemId),
-      params.gridSize,
-      (p) => {
-        if (p.done === p.total || p.done % 500 === 0) log(`${p.phase}: ${p.done}/${p.total}`);
-      }
+    // The grid encoder reads synchronously: on webgpu it runs on a CPU backend (tensor/backend.ts).
+    const grids = await onSyncReadableBackend(() =>
+      loadItemGrids(
+        catalog,
+        captions.filter((c) => c.hasImage).map((c) => c.itemId),
+        params.gridSize,
+        (p) => {
+          if (p.done === p.total || p.done % 500 === 0) log(`${p.phase}: ${p.done}/${p.total}`);
+        }
+      )
     );
     const gridSeconds = (performance.now() - t0) / 1000;
     const t1 = performance.now();

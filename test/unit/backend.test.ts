@@ -21,19 +21,20 @@ describe('computeThreads', () => {
 });
 
 describe('initBackend', () => {
-  test('auto falls through the missing native packages to wasm SIMD', async () => {
+  test('auto falls through a missing hardware GPU adapter and the missing native packages to wasm SIMD', async () => {
     const info = await initBackend('auto');
-    // @tensorflow/tfjs-node(-gpu) are optional and not installed in CI; where they are, this is 'tensorflow'.
-    expect(['tensorflow', 'wasm']).toContain(info.name);
+    // A machine with a GPU picks webgpu; @tensorflow/tfjs-node(-gpu) are optional and not installed in CI
+    // (where they are, this is 'tensorflow').
+    expect(['webgpu', 'tensorflow', 'wasm']).toContain(info.name);
     if (info.name === 'wasm') {
       // The cross-entropy over all items runs in onnxruntime (bundled CPU build of onnxruntime-node).
-      // Before it, the native packages were not found (not installed in CI): the reasons are kept.
+      // Before it, no hardware WebGPU adapter and no native package were found: the reasons are kept.
       expect(info).toEqual({
         name: 'wasm',
         threads: computeThreads(),
         device: 'CPU (wasm SIMD + onnxruntime)',
         simd: true,
-        fallbacks: ['tensorflow-gpu: @tensorflow/tfjs-node-gpu is not installed', 'tensorflow: @tensorflow/tfjs-node is not installed']
+        fallbacks: [expect.stringMatching(/^webgpu: /), 'tensorflow-gpu: @tensorflow/tfjs-node-gpu is not installed', 'tensorflow: @tensorflow/tfjs-node is not installed']
       });
       expect(info.threads).toBeGreaterThanOrEqual(1);
     }
@@ -97,14 +98,17 @@ describe('backend self-test (issue 16)', () => {
     expect((await initBackend('wasm')).name).toBe('wasm');
   });
 
-  test('backendOrder: auto leaves webgpu out; asking for it tries it first; ALMOSTREC_BACKEND forces one with cpu as the last resort', () => {
-    expect(backendOrder()).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+  test('backendOrder: auto tries webgpu first unless the caller reads synchronously; ALMOSTREC_BACKEND forces one with cpu as the last resort', () => {
+    expect(backendOrder()).toEqual(['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+    expect(backendOrder('auto', true)).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
     expect(backendOrder('webgpu')).toEqual(['webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
     expect(backendOrder('wasm')).toEqual(['wasm', 'cpu']);
     process.env.ALMOSTREC_BACKEND = 'tensorflow';
     expect(backendOrder('wasm')).toEqual(['tensorflow-gpu', 'tensorflow', 'cpu']);
     process.env.ALMOSTREC_BACKEND = 'cpu';
     expect(backendOrder()).toEqual(['cpu']);
+    process.env.ALMOSTREC_BACKEND = 'webgpu';
+    expect(backendOrder('auto', true)).toEqual(['webgpu', 'cpu']);
     process.env.ALMOSTREC_BACKEND = 'tensorflow-gpu';
     expect(() => backendOrder()).toThrow('ALMOSTREC_BACKEND="tensorflow-gpu" is not one of webgpu, tensorflow, wasm, cpu');
   });

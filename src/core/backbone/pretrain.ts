@@ -17,6 +17,7 @@ import { PRETRAIN_STAGE_NAMES, PRETRAIN_STAGES, pretrainParamsOf, type HeldOutLo
 import { crashPoint } from '../crash-point';
 import { CancelledError, type CancelSignal } from '../progress';
 import { computeThreads } from '../tensor/backend';
+import { readToHost } from '../tensor/host-read';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
@@ -114,7 +115,8 @@ function sameParams(a: Record<string, number>, b: Record<string, number>): boole
   return canon(a) === canon(b);
 }
 
-function saveState(
+/** Writes the resumable state; values are read asynchronously, the only way the webgpu backend reads in Node. */
+async function saveState(
   path: string,
   weights: Map<string, tf.Tensor>,
   adam: Adam | null,
@@ -122,15 +124,15 @@ function saveState(
   params: PretrainParams,
   history: PretrainPoint[],
   heldOut: HeldOutReport | null
-): void {
+): Promise<void> {
   const tensors: Record<string, TensorToWrite> = {};
-  const put = (prefix: string, m: Map<string, tf.Tensor>) => {
-    for (const [name, t] of m) tensors[prefix + name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
+  const put = async (prefix: string, m: Map<string, tf.Tensor>) => {
+    for (const [name, t] of m) tensors[prefix + name] = { dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array };
   };
-  put('w.', weights);
+  await put('w.', weights);
   if (adam) {
-    put('m.', adam.m);
-    put('v.', adam.v);
+    await put('m.', adam.m);
+    await put('v.', adam.v);
   }
   mkdirSync(dirname(path), { recursive: true });
   writeSafetensors(path, tensors, {
@@ -362,15 +364,15 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     const doneBefore = stepsBefore(params, stage);
     // Stage 0 reads every caption as text; stages 1 and 2 put the poster before it where there is one.
     const withImage = stage === 0 ? () => false : (s: CaptionSample) => s.hasImage;
-    const checkpoint = (step: number) => {
-      saveState(input.statePath, weights, adam, { stage, step, pass: order.pass, pos: order.pos }, params, history, heldOut);
+    const checkpoint = async (step: number) => {
+      await saveState(input.statePath, weights, adam, { stage, step, pass: order.pass, pos: order.pos }, params, history, heldOut);
       hooks.onCheckpoint?.();
     };
     let loss = NaN;
     try {
       for (let step = startAt.step; step < stepsInStage; step++) {
         if (hooks.signal?.aborted) {
-          checkpoint(step);
+          await checkpoint(step);
           throw new CancelledError();
         }
         const t0 = performance.now();
@@ -405,7 +407,7 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
         history.push(point);
         hooks.onStep?.(point, totalSteps);
         crashPoint('pretrain-step');
-        if ((step + 1) % params.checkpointEvery === 0 && step + 1 < stepsInStage) checkpoint(step + 1);
+        if ((step + 1) % params.checkpointEvery === 0 && step + 1 < stepsInStage) await checkpoint(step + 1);
         await new Promise((r) => setImmediate(r));
       }
       return loss;
@@ -432,12 +434,14 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     const measured = await measure(stage, doneBefore + steps);
     // The end of a stage is a checkpoint too: a resume never redoes a finished stage or its measurement.
     if ((trained || measured) && doneBefore + steps < totalSteps) {
-      saveState(input.statePath, weights, null, { stage, step: steps, pass: 0, pos: 0 }, params, history, heldOut);
+      await saveState(input.statePath, weights, null, { stage, step: steps, pass: 0, pos: 0 }, params, history, heldOut);
       hooks.onCheckpoint?.();
     }
   }
 
   try {
+    // saveHfCheckpoint streams with synchronous reads: on webgpu they are served from these host copies.
+    await readToHost(weights.values());
     saveHfCheckpoint(input.outDir, cfg, weights, {
       layout: 'legacy',
       extraFiles: {

@@ -14,9 +14,9 @@ import type { BackboneInputsConfig } from '../models/almostrec-context';
 import type { Gru4recConfig } from '../models/gru4rec';
 import type { NextitnetConfig } from '../models/nextitnet';
 import { fitPopularity } from '../models/popularity';
-import { modelSpec } from '../models/registry';
+import { modelSpec, readsSynchronously } from '../models/registry';
 import { sasrecShape } from '../models/sasrec';
-import { initBackend } from '../tensor/backend';
+import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { loadTrainedModel, type ModelContext } from '../train';
 import { scoreAsync, type BackboneInputs, type TrainableModel } from '../train/model-spec';
 import { ortGru4recScorer } from './gru4rec-onnx';
@@ -79,10 +79,11 @@ export class UnknownItemError extends Error {
 }
 
 /** SASRec's, GRU4Rec's or NextItNet's scorer on onnxruntime from the loaded weights; null (tfjs then) for other models or where onnxruntime does not load. */
-function onnxScorer(run: RunDetail, data: SequenceData, trained: TrainableModel): (Scorer & { dispose(): void }) | null {
+async function onnxScorer(run: RunDetail, data: SequenceData, trained: TrainableModel): Promise<(Scorer & { dispose(): void }) | null> {
   if (run.model !== 'sasrec' && run.model !== 'gru4rec' && run.model !== 'nextitnet') return null;
   const values = new Map<string, Float32Array>();
-  for (const [name, v] of trained.params) values.set(name, v.dataSync() as Float32Array);
+  // Read asynchronously: the weights may live on webgpu, which cannot dataSync in Node.
+  for (const [name, v] of trained.params) values.set(name, (await v.data()) as Float32Array);
   const config = runModelConfig(run.model, run.config);
   if (run.model === 'sasrec') return ortSasrecScorer(sasrecShape(config as unknown as SasrecConfig, data.numItems), values);
   if (run.model === 'gru4rec') return ortGru4recScorer({ ...(config as unknown as Gru4recConfig), numItems: data.numItems }, values);
@@ -178,7 +179,7 @@ export class InferenceEngine {
       return { model: cached, load: 'cached' };
     }
     if (cached) this.unload(cached);
-    await initBackend();
+    await initBackend('auto', { syncReads: readsSynchronously(run.model) });
     let load: ModelLoad = 'loaded';
     let model: LoadedModel;
     if (run.model === 'popularity') {
@@ -203,7 +204,8 @@ export class InferenceEngine {
         }
       } else if (spec.needsItemFeatures) {
         const { loadItemFeatures } = await import('../vision');
-        ctx = { data, itemFeatures: await loadItemFeatures(this.catalog, data) };
+        // The image encoder reads synchronously: on webgpu it runs on a CPU backend.
+        ctx = { data, itemFeatures: await onSyncReadableBackend(() => loadItemFeatures(this.catalog, data)) };
       }
       let trained: TrainableModel;
       try {
@@ -214,7 +216,7 @@ export class InferenceEngine {
         this.freeIdleBackbones();
         throw err;
       }
-      const onnx = this.sequentialRuntime === 'onnx' ? onnxScorer(run, data, trained) : null;
+      const onnx = this.sequentialRuntime === 'onnx' ? await onnxScorer(run, data, trained) : null;
       if (onnx) trained.dispose();
       // The context's dispose frees nothing of a shared backbone (loadBackboneInputs' `shared`).
       model = {

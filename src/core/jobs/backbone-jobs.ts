@@ -14,9 +14,11 @@ import { backboneImageEncoder } from '../backbone/image-encoder';
 import { pretrainCompact, type PretrainParams } from '../backbone/pretrain';
 import { llamaTokenizer } from '../backbone/tokenizer';
 import type { Catalog } from '../catalog';
+import { pretrainMemory } from '../models/gpu-memory-estimates';
 import { CancelledError } from '../progress';
-import { initBackend } from '../tensor/backend';
+import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { readSafetensors, SafetensorsError } from '../tensor/safetensors';
+import { checkGpuMemory } from '../train/gpu-memory';
 import { holdLease } from './job-lease';
 import type { RunJobContext } from './run-jobs';
 
@@ -69,6 +71,7 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
     const backend = await initBackend();
     // A backbone recorded before stage 0 existed keeps its recipe (no stage 0, no held-out split).
     const params = pretrainParamsOf(b.config) as unknown as PretrainParams;
+    checkGpuMemory(`pretraining backbone ${backboneId}`, () => pretrainMemory(params));
     if (!resuming) {
       rmSync(statePath, { force: true });
       catalog.truncatePretrainHistory(backboneId, 0);
@@ -78,8 +81,9 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
     const captions = loadCaptions(catalog, b.datasetId);
     const withImage = captions.filter((c) => c.hasImage).map((c) => c.itemId);
     ctx.onLog(`Backbone ${backboneId}: ${captions.length} item captions, ${withImage.length} posters; backend ${backend.name}`);
-    // The frozen vision tower's grids, computed once per item and cached in the catalog.
-    const grids = await loadItemGrids(catalog, withImage, params.gridSize, ctx.onProgress, ctx.signal);
+    // The frozen vision tower's grids, computed once per item and cached in the catalog; the encoder reads
+    // synchronously, so on webgpu it runs on a CPU backend and only the decoder's pretraining on the GPU.
+    const grids = await onSyncReadableBackend(() => loadItemGrids(catalog, withImage, params.gridSize, ctx.onProgress, ctx.signal));
     const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
     const pending: PretrainPoint[] = [];
     let last = performance.now();
@@ -152,7 +156,8 @@ export async function runBackboneFeaturesJob(
   input: { backboneId: number; datasetId: number; k: VisualTokenCount },
   ctx: BackboneJobContext
 ): Promise<{ encoded: number; cached: number; withoutImage: number }> {
-  await initBackend();
+  // The image encoder reads with dataSync: auto keeps this job off webgpu.
+  await initBackend('auto', { syncReads: true });
   const itemIds = Array.from(catalog.loadSequences(input.datasetId).itemIds.subarray(1));
   const encoder = await backboneImageEncoder(catalog, input.backboneId, ctx.onProgress, ctx.signal);
   try {

@@ -15,6 +15,7 @@ import type { LlaraModel } from '../models/llara';
 import type { TallrecModel } from '../models/tallrec';
 import { throwIfCancelled } from '../progress';
 import { initBackend } from '../tensor/backend';
+import { readsSynchronously } from '../models/registry';
 import { scoreAsync, type TrainableModel } from '../train/model-spec';
 import { loadRunModel, type RunJobContext } from './run-jobs';
 
@@ -75,7 +76,7 @@ export async function computeLlmCase(catalog: Catalog, runId: number, userId: nu
   const { history, target } = splitInput(user, 'test');
   const item = itemsByIndex(catalog, data);
   const label = (i: number): string => item(i).title || item(i).externalId;
-  await initBackend();
+  await initBackend('auto', { syncReads: readsSynchronously(run.model) });
   const loaded = await loadRunModel(catalog, run, data, ctx);
   try {
     throwIfCancelled(ctx.signal);

@@ -12,8 +12,10 @@ import type { SequenceData } from '../data/types';
 import { evaluate, type Scorer } from '../eval';
 import type { BackboneInputsConfig } from '../models/almostrec-context';
 import { fitPopularity } from '../models/popularity';
-import { modelSpec } from '../models/registry';
-import { initBackend } from '../tensor/backend';
+import { trainingMemory } from '../models/gpu-memory-estimates';
+import { modelSpec, readsSynchronously } from '../models/registry';
+import { initBackend, onSyncReadableBackend } from '../tensor/backend';
+import { checkGpuMemory } from '../train/gpu-memory';
 import { exportItemEmbeddings, loadTrainedModel, trainModel, type ModelContext, type ModelSpec } from '../train';
 import { scoreAsync, type TrainableModel } from '../train/model-spec';
 import { CancelledError, type CancelSignal, type ProgressFn } from '../progress';
@@ -70,9 +72,10 @@ export async function modelContext(
     };
   }
   if (!spec.needsItemFeatures) return { data };
-  // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need.
+  // Loaded on demand: the image encoder pulls in tfjs-layers, which only visual models need. It reads
+  // synchronously: on webgpu it runs on a CPU backend (the features are plain arrays).
   const { loadItemFeatures } = await import('../vision');
-  return { data, itemFeatures: await loadItemFeatures(catalog, data, onProgress, signal) };
+  return { data, itemFeatures: await onSyncReadableBackend(() => loadItemFeatures(catalog, data, onProgress, signal)) };
 }
 
 /** Frees what a context holds beyond plain arrays (a backbone's weights). */
@@ -148,7 +151,7 @@ export async function runTrainingJob(
 ): Promise<void> {
   const run = catalog.getRun(runId);
   if (!run) throw new Error(`Run ${runId} not found`);
-  const backend = await initBackend();
+  const backend = await initBackend('auto', { syncReads: readsSynchronously(run.model) });
   // Owned by this process from now on, so that no other process takes the run for an interrupted one.
   const lease = holdLease(catalog, 'runs', runId, ctx.onProgress);
   ctx = { ...ctx, onProgress: lease.onProgress };
@@ -170,6 +173,8 @@ export async function runTrainingJob(
       const mctx = await modelContext(catalog, spec, data, ctx.onProgress, ctx.signal, config);
       try {
         if (ctx.resume) checkRunContext(run, mctx);
+        // On webgpu, a run that cannot fit is refused here rather than failing minutes in.
+        checkGpuMemory(`${run.model} run ${runId}`, () => trainingMemory(spec.kind, config, mctx));
         // What the run was built on, recorded beside its config (checked again on resume).
         const builtOn: Record<string, string> = {};
         if (mctx.itemFeatures) {
@@ -246,7 +251,7 @@ export async function runEvaluationJob(catalog: Catalog, runId: number, ctx: Run
   if (run.model !== 'popularity' && !run.checkpointPath) {
     throw new Error(`Run ${runId} has no checkpoint to evaluate (status ${run.status})`);
   }
-  await initBackend();
+  await initBackend('auto', { syncReads: readsSynchronously(run.model) });
   const data = catalog.loadSequences(run.datasetId);
   await evaluateScorer(catalog, runId, data, await loadRunScorer(catalog, run, data, ctx), ctx);
 }

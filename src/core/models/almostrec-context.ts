@@ -10,6 +10,7 @@ import type { TokenPoolK } from '../backbone/image-token-pool';
 import type { Catalog } from '../catalog';
 import type { SequenceData } from '../data/types';
 import type { CancelSignal, ProgressFn } from '../progress';
+import { onSyncReadableBackend } from '../tensor/backend';
 import { readSafetensorsHeader, readSafetensorsTensors } from '../tensor/safetensors';
 import { ITEM_EMBEDDINGS_FORMAT } from '../train/item-embeddings';
 import type { BackboneInputs, BackboneSource } from '../train/model-spec';
@@ -47,13 +48,16 @@ async function visualTokens(
   const cacheId = backboneFeatureId(String(backboneId), k);
   // The vision tower is loaded only when some item with an image has nothing cached yet (an image that
   // gave no tokens before is cached as such and not retried).
+  // The encoder reads synchronously: on webgpu it runs on a CPU backend (the tokens are cached as arrays).
   if (uncachedItemsWithImage(catalog, cacheId, itemIds).length > 0) {
-    const encoder = await backboneImageEncoder(catalog, backboneId, onProgress, signal);
-    try {
-      await computeBackboneFeatures(catalog, itemIds, encoder, k, onProgress, signal);
-    } finally {
-      encoder.dispose();
-    }
+    await onSyncReadableBackend(async () => {
+      const encoder = await backboneImageEncoder(catalog, backboneId, onProgress, signal);
+      try {
+        await computeBackboneFeatures(catalog, itemIds, encoder, k, onProgress, signal);
+      } finally {
+        encoder.dispose();
+      }
+    });
   }
   const feats = readBackboneFeatures(catalog, cacheId, itemIds);
   let tokensPerImage = 0;

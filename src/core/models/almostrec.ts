@@ -30,6 +30,7 @@ import { ALMOSTREC_PROMPT, type PromptStyle } from './almostrec-style';
 import { layoutBatch, promptTokens, sequencePieces, sharedPrefix, type LayoutOptions, type Piece, type PromptTokens } from './almostrec-prompt';
 import { makeVariables, uniformValues } from './cf/tables';
 import { batchMembers, sampledTargets, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow } from './seq/batches';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 /** Histories per forward pass when scoring (bounds the activations whatever the evaluator's batch). */
 const SCORE_CHUNK = 32;
@@ -280,16 +281,18 @@ export class AlmostrecModel implements TrainableModel {
 
   /** Eval mode (no dropout): scores for the next item after each history's last historyLength items. */
   scoreBatch(histories: Int32Array[]): Float32Array {
-    const width = this.numItems + 1;
-    const out = new Float32Array(histories.length * width);
+    return readScores({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
     for (let start = 0; start < histories.length; start += SCORE_CHUNK) {
       const chunk = histories.slice(start, start + SCORE_CHUNK);
-      const scores = tf.tidy(() => this.logits(chunk, false));
-      out.set(scores.dataSync(), start * width);
-      scores.dispose();
+      yield { offset: start * (this.numItems + 1), scores: tf.tidy(() => this.logits(chunk, false)) };
     }
-    for (let b = 0; b < histories.length; b++) out[b * width] = -Infinity;
-    return out;
   }
 
   private disposeParams(): void {

@@ -9,6 +9,7 @@ import { embedding } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { HistoryIndex, sampleNegative, shuffledOrder, trainingPairs, type TrainingPairs } from './cf/interactions';
 import { makeVariables, normalValues, userVectors } from './cf/tables';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export interface BprConfig extends TrainingConfig {
   embeddingSize: number;
@@ -88,18 +89,21 @@ export class BprModel implements TrainableModel {
   }
 
   /** ⟨u, i⟩ for every item: one plain matmul against the item table transposed once per call. */
-  scoreBatch(histories: Int32Array[]): Float32Array {
-    const width = this.numItems + 1;
-    const out = tf.tidy(() => {
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
+    const scores = tf.tidy(() => {
       const { vectors, foldIns } = userVectors(histories, this.index, this.userEmb, this.itemEmb);
       this.foldIns += foldIns;
       return tf.matMul(vectors, tf.transpose(this.itemEmb) as tf.Tensor2D);
     });
-    const scores = out.dataSync() as Float32Array;
-    out.dispose();
-    // The padding column is never a recommendation.
-    for (let b = 0; b < histories.length; b++) scores[b * width] = -Infinity;
-    return scores;
+    yield { offset: 0, scores };
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
   }
 
   dispose(): void {

@@ -19,6 +19,7 @@ import { gruSequence } from '../tensor/seq-ops';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { batchMembers, historyBatch, nextItemBatch, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow, toTimeMajor, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, dropout, itemTable, normalValues, uniformValues } from './seq/params';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export interface Gru4recConfig extends TrainingConfig {
   maxLen: number;
@@ -138,7 +139,7 @@ export class Gru4recModel implements TrainableModel {
     return this.lossWithCount(inputs, targets, batch, len, rng);
   }
 
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
     const { ids, batch, len } = historyBatch(histories, this.config.maxLen, 'left');
     const scores = tf.tidy(() => {
       const h = this.forward(toTimeMajor(ids, batch, len), batch, len, null);
@@ -146,9 +147,19 @@ export class Gru4recModel implements TrainableModel {
       const out = dense(last, this.p('dense.w'), this.p('dense.b')) as tf.Tensor2D;
       return tf.matMul(out, tf.transpose(this.p('item_emb')) as tf.Tensor2D);
     });
-    const data = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return data;
+    yield { offset: 0, scores };
+  }
+
+  private scoreShape(histories: Int32Array[]) {
+    return { rows: histories.length, width: this.p('item_emb').shape[0], maskPadding: false };
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores(this.scoreShape(histories), this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync(this.scoreShape(histories), this.scoreChunks(histories));
   }
 
   dispose(): void {

@@ -332,6 +332,7 @@ export class LlaraModel implements TrainableModel {
 export const llaraSpec: ModelSpec<LlaraConfig> = {
   kind: 'llara',
   needsBackbone: true,
+  syncReads: true,
   paramShapes: llaraParamShapes,
   init: initLlara,
   build: (config, ctx, values) => new LlaraModel(config, ctx, values),

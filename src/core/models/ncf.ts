@@ -11,6 +11,7 @@ import { dense, embedding } from '../tensor/ops';
 import type { Rng } from '../tensor/rng';
 import { HistoryIndex, sampleNegative, shuffledOrder, trainingPairs, type TrainingPairs } from './cf/interactions';
 import { makeVariables, normalValues, uniformValues, userVectors } from './cf/tables';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export interface NcfConfig extends TrainingConfig {
   mfEmbeddingSize: number;
@@ -132,40 +133,51 @@ export class NcfModel implements TrainableModel {
    * Only the MLP's second layer runs per (user, item), in chunks bounding memory.
    */
   scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  /** The per-call parts (see scoreBatch's comment above), then the scores chunk by chunk; frees the parts at the end. */
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
     const B = histories.length;
+    if (B === 0) return;
     const width = this.numItems + 1;
     const [h1, h2] = NCF_HIDDEN;
     const dm = this.config.mfEmbeddingSize;
     const dp = this.config.mlpEmbeddingSize;
-    const scores = new Float32Array(B * width);
-    if (B === 0) return scores;
     const chunk = Math.max(1, Math.floor(SCORE_CHUNK_FLOATS / (width * h1)));
-    tf.tidy(() => {
+    const { userPart, itemPart, wMlp, base } = tf.tidy(() => {
       const mf = userVectors(histories, this.index, this.p('user_mf_emb'), this.p('item_mf_emb'));
       const mlp = userVectors(histories, this.index, this.p('user_mlp_emb'), this.p('item_mlp_emb'));
       this.foldIns += mf.foldIns;
       const w1 = this.p('mlp.w1');
-      const userPart = tf.matMul(mlp.vectors, tf.slice(w1, [0, 0], [dp, h1]));
-      const itemPart = tf.add(tf.matMul(this.p('item_mlp_emb'), tf.slice(w1, [dp, 0], [dp, h1])), this.p('mlp.b1'));
       const wp = this.p('predict.w');
       const wMf = tf.reshape(tf.slice(wp, [0, 0], [dm, 1]), [1, dm]);
-      const wMlp = tf.slice(wp, [dm, 0], [h2, 1]);
       const gmfT = tf.transpose(tf.mul(this.p('item_mf_emb'), wMf)) as tf.Tensor2D;
-      const base = tf.add(tf.matMul(mf.vectors, gmfT), this.p('predict.b'));
+      return {
+        userPart: tf.matMul(mlp.vectors, tf.slice(w1, [0, 0], [dp, h1])),
+        itemPart: tf.add(tf.matMul(this.p('item_mlp_emb'), tf.slice(w1, [dp, 0], [dp, h1])), this.p('mlp.b1')),
+        wMlp: tf.slice(wp, [dm, 0], [h2, 1]),
+        base: tf.add(tf.matMul(mf.vectors, gmfT), this.p('predict.b'))
+      };
+    });
+    try {
       for (let start = 0; start < B; start += chunk) {
         const rows = Math.min(chunk, B - start);
-        const part = tf.tidy(() => {
+        const scores = tf.tidy(() => {
           const u = tf.reshape(tf.slice(userPart, [start, 0], [rows, h1]), [rows, 1, h1]);
           const a1 = tf.reshape(tf.relu(tf.add(u, tf.reshape(itemPart, [1, width, h1]))), [rows * width, h1]);
           const a2 = tf.relu(tf.add(tf.matMul(a1, this.p('mlp.w2')), this.p('mlp.b2')));
           return tf.add(tf.reshape(tf.matMul(a2, wMlp), [rows, width]), tf.slice(base, [start, 0], [rows, width]));
         });
-        scores.set(part.dataSync() as Float32Array, start * width);
+        yield { offset: start * width, scores };
       }
-    });
-    // The padding column is never a recommendation.
-    for (let b = 0; b < B; b++) scores[b * width] = -Infinity;
-    return scores;
+    } finally {
+      tf.dispose([userPart, itemPart, wMlp, base]);
+    }
   }
 
   dispose(): void {

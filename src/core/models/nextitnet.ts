@@ -20,6 +20,7 @@ import { causalConv1d } from '../tensor/seq-ops';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { batchMembers, historyBatch, nextItemBatch, shardMembers, shuffledBatches, trainingWindows, type TrainingWindow, trainingSequences } from './seq/batches';
 import { createVariables, disposeVariables, itemTable, normalValues, uniformValues } from './seq/params';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export interface NextitnetConfig extends TrainingConfig {
   maxLen: number;
@@ -166,16 +167,26 @@ export class NextitnetModel implements TrainableModel {
     return this.lossWithCount(inputs, targets, batch, len);
   }
 
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
     const { ids, lengths, batch, len } = historyBatch(histories, this.config.maxLen, 'right');
     const scores = tf.tidy(() => {
       // Each history's last item sits at column length − 1 (an empty history reads column 0, padding).
       const last = this.head(this.forward(ids, batch, len), Array.from(lengths, (n, b) => b * len + Math.max(0, n - 1)));
       return tf.matMul(last, tf.transpose(this.p('item_emb')) as tf.Tensor2D);
     });
-    const data = scores.dataSync() as Float32Array;
-    scores.dispose();
-    return data;
+    yield { offset: 0, scores };
+  }
+
+  private scoreShape(histories: Int32Array[]) {
+    return { rows: histories.length, width: this.p('item_emb').shape[0], maskPadding: false };
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores(this.scoreShape(histories), this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync(this.scoreShape(histories), this.scoreChunks(histories));
   }
 
   dispose(): void {

@@ -11,6 +11,7 @@ import { FrozenFeatures, fusedItemTable } from '../vision/projection';
 import { makeVariables, normalValues } from './cf/tables';
 import { initSasrecParams, lengthGroupedLoss, nextItemPairs, sasrecEncoder, padLeftInto, sasrecParamShapes, type SasrecShape } from './sasrec';
 import { batchMembers, shardMembers } from './seq/batches';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export type SasrecIdVConfig = SasrecConfig;
 
@@ -91,22 +92,26 @@ export class SasrecIdVModel implements TrainableModel {
     return members.length ? this.lossOf(members, rng) : null;
   }
 
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
     const L = Math.max(1, Math.min(this.shape.maxLen, Math.max(...histories.map((h) => h.length))));
     const B = histories.length;
     const ids = new Int32Array(B * L);
     histories.forEach((hist, b) => padLeftInto(hist, L, ids, b * L));
-    const out = tf.tidy(() => {
+    const scores = tf.tidy(() => {
       const table = this.itemTable();
       const h = this.forward(table, ids, B, L, null);
       const last = tf.reshape(tf.slice(h, [0, L - 1, 0], [B, 1, -1]), [B, this.shape.hiddenSize]) as tf.Tensor2D;
       return tf.matMul(last, tf.transpose(table) as tf.Tensor2D);
     });
-    const scores = out.dataSync() as Float32Array;
-    out.dispose();
-    const width = this.shape.numItems + 1;
-    for (let b = 0; b < B; b++) scores[b * width] = -Infinity;
-    return scores;
+    yield { offset: 0, scores };
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores({ rows: histories.length, width: this.shape.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync({ rows: histories.length, width: this.shape.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
   }
 
   dispose(): void {

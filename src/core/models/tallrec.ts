@@ -309,6 +309,7 @@ function exportTallrec(checkpointPath: string, ctx: ModelContext): { kind: strin
 export const tallrecSpec: ModelSpec<TallrecConfig> = {
   kind: 'tallrec',
   needsBackbone: true,
+  syncReads: true,
   paramShapes: tallrecParamShapes,
   init: (config, ctx, rng) => initTextLora(tallrecParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new TallrecModel(config, ctx, values),

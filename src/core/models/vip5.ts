@@ -307,6 +307,7 @@ function exportVip5(checkpointPath: string, ctx: ModelContext): { kind: string; 
 export const vip5Spec: ModelSpec<Vip5Config> = {
   kind: 'vip5',
   needsBackbone: true,
+  syncReads: true,
   paramShapes: vip5ParamShapes,
   init: (config, ctx, rng) => initTextLora(vip5ParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new Vip5Model(config, ctx, values),

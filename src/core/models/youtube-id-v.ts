@@ -13,6 +13,7 @@ import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, TrainableModel } from '../train/model-spec';
 import { FrozenFeatures, fusedItemTable } from '../vision/projection';
 import { makeVariables, normalValues, uniformValues } from './cf/tables';
+import { readScores, readScoresAsync, type ScoreChunks } from './score-read';
 
 export interface YoutubeIdVConfig extends TrainingConfig {
   maxLen: number;
@@ -142,16 +143,20 @@ export class YoutubeIdVModel implements TrainableModel {
     return tiedSoftmaxCrossEntropy(this.userVectors(table, histories, rng), table, targets);
   }
 
-  scoreBatch(histories: Int32Array[]): Float32Array {
-    const out = tf.tidy(() => {
+  private *scoreChunks(histories: Int32Array[]): ScoreChunks {
+    const scores = tf.tidy(() => {
       const table = this.itemTable();
       return tf.matMul(this.userVectors(table, histories, null), tf.transpose(table) as tf.Tensor2D);
     });
-    const scores = out.dataSync() as Float32Array;
-    out.dispose();
-    const width = this.numItems + 1;
-    for (let b = 0; b < histories.length; b++) scores[b * width] = -Infinity;
-    return scores;
+    yield { offset: 0, scores };
+  }
+
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return readScores({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
+  }
+
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return readScoresAsync({ rows: histories.length, width: this.numItems + 1, maskPadding: true }, this.scoreChunks(histories));
   }
 
   dispose(): void {

@@ -1,4 +1,4 @@
-// Picks and initialises the tfjs backend: WebGPU on a real adapter when asked for (see NOT_AUTOMATIC), native
+// Picks and initialises the tfjs backend: WebGPU on a real (hardware) adapter, native
 // TensorFlow (GPU, then CPU) when its optional package is installed, else WebAssembly (SIMD), else the pure-JS cpu backend. Every candidate but
 // cpu must first pass the self-test (self-test.ts: one training step equal to the cpu backend's to 1e-4); one
 // that fails falls through to the next, its reason kept in BackendInfo.fallbacks. Works in plain Node, a worker_thread,
@@ -19,18 +19,17 @@ import type { BackendInfo } from '../../shared/types';
 import { ortAvailable, setCrossEntropyThreads } from './ort-cross-entropy';
 import { maxAbsDiff, SELF_TEST_TOLERANCE, selfTestStep } from './self-test';
 import { registerWasmKernels } from './wasm-kernels';
-import { registerWebGpu, requestedAdapterKind, type WebGpuDevice } from './webgpu-backend';
+import { hardwareAdapterMissing, registerWebGpu, requestedAdapterKind, type WebGpuDevice } from './webgpu-backend';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 const PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 /**
- * Offered only when asked for (ALMOSTREC_BACKEND=webgpu, or prefer 'webgpu'), never by 'auto': a training
- * step runs on WebGPU, but the training loop, the evaluation and the models' scoring still read results
- * with dataSync, which tfjs-webgpu cannot do in Node (README, "GPU backend"); picking it on every machine
- * with a GPU would make every run fail.
+ * Left out of 'auto' for callers that read synchronously (initBackend's syncReads: the image encoders, the
+ * LLM baselines' generation), since tfjs-webgpu cannot dataSync in Node; everything else reads
+ * asynchronously and runs on webgpu.
  */
-const NOT_AUTOMATIC: ReadonlySet<BackendPreference> = new Set(['webgpu']);
+const ASYNC_READS_ONLY: ReadonlySet<BackendPreference> = new Set(['webgpu']);
 /** What ALMOSTREC_BACKEND accepts: one backend, forced ("tensorflow" tries the GPU build first). */
 const FORCEABLE = ['webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -140,13 +139,20 @@ async function selfTestFails(name: string, reference: Float32Array): Promise<str
   }
 }
 
-/** Makes one backend active, or says why not. */
-async function tryChoice(choice: Exclude<BackendPreference, 'auto'>): Promise<BackendInfo | string> {
+/**
+ * Makes one backend active, or says why not. `auto`: chosen without being asked for, where webgpu may only
+ * be a hardware adapter (the software one is for tests and tiny models, and only when forced).
+ */
+async function tryChoice(choice: Exclude<BackendPreference, 'auto'>, auto = false): Promise<BackendInfo | string> {
   switch (choice) {
     case 'webgpu': {
       let gpu: WebGpuDevice;
       try {
-        gpu = await registerWebGpu(requestedAdapterKind());
+        const kind = requestedAdapterKind();
+        if (auto && kind !== 'hardware') return 'webgpu: auto never picks the software adapter (ALMOSTREC_BACKEND=webgpu uses it)';
+        const missing = auto ? hardwareAdapterMissing() : null;
+        if (missing) return `webgpu: ${missing}`;
+        gpu = await registerWebGpu(kind);
       } catch (e) {
         return `webgpu: ${e instanceof Error ? e.message : String(e)}`;
       }
@@ -166,15 +172,18 @@ async function tryChoice(choice: Exclude<BackendPreference, 'auto'>): Promise<Ba
 }
 
 /** Activates one backend and self-tests it against cpu: its info, or the reason it is not offered. */
-async function tryTested(choice: Exclude<BackendPreference, 'auto'>): Promise<BackendInfo | string> {
+async function tryTested(choice: Exclude<BackendPreference, 'auto'>, auto = false): Promise<BackendInfo | string> {
   const reference = choice === 'cpu' ? null : await referenceStep();
-  const found = await tryChoice(choice);
+  const found = await tryChoice(choice, auto);
   if (typeof found === 'string' || !reference) return found;
   return (await selfTestFails(found.name, reference)) ?? found;
 }
 
-/** The order initBackend tries: env ALMOSTREC_BACKEND forces one (then cpu as the last resort), else `prefer` and below (auto: all but NOT_AUTOMATIC). */
-export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<BackendPreference, 'auto'>[] {
+/**
+ * The order initBackend tries: env ALMOSTREC_BACKEND forces one (then cpu as the last resort), else `prefer`
+ * and below; with `syncReads` (a caller that reads with dataSync) auto leaves out ASYNC_READS_ONLY.
+ */
+export function backendOrder(prefer: BackendPreference = 'auto', syncReads = false): Exclude<BackendPreference, 'auto'>[] {
   const fromEnv = process.env.ALMOSTREC_BACKEND;
   if (fromEnv) {
     if (!(FORCEABLE as readonly string[]).includes(fromEnv)) throw new Error(`ALMOSTREC_BACKEND="${fromEnv}" is not one of ${FORCEABLE.join(', ')}`);
@@ -182,23 +191,27 @@ export function backendOrder(prefer: BackendPreference = 'auto'): Exclude<Backen
     return forced.includes('cpu') ? forced : [...forced, 'cpu'];
   }
   const all = PREFERENCES.slice(1) as Exclude<BackendPreference, 'auto'>[];
-  return prefer === 'auto' ? all.filter((b) => !NOT_AUTOMATIC.has(b)) : all.slice(all.indexOf(prefer));
+  return prefer === 'auto' ? all.filter((b) => !(syncReads && ASYNC_READS_ONLY.has(b))) : all.slice(all.indexOf(prefer));
 }
 
 /**
  * Initialise the best available backend that passes the self-test. `prefer` names a starting point; env
  * ALMOSTREC_BACKEND overrides it. With `exact` (replica workers, which must compute what the thread that
- * started them computes) anything but the first choice is an error instead of a fallback.
+ * started them computes) anything but the first choice is an error instead of a fallback. `syncReads`: the
+ * caller reads with dataSync, so auto does not pick webgpu (a forced webgpu then fails naming the cause).
  */
-export async function initBackend(prefer: BackendPreference = 'auto', opts: { exact?: boolean } = {}): Promise<BackendInfo> {
-  const order = opts.exact && prefer !== 'auto' ? [prefer] : backendOrder(prefer);
+export async function initBackend(prefer: BackendPreference = 'auto', opts: { exact?: boolean; syncReads?: boolean } = {}): Promise<BackendInfo> {
+  const order = opts.exact && prefer !== 'auto' ? [prefer] : backendOrder(prefer, opts.syncReads);
+  // Chosen, not asked for: webgpu only on a hardware adapter.
+  const auto = prefer === 'auto' && !process.env.ALMOSTREC_BACKEND;
   // Chosen and self-tested before in this thread for the same order: no second test, whose temporary
-  // switch to cpu would change the backend under a computation awaiting in this thread.
-  const key = order.join(',');
+  // switch to cpu would change the backend under a computation awaiting in this thread. (Auto and asking for
+  // webgpu try the same order, but only the latter may take the software adapter.)
+  const key = `${auto ? 'auto:' : ''}${order.join(',')}`;
   if (active && chosenFor === key && (await activate(active.name))) return active;
   const fallbacks: string[] = [];
   for (const choice of order) {
-    const found = await tryTested(choice);
+    const found = await tryTested(choice, auto);
     if (typeof found === 'string') {
       fallbacks.push(found);
       continue;
@@ -233,6 +246,23 @@ export async function probeBackends(): Promise<BackendReport[]> {
   chosenFor = null;
   await initBackend();
   return reports;
+}
+
+/**
+ * Runs `fn` on a CPU backend (wasm when it initialises, else cpu) when the active backend is webgpu, then
+ * makes webgpu active again; elsewhere runs it as is. For code that reads with dataSync (the image encoders:
+ * vision/encoder.ts, backbone/grid-encoder.ts), which tfjs-webgpu cannot do in Node. Their outputs are
+ * host arrays, so nothing computed there stays on the other backend.
+ */
+export async function onSyncReadableBackend<T>(fn: () => Promise<T>): Promise<T> {
+  const current = tf.getBackend();
+  if (current !== 'webgpu') return fn();
+  if (!(await initWasm()) && !(await activate('cpu'))) throw new Error('neither the wasm nor the cpu backend initialised');
+  try {
+    return await fn();
+  } finally {
+    await activate(current);
+  }
 }
 
 /** Whether initBackend has completed at least once. */

@@ -3,6 +3,8 @@
 // default; the software one (Dawn's OpenGL backend over Mesa llvmpipe, slow: tiny models and CI only) only
 // when ALMOSTREC_WEBGPU_ADAPTER=software, which also needs EGL_PLATFORM=surfaceless on a machine without
 // a display.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
 export type AdapterKind = 'hardware' | 'software';
@@ -22,6 +24,20 @@ export function requestedAdapterKind(): AdapterKind {
   throw new Error(`ALMOSTREC_WEBGPU_ADAPTER="${v}" is not one of hardware, software`);
 }
 
+/** Where the dynamic loader looks for libraries on Linux besides LD_LIBRARY_PATH (Debian, Fedora, Arch layouts). */
+const LINUX_LIB_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/lib64', '/lib'];
+
+/**
+ * Why there can be no hardware adapter without asking Dawn: on Linux it reaches a GPU only through the
+ * Vulkan loader, and without one Dawn prints a warning on every start (auto tries webgpu on every machine).
+ * Null where the loader is found, or on other platforms (Dawn uses D3D12 or Metal there).
+ */
+export function hardwareAdapterMissing(): string | null {
+  if (process.platform !== 'linux') return null;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...LINUX_LIB_DIRS];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1'))) ? null : 'no Vulkan loader (libvulkan.so.1), so no hardware WebGPU adapter';
+}
+
 interface DawnModule {
   create(options: string[]): GPU;
   globals: Record<string, unknown>;
@@ -35,8 +51,55 @@ function describeAdapter(adapter: GPUAdapter): WebGpuDevice {
   return { adapter: i.description ? `${who} (${i.description})` : who, memory: `memory not exposed by WebGPU; max buffer ${gib.toFixed(1)} GiB` };
 }
 
+/**
+ * tfjs-webgpu's AddN binds every input as a storage buffer and, unlike its Concat, never splits them: past the
+ * device's maxStorageBuffersPerShaderStage − 1 inputs the pipeline is invalid and the sum silently wrong (on
+ * llvmpipe 12 ones summed to 21; NextItNet's regularisation adds 10 norms). This sums in groups that fit.
+ */
+let groupedAddN = false;
+function registerGroupedAddN(): void {
+  const original = tf.getKernel('AddN', 'webgpu');
+  if (!original || groupedAddN) return;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const backend = args.backend as { device: GPUDevice; disposeData(dataId: object): boolean };
+    const group = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1);
+    let inputs = args.inputs as unknown as tf.TensorInfo[];
+    const partials: tf.TensorInfo[] = [];
+    while (inputs.length > group) {
+      const next: tf.TensorInfo[] = [];
+      for (let i = 0; i < inputs.length; i += group) {
+        const part = inputs.slice(i, i + group);
+        if (part.length === 1) next.push(part[0]);
+        else {
+          const sum = original.kernelFunc({ ...args, inputs: part as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+          partials.push(sum);
+          next.push(sum);
+        }
+      }
+      inputs = next;
+    }
+    const out = original.kernelFunc({ ...args, inputs: inputs as unknown as tf.NamedTensorInfoMap });
+    // The backend frees a partial sum once the queued work that reads it has run.
+    for (const p of partials) backend.disposeData(p.dataId);
+    return out;
+  };
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({ kernelName: 'AddN', backendName: 'webgpu', kernelFunc });
+  groupedAddN = true;
+}
 // tfjs has one "webgpu" backend per thread: the first adapter registered stays for the thread's life.
-let registered: { kind: AdapterKind; device: WebGpuDevice } | null = null;
+let registered: { kind: AdapterKind; device: WebGpuDevice; limits: WebGpuLimits } | null = null;
+
+/** The adapter's bounds on a single buffer, in bytes (WebGPU exposes no memory size). */
+export interface WebGpuLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** The registered adapter's buffer limits; null before registerWebGpu succeeded in this thread. */
+export function webGpuLimits(): WebGpuLimits | null {
+  return registered ? { ...registered.limits } : null;
+}
 
 /**
  * Registers tfjs's "webgpu" backend on a Dawn adapter of the requested kind. Throws with the reason when the
@@ -94,6 +157,7 @@ export async function registerWebGpu(kind: AdapterKind): Promise<WebGpuDevice> {
   }
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new NodeWebGPUBackend(device, adapter.info), 3);
-  registered = { kind, device: describeAdapter(adapter) };
+  registerGroupedAddN();
+  registered = { kind, device: describeAdapter(adapter), limits: { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize } };
   return registered.device;
 }
