@@ -12,11 +12,11 @@ export interface CliResult {
   seconds: number;
 }
 
-/** Runs `almostrec <args> --db db --json` to its end; every stderr line goes to `onLine` (progress). */
-export function runCli(db: string, args: string[], onLine: (line: string) => void): Promise<CliResult> {
+/** Runs `almostrec <args> --db db --json` to its end; every stderr line goes to `onLine` (progress); `env` adds variables. */
+export function runCli(db: string, args: string[], onLine: (line: string) => void, env: Record<string, string> = {}): Promise<CliResult> {
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(__dirname, 'cli.js'), ...args, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(__dirname, 'cli.js'), ...args, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let lastErr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

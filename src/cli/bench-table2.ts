@@ -2,8 +2,8 @@
 //  [--almostrec-epochs E] [--param key=value …]`: the paper's Table 2 end to end, the way an analyst gets it
 // from the app — import, popularity, SASRec, GRU4Rec, a compact backbone pretrained on the dataset, then
 // ALMOSTREC on that backbone with SASRec's item embeddings as M — each step an `almostrec` CLI process on one
-// catalog (the same job code the app's workers run). The wasm backend uses one core, so SASRec → GRU4Rec and
-// the backbone's pretraining run side by side on the two cores; ALMOSTREC follows once both are done.
+// catalog (the same job code the app's workers run). SASRec → GRU4Rec (on one thread) and the backbone's
+// pretraining run side by side on the two cores; ALMOSTREC follows once both are done, on both.
 // Prints one JSON line per model (popularity, sasrec, gru4rec, almostrec) with "wall_sec", then
 // {"table2_wall_sec": …}. Model selection is on validation only; test is read once per run (DESIGN §4).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,8 +36,8 @@ export interface Child {
 }
 
 /** Runs the built CLI with `args` (JSON mode) and resolves with its last stdout line parsed. */
-export async function cli(db: string, label: string, args: string[]): Promise<Child> {
-  const r = await runCli(db, args, throttledLog((line) => log(`[${label}] ${line}`)));
+export async function cli(db: string, label: string, args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const r = await runCli(db, args, throttledLog((line) => log(`[${label}] ${line}`)), env);
   if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}): ${r.lastErr}`);
   const last = r.lines.at(-1) ?? '';
   try {
@@ -83,9 +83,13 @@ export async function benchTable2(o: Table2Options): Promise<void> {
     const runOf = (c: Child) => Number(c.json.id);
     const pop = await cli(db, 'popularity', ['train', 'popularity', ...ds]);
     const seqSettings = ['--eval-every', '5', '--patience', '3'];
+    // One core for SASRec → GRU4Rec; the pretraining beside them takes the rest (its LM head's onnxruntime
+    // pool gets both cores, so it speeds up once they are done). Two-thread runs on both sides would
+    // oversubscribe the cores, and onnxruntime's spinning pool threads then starve the other process.
+    const oneCore = { ALMOSTREC_THREADS: '1' };
     const sequential = (async () => {
-      const sasrec = await cli(db, 'sasrec', ['train', 'sasrec', ...ds, '--epochs', String(o.sasrecEpochs), ...seqSettings]);
-      const gru4rec = await cli(db, 'gru4rec', ['train', 'gru4rec', ...ds, '--epochs', String(o.gru4recEpochs), ...seqSettings]);
+      const sasrec = await cli(db, 'sasrec', ['train', 'sasrec', ...ds, '--epochs', String(o.sasrecEpochs), ...seqSettings], oneCore);
+      const gru4rec = await cli(db, 'gru4rec', ['train', 'gru4rec', ...ds, '--epochs', String(o.gru4recEpochs), ...seqSettings], oneCore);
       return { sasrec, gru4rec };
     })();
     const name = `bench-compact-${Date.now()}`;
