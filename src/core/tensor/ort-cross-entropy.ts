@@ -16,6 +16,7 @@
 // caller keeps the tfjs implementation.
 import { createRequire } from 'node:module';
 import { onnx } from 'onnx-proto';
+import { scoringSession } from './onnx-graph';
 
 const runtimeRequire = createRequire(import.meta.url);
 
@@ -105,16 +106,8 @@ export function setCrossEntropyThreads(n: number): void {
 function session(ort: OrtModules): NativeSession {
   let s = sessions.get(threads);
   if (!s) {
-    s = new ort.Session();
-    const bytes = crossEntropyModel();
-    // No spinning: idle pool threads would otherwise busy-wait on the cores the tfjs kernels need.
-    s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' } } }
-    });
+    // No spinning (scoringSession): idle pool threads would otherwise busy-wait on the cores the tfjs kernels need.
+    s = scoringSession(ort, crossEntropyModel(), threads);
     sessions.set(threads, s);
   }
   return s;
