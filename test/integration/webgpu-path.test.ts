@@ -12,7 +12,7 @@ import { createCliCatalog, json, root } from './cli-catalog';
 import { softwareWebGpu } from './software-webgpu';
 import { parseModelConfig } from '../../src/shared/api';
 import { COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
-import { pretrainCompact, type PretrainParams, type PretrainResult } from '../../src/core/backbone/pretrain';
+import { pretrainCompact, type PretrainResult } from '../../src/core/backbone/pretrain';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import type { PretrainPoint } from '../../src/shared/backbones';
 import type { SequenceData } from '../../src/core/data/types';
@@ -22,6 +22,7 @@ import { initBackend, tf } from '../../src/core/tensor/backend';
 import { Rng } from '../../src/core/tensor/rng';
 import { maxAbsDiff } from '../../src/core/tensor/self-test';
 import type { ModelSpec } from '../../src/core/train/model-spec';
+import { tinyPretrainParams } from '../setup/tiny-backbone';
 
 const skipReason = await softwareWebGpu('webgpu-path');
 
@@ -60,26 +61,7 @@ async function sasrecStep(): Promise<Float32Array> {
 }
 
 /** A tiny compact backbone: one layer, 32 wide, every stage, a mid-stage checkpoint and held-out captions. */
-const PRETRAIN: PretrainParams = {
-  hiddenSize: 32,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  intermediateSize: 64,
-  gridSize: 2,
-  maxTokens: 20,
-  batchSize: 3,
-  stage0Steps: 1,
-  stage1Steps: 1,
-  stage2Steps: 2,
-  stage0LearningRate: 1e-2,
-  stage1LearningRate: 1e-2,
-  stage2LearningRate: 1e-2,
-  warmupSteps: 1,
-  checkpointEvery: 1,
-  heldOutPercent: 25,
-  seed: 7
-};
+const PRETRAIN = tinyPretrainParams({ maxTokens: 20, batchSize: 3, stage0Steps: 1, stage1Steps: 1, stage2Steps: 2, checkpointEvery: 1, heldOutPercent: 25 });
 const CAPTIONS = [
   { itemId: 1, caption: 'Toy Story (1995). Toys come to life.', hasImage: true },
   { itemId: 2, caption: 'Heat (1995). A thief and a detective.', hasImage: true },

@@ -17,7 +17,7 @@ import { readPeftAdapter } from '../../src/core/backbone/peft-adapter';
 import { expectedParameterCount, expectedTensors, hfKey } from '../../src/core/backbone/weight-names';
 import { parseLlavaConfig } from '../../src/core/backbone/config';
 import { COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
-import { pretrainCompact, type PretrainParams } from '../../src/core/backbone/pretrain';
+import { pretrainCompact } from '../../src/core/backbone/pretrain';
 import { llamaTokenizer } from '../../src/core/backbone/tokenizer';
 import { Catalog } from '../../src/core/catalog';
 import { readItemTable } from '../../src/core/models/almostrec-context';
@@ -34,6 +34,7 @@ import { createCliCatalog, type CliCatalog } from '../integration/cli-catalog';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
 import { exportItemEmbeddings, ITEM_EMBEDDINGS_FILE } from '../../src/core/train/item-embeddings';
 import { BEST_FILE, CHECKPOINT_FILE, loadScorer, trainModel } from '../../src/core/train/train-model';
+import { tinyPretrainParams } from '../setup/tiny-backbone';
 
 const FIXTURE = resolve(__dirname, '../fixtures/hf-llava-tiny');
 /** A refusal may not grow ArrayBuffer memory by more than this (the largest hostile file is 1 MiB). */
@@ -62,26 +63,7 @@ function syntheticData(numUsers = 16, numItems = 12): SequenceData {
 }
 
 /** A compact backbone small enough to pretrain a few steps in a second (as in the unit tests). */
-const pretrainParams: PretrainParams = {
-  hiddenSize: 32,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  intermediateSize: 64,
-  gridSize: 2,
-  maxTokens: 24,
-  batchSize: 2,
-  stage0Steps: 2,
-  stage1Steps: 1,
-  stage2Steps: 1,
-  stage0LearningRate: 1e-2,
-  stage1LearningRate: 1e-2,
-  stage2LearningRate: 1e-2,
-  warmupSteps: 1,
-  checkpointEvery: 1,
-  heldOutPercent: 0,
-  seed: 7
-};
+const pretrainParams = tinyPretrainParams({ maxTokens: 24, batchSize: 2, stage0Steps: 2, stage1Steps: 1, stage2Steps: 1, checkpointEvery: 1, heldOutPercent: 0 });
 const PRETRAIN_STATE = 'pretrain.state.safetensors';
 
 function pretrain(dir: string, hooks: Parameters<typeof pretrainCompact>[1]) {

@@ -20,30 +20,12 @@ import { heldOutItems, makeBatch } from '../../src/core/backbone/pretrain-data';
 import { learningRateAt } from '../../src/core/tensor/lr-schedule';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/core/tensor/safetensors';
 import { pretrainParamsOf, type PretrainStage } from '../../src/shared/backbones';
+import { tinyPretrainParams } from '../setup/tiny-backbone';
 
 const ENCODER = 'test-grid';
 const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
 
-const base: PretrainParams = {
-  hiddenSize: 32,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  intermediateSize: 64,
-  gridSize: 2,
-  maxTokens: 24,
-  batchSize: 4,
-  stage0Steps: 2,
-  stage1Steps: 2,
-  stage2Steps: 3,
-  stage0LearningRate: 1e-2,
-  stage1LearningRate: 1e-2,
-  stage2LearningRate: 1e-2,
-  warmupSteps: 1,
-  checkpointEvery: 2,
-  heldOutPercent: 25,
-  seed: 7
-};
+const base = tinyPretrainParams({ maxTokens: 24, batchSize: 4, stage0Steps: 2, stage1Steps: 2, stage2Steps: 3, checkpointEvery: 2, heldOutPercent: 25 });
 
 const captions = [
   { itemId: 1, caption: 'Toy Story (1995). Genres: Animation, Children. Toys come to life.', hasImage: true },
