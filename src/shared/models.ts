@@ -357,6 +357,8 @@ export const MODEL_CATALOG: readonly ModelDescriptor[] = [
       int('samplesPerUser', 'Samples per user', 1, 1, 1000, 'concat layout: targets drawn per user per epoch (the interleaved layout trains every target once)'),
       int('maxTitleTokens', 'Max title tokens', 4, 1, 64, 'per title in the prompt'),
       int('promptTitles', 'Prompt titles', 3, 0, 200, 'newest titles the prompt lists; 0: all L'),
+      real('idDropout', 'ID-token dropout', 0, 0, 0.9, 0.05, 'dropout on the ID tokens W^B·M(item) while training (SASRec drops its item embeddings at 0.2)'),
+      flag('windowPhase', 'Random window phase', 0, 'interleaved layout: 1 shifts each user\'s windows by a fresh random offset every epoch, so a target is not always predicted from the same context'),
       ...loraParams,
       flag('useLora', 'Use LoRA', 1, '0: train W^B and W^T only'),
       flag('useImages', 'Use images', 1, '0: no visual tokens'),

@@ -284,8 +284,8 @@ describe('training and scoring', () => {
     });
   });
 
-  test('cancelled mid-epoch and resumed, it ends bit for bit where an uninterrupted run does (LoRA dropout included)', async () => {
-    const c = config({ epochs: 2, gradAccum: 2, warmupSteps: 3 });
+  test('cancelled mid-epoch and resumed, it ends bit for bit where an uninterrupted run does (LoRA and ID-token dropout, random window phases)', async () => {
+    const c = config({ epochs: 2, gradAccum: 2, warmupSteps: 3, idDropout: 0.2, windowPhase: 1, layout: 1 });
     const straight = join(dir, 'straight');
     await trainModel(almostrecSpec, ctx, c, { checkpointDir: straight });
     const cut = join(dir, 'cut');
@@ -366,6 +366,35 @@ describe('every-position training (interleaved layout)', () => {
     });
   });
 
+  test('random window phases: every target of every sequence still trained exactly once, the newest window trains the last `phase` of them', () => {
+    const rng = new Rng(5);
+    const phases = Int32Array.from(seqs, () => rng.int(4));
+    const windows = trainingWindows(seqs, 4, 4, phases);
+    seqs.forEach((s, i) => {
+      const mine = windows.filter((w) => w.seq === i);
+      const targets = mine.flatMap((w) => Array.from({ length: w.end - w.first }, (_, k) => w.first + k)).sort((a, b) => a - b);
+      expect(targets, `sequence ${i}`).toEqual(Array.from({ length: s.length - 1 }, (_, k) => k + 1));
+      expect(mine[0].end).toBe(s.length);
+      if (s.length > 1) expect(mine[0].end - mine[0].first).toBe(Math.min(phases[i] || 4, s.length - 1));
+      for (const w of mine) expect(w.end - w.first).toBeLessThanOrEqual(4);
+    });
+    expect(trainingWindows(seqs, 4, 4, new Int32Array(seqs.length))).toEqual(trainingWindows(seqs, 4));
+    expect(() => trainingWindows(seqs, 4, 4, new Int32Array(seqs.length).fill(4))).toThrow(/phase 4 of sequence 0/);
+  });
+
+  test('ID-token dropout changes the training loss only: the same Rng gives the same loss, eval scores ignore it', () => {
+    const windows = trainingWindows(seqs, 4).slice(0, 6);
+    const hs = [Int32Array.from([1, 2, 3, 4, 5])];
+    const plain = withModel(config({ layout: 1, historyLength: 4, loraDropout: 0 }), (m) => ({ loss: m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0], scores: m.scoreBatch(hs) }));
+    withModel(config({ layout: 1, historyLength: 4, loraDropout: 0, idDropout: 0.5 }), (m) => {
+      const a = m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0];
+      expect(m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0]).toBe(a);
+      expect(Math.abs(a - plain.loss)).toBeGreaterThan(1e-4);
+      expect(m.windowsLoss(windows, new Rng(2)).loss.dataSync()[0]).not.toBe(a);
+      expect(m.scoreBatch(hs)).toEqual(plain.scores);
+    });
+  });
+
   test('no leakage: an ID token’s logits do not change when later items (images, titles, IDs) change', () => {
     const h = Int32Array.from([3, 4, 5, 6, 7]);
     const later = Int32Array.from([3, 4, 5, 20, 9]);
@@ -410,7 +439,7 @@ describe('every-position training (interleaved layout)', () => {
       extraFiles: { 'tokenizer_config.json': JSON.stringify({ almostrec_tokenizer: `llama-2+image:${COMPACT_IMAGE_TOKEN}` }) }
     });
     const onDisk: ModelContext = { data, backbone: { ...inputs, backbone: { ...inputs.backbone, path: folder } } };
-    const c = config({ layout: 1, epochs: 1, historyLength: 4 });
+    const c = config({ layout: 1, epochs: 1, historyLength: 4, idDropout: 0.2, windowPhase: 1 });
     const one = await trainModel(almostrecSpec, onDisk, c, { checkpointDir: join(dir, 'one-thread'), threads: 1 });
     const logs: string[] = [];
     const two = await trainModel(almostrecSpec, onDisk, c, { checkpointDir: join(dir, 'two-threads'), threads: 2, onLog: (m) => logs.push(m) });

@@ -22,6 +22,10 @@ export interface AlmostrecConfig extends TrainingConfig {
   maxTitleTokens: number;
   /** Titles the prompt lists (the newest ones); 0 = all historyLength of them. */
   promptTitles: number;
+  /** Dropout rate on the ID tokens while training. */
+  idDropout: number;
+  /** 1: every epoch shifts each user's training windows by a random phase (interleaved layout). */
+  windowPhase: number;
   loraRank: number;
   loraAlpha: number;
   loraDropout: number;

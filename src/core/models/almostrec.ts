@@ -161,15 +161,22 @@ export class AlmostrecModel implements TrainableModel {
     return sequencePieces(h, this.prompt, this.layoutOptions);
   }
 
-  /** Input embeddings [B, T, d_m] after the shared prefix, the attention mask and the ID-token positions. */
-  inputs(histories: Int32Array[]): BatchInputs {
+  /**
+   * Input embeddings [B, T, d_m] after the shared prefix, the attention mask and the ID-token positions.
+   * With `dropoutRng` (training) the ID tokens get dropout at idDropout, its mask seeded from that Rng.
+   */
+  inputs(histories: Int32Array[], dropoutRng?: Rng): BatchInputs {
     const p = this.prefixTokens.length;
     const pieces = histories.map((h) => this.pieces(h).slice(p));
     const l = layoutBatch(pieces, (item, index) => this.visualStart[item] + index);
     const parts: tf.Tensor[] = [tf.zeros([1, this.dm])];
     if (l.textIds.length) parts.push(tf.reshape(this.llava.embedTokens([l.textIds]), [l.textIds.length, this.dm]));
     if (l.imageRows.length) parts.push(tf.gather(this.visual!, tf.tensor1d(l.imageRows, 'int32')));
-    if (l.idItems.length) parts.push(tf.matMul(tf.gather(this.itemTable, tf.tensor1d(l.idItems, 'int32')), this.p('w_b')));
+    if (l.idItems.length) {
+      const ids = tf.matMul(tf.gather(this.itemTable, tf.tensor1d(l.idItems, 'int32')), this.p('w_b'));
+      const rate = this.config.idDropout;
+      parts.push(dropoutRng && rate > 0 ? tf.dropout(ids, rate, undefined, dropoutRng.nextU32()) : ids);
+    }
     const rows = tf.concat(parts, 0);
     const embeds = tf.reshape(tf.gather(rows, tf.tensor1d(l.rows, 'int32')), [l.batch, l.length, this.dm]) as tf.Tensor3D;
     const ones = new Array<number>(p).fill(1);
@@ -201,7 +208,9 @@ export class AlmostrecModel implements TrainableModel {
   beginEpoch(rng: Rng): number {
     const triples: number[] = [];
     if (this.config.layout === 1) {
-      for (const w of trainingWindows(this.seqs, this.config.historyLength)) triples.push(w.seq, w.end, w.first);
+      const length = this.config.historyLength;
+      const phases = this.config.windowPhase ? Int32Array.from(this.seqs, () => rng.int(length)) : undefined;
+      for (const w of trainingWindows(this.seqs, length, length, phases)) triples.push(w.seq, w.end, w.first);
     } else {
       const pairs = sampledTargets(this.seqs, this.config.samplesPerUser, rng);
       for (let i = 0; i < pairs.length; i += 2) triples.push(pairs[i], pairs[i + 1] + 1, pairs[i + 1]);
@@ -226,8 +235,8 @@ export class AlmostrecModel implements TrainableModel {
    * Final hidden states [N, d_m] at the ID tokens `picks` ({row, item}: the item-th history item of a row)
    * of one forward over `histories`.
    */
-  private idHidden(histories: Int32Array[], picks: { row: number; item: number }[], training: boolean): tf.Tensor2D {
-    const b = this.inputs(histories);
+  private idHidden(histories: Int32Array[], picks: { row: number; item: number }[], training: boolean, dropoutRng?: Rng): tf.Tensor2D {
+    const b = this.inputs(histories, training ? dropoutRng : undefined);
     const [rows, steps] = b.embeds.shape;
     const at = Int32Array.from(picks, (p) => p.row * steps + b.idPositions[p.row][p.item]);
     return tf.gather(tf.reshape(this.hidden(b, training), [rows * steps, this.dm]), tf.tensor1d(at, 'int32')) as tf.Tensor2D;
@@ -261,7 +270,7 @@ export class AlmostrecModel implements TrainableModel {
         targets.push(seq[t]);
       }
     });
-    const f = this.idHidden(histories, picks, true);
+    const f = this.idHidden(histories, picks, true, rng);
     return { loss: tiedSoftmaxCrossEntropy(f, tf.transpose(this.p('w_t')) as tf.Tensor2D, Int32Array.from(targets)), count: targets.length };
   }
 

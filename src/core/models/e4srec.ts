@@ -43,6 +43,8 @@ export function e4srecAsAlmostrec(config: E4srecConfig): AlmostrecConfig {
     samplesPerUser: 1,
     maxTitleTokens: 1,
     promptTitles: 0,
+    idDropout: 0,
+    windowPhase: 0,
     useLora: 1,
     useImages: 0,
     useText: 1,

@@ -88,12 +88,19 @@ export interface TrainingWindow {
 /**
  * The windows covering every target (index ≥ 1) of every sequence exactly once, last window first per
  * sequence: ends n, n − stride, n − 2·stride, … (1 ≤ stride ≤ maxLen; stride = maxLen: no overlap).
+ * `phases[seq]` in [0, stride) shifts the tiling of that sequence: its newest window then trains only the
+ * last `phase` targets (0: no shift), so across epochs with fresh phases each target is predicted from
+ * contexts of varying length rather than always the same one.
  */
-export function trainingWindows(seqs: Int32Array[], maxLen: number, stride = maxLen): TrainingWindow[] {
+export function trainingWindows(seqs: Int32Array[], maxLen: number, stride = maxLen, phases?: ArrayLike<number>): TrainingWindow[] {
   if (!(stride >= 1 && stride <= maxLen)) throw new Error(`window stride ${stride} must be in [1, maxLen = ${maxLen}]`);
   const out: TrainingWindow[] = [];
   seqs.forEach((s, seq) => {
-    for (let end = s.length; end >= 2; end -= stride) out.push({ seq, end, first: Math.max(1, end - stride) });
+    const phase = phases ? phases[seq] : 0;
+    if (!(Number.isInteger(phase) && phase >= 0 && phase < stride)) throw new Error(`window phase ${phase} of sequence ${seq} must be an integer in [0, ${stride})`);
+    for (let end = s.length, next = end - (phase || stride); end >= 2; end = next, next -= stride) {
+      out.push({ seq, end, first: Math.max(1, next) });
+    }
   });
   return out;
 }
