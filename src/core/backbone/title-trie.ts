@@ -6,9 +6,9 @@
 // parent's next-token distribution. The prompt's K/V are attended to as a shared batch-1 prefix, never
 // copied per row (on the wasm backend such copies cost more than the rows' own compute). Each level's
 // distributions are read back before the next level runs: one implementation (trieScoreSteps) read with
-// dataSync (scoreTrie) or await data() (scoreTrieAsync, for webgpu).
+// dataSync (scoreTrie) or, inside a model's asynchronous scoring, await data() (webgpu; tensor/read-steps.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import { runReadsAsync, runReadsSync, type ReadSteps } from '../tensor/read-steps';
+import { runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import { KvCache, type PrefixKv } from './llama-decoder';
 import type { LlavaModel } from './llava-model';
 import type { LlavaPrompt } from './generate';
@@ -280,9 +280,4 @@ export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie:
  */
 export function scoreTrie(model: LlavaModel, prompt: LlavaPrompt, trie: TitleTrie, opts: TrieScoreOptions = {}): Float64Array {
   return scoreTrieWithStats(model, prompt, trie, opts).scores;
-}
-
-/** scoreTrie read asynchronously (every backend, webgpu included); the same values. */
-export async function scoreTrieAsync(model: LlavaModel, prompt: LlavaPrompt, trie: TitleTrie, opts: TrieScoreOptions = {}): Promise<Float64Array> {
-  return (await runReadsAsync(trieScoreSteps(model, prompt, trie, opts))).scores;
 }
