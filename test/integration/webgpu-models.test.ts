@@ -1,8 +1,9 @@
-// Issue 16: every model but the LLM baselines trains and scores on webgpu. Per family, one training step
-// (loss, every gradient, the weights after our Adam update) and the asynchronous scores of a few histories
-// on the software adapter equal the cpu backend's to 1e-4: the ID baselines, the visual-ID ones and the
-// models on a (tiny, random) compact backbone. Skipped, with the reason printed, where no software adapter
-// exists (as webgpu-path.test.ts).
+// Issue 16: every model trains and scores on webgpu. Per family, one training step (loss, every gradient,
+// the weights after our Adam update) and the asynchronous scores of a few histories on the software adapter
+// equal the cpu backend's to 1e-4: the ID baselines, the visual-ID ones and the models on a (tiny, random)
+// compact backbone, the LLM baselines TALLRec, LLaRA and VIP5 included (their full ranking over the prefix
+// tree of titles or IDs, and what LLaRA and VIP5 generate). Skipped, with the reason printed, where no
+// software adapter exists (as webgpu-path.test.ts).
 import { describe, expect, test } from 'vitest';
 import { parseModelConfig } from '../../src/shared/api';
 import type { ModelKind } from '../../src/shared/models';
@@ -13,7 +14,9 @@ import { Rng } from '../../src/core/tensor/rng';
 import { webGpuLimits } from '../../src/core/tensor/webgpu-backend';
 import { maxAbsDiff } from '../../src/core/tensor/self-test';
 import { checkGpuMemory } from '../../src/core/train/gpu-memory';
-import type { ItemFeatures, ModelContext } from '../../src/core/train/model-spec';
+import type { ItemFeatures, ModelContext, TrainableModel } from '../../src/core/train/model-spec';
+import type { LlaraModel } from '../../src/core/models/llara';
+import type { Vip5Model } from '../../src/core/models/vip5';
 import { trainingMemory } from '../../src/core/models/gpu-memory-estimates';
 import { backboneInputs, syntheticData } from '../unit/almostrec-fixture';
 import { softwareWebGpu } from './software-webgpu';
@@ -37,7 +40,8 @@ function features(): ItemFeatures {
 }
 
 const training = { epochs: 1, batchSize: 8, learningRate: 1e-2, seed: 3 };
-const llm = { ...training, backboneId: 1, seqRunId: 2, warmupSteps: 0, historyLength: 4 };
+const lm = { ...training, backboneId: 1, warmupSteps: 0, historyLength: 4 };
+const llm = { ...lm, seqRunId: 2 };
 /** Tiny configs, one model per family at least (the software adapter runs at ~0.7 GFLOP/s). */
 const CASES: [ModelKind, Record<string, number>, 'ids' | 'features' | 'backbone'][] = [
   ['gru4rec', { ...training, maxLen: 8, embeddingSize: 8, hiddenSize: 8 }, 'ids'],
@@ -47,8 +51,31 @@ const CASES: [ModelKind, Record<string, number>, 'ids' | 'features' | 'backbone'
   ['sasrec_id_v', { ...training, maxLen: 8, hiddenSize: 8, numBlocks: 1, numHeads: 2 }, 'features'],
   ['youtube_id_v', { ...training, maxLen: 8, embeddingSize: 8, hiddenSize: 8 }, 'features'],
   ['almostrec', { ...llm, samplesPerUser: 1, loraDropout: 0.1 }, 'backbone'],
-  ['e4srec', llm, 'backbone']
+  ['e4srec', llm, 'backbone'],
+  ['tallrec', { ...lm, maxTitleTokens: 3 }, 'backbone'],
+  ['llara', { ...llm, candidates: 4, maxTitleTokens: 3, curriculumEpochs: 0 }, 'backbone'],
+  ['vip5', lm, 'backbone']
 ];
+
+/** The LLM baselines score every item over a prefix tree, one prompt (and a read per tree level) per history: two histories suffice. */
+const LLM_BASELINES: readonly ModelKind[] = ['tallrec', 'llara', 'vip5'];
+
+/**
+ * What a model generates besides its scores, read asynchronously, as numbers: LLaRA's greedy answer among
+ * candidates (its tokens and the candidate it names, as its HR@1 and case study read it), VIP5's constrained
+ * greedy ID (the item and its log-probability).
+ */
+const GENERATED: Partial<Record<ModelKind, (model: TrainableModel, history: Int32Array, target: number) => Promise<number[]>>> = {
+  llara: async (model, history, target) => {
+    const m = model as LlaraModel;
+    const a = await m.answerAsync(history, m.evalCandidates(history, target));
+    return [a.tokens.length, ...a.tokens, a.matched ?? -1];
+  },
+  vip5: async (model, history) => {
+    const pick = await (model as Vip5Model).decodeGreedyAsync(history);
+    return [pick.item, pick.logProb];
+  }
+};
 
 /** Loss, gradients, weights after one Adam step, then the scores of four histories, on the active backend. */
 async function stepAndScores(kind: ModelKind, raw: Record<string, number>, needs: 'ids' | 'features' | 'backbone'): Promise<Float32Array> {
@@ -70,10 +97,13 @@ async function stepAndScores(kind: ModelKind, raw: Record<string, number>, needs
     for (const v of model.params.values()) parts.push((await v.data()) as Float32Array);
     tf.dispose([value, ...Object.values(grads)]);
     expect(model.scoreBatchAsync, `${kind} reads its scores asynchronously`).toBeDefined();
-    const histories = data.users.slice(0, 4).map((u) => u.items.subarray(0, 5));
+    const users = data.users.slice(0, LLM_BASELINES.includes(kind) ? 2 : 4);
+    const histories = users.map((u) => u.items.subarray(0, 5));
     // The padding column is −Infinity in some models: compared apart, as a flag.
     const scores = Float32Array.from(await model.scoreBatchAsync!(histories), (x) => (x === -Infinity ? -1e9 : x));
     parts.push(scores);
+    const generated = GENERATED[kind];
+    if (generated) parts.push(Float32Array.from(await generated(model, histories[0], users[0].items[5])));
     return Float32Array.from(parts.flatMap((p) => [...p]));
   } finally {
     adam.dispose();

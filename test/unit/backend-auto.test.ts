@@ -1,12 +1,10 @@
 // Issue 16: `auto` considers webgpu again, on a hardware adapter only. In a process of its own, since
 // initBackend keeps its first choice: with the software adapter requested (not forced) auto passes webgpu by,
-// saying why; on Linux a missing Vulkan loader rules the hardware adapter out without starting Dawn; the
-// LLM baselines, whose scoring still reads synchronously, are kept off webgpu.
+// saying why; on Linux a missing Vulkan loader rules the hardware adapter out without starting Dawn.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { readsSynchronously } from '../../src/core/models/registry';
 import { initBackend } from '../../src/core/tensor/backend';
 import { hardwareAdapterMissing } from '../../src/core/tensor/webgpu-backend';
 
@@ -41,11 +39,5 @@ describe('auto and webgpu', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-
-  test('the models whose scoring still reads synchronously (the LLM baselines) are kept off webgpu by auto', () => {
-    expect(['tallrec', 'llara', 'vip5'].filter((k) => readsSynchronously(k as never))).toEqual(['tallrec', 'llara', 'vip5']);
-    const asyncKinds = ['popularity', 'sasrec', 'gru4rec', 'nextitnet', 'bpr', 'ncf', 'sasrec_id_v', 'youtube_id_v', 'e4srec', 'almostrec'];
-    expect(asyncKinds.filter((k) => readsSynchronously(k as never))).toEqual([]);
   });
 });

@@ -1,29 +1,36 @@
 // Decoding on top of LlavaModel with the KV cache: greedy generation, generation constrained to a list of
 // token sequences (a prefix trie masks every other token at each step), and likelihood scoring of candidate
-// continuations that share one encoding of the prompt. One prompt (batch 1) at a time.
+// continuations that share one encoding of the prompt. One prompt (batch 1) at a time. Each step's logits
+// are read back before the next: the decoders are written once as read steps (tensor/read-steps.ts), run
+// with dataSync (generateGreedy, generateConstrained) or by a model's own asynchronous reads (webgpu).
 import * as tf from '@tensorflow/tfjs-core';
+import { runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import type { KvCache } from './llama-decoder';
 import type { LlavaForwardInput, LlavaModel } from './llava-model';
 
 /** A single prompt: ids (with expanded image tokens (<image>) and their images) or ready embeddings, batch 1. */
 export type LlavaPrompt = Pick<LlavaForwardInput, 'inputIds' | 'inputsEmbeds' | 'pixelValues' | 'imageEmbeds'>;
 
+/** The next-token logits of a forward's last position, read back; the forward's outputs are freed. */
+function* lastLogits(out: { hidden: tf.Tensor; logits?: tf.Tensor }): ReadSteps<Float32Array> {
+  try {
+    const [values] = yield [out.logits!];
+    return values as Float32Array;
+  } finally {
+    tf.dispose([out.hidden, out.logits!]);
+  }
+}
+
 /** Runs the prompt into `cache` and returns the next-token logits. */
-function encodePrompt(model: LlavaModel, prompt: LlavaPrompt, cache: KvCache): Float32Array {
+function* encodePrompt(model: LlavaModel, prompt: LlavaPrompt, cache: KvCache): ReadSteps<Float32Array> {
   const rows = prompt.inputsEmbeds ? prompt.inputsEmbeds.shape[0] : Array.isArray(prompt.inputIds) ? prompt.inputIds.length : prompt.inputIds?.shape[0];
   if (rows !== 1) throw new Error(`generation takes one prompt (batch 1), got batch ${rows}`);
-  const { hidden, logits } = model.forward({ ...prompt, cache, logits: 'last' });
-  const out = logits!.dataSync() as Float32Array;
-  tf.dispose([hidden, logits!]);
-  return out;
+  return yield* lastLogits(model.forward({ ...prompt, cache, logits: 'last' }));
 }
 
 /** Feeds one token after the cached positions and returns the next-token logits. */
-function step(model: LlavaModel, token: number, cache: KvCache): Float32Array {
-  const { hidden, logits } = model.forward({ inputIds: [[token]], cache, logits: 'last' });
-  const out = logits!.dataSync() as Float32Array;
-  tf.dispose([hidden, logits!]);
-  return out;
+function* step(model: LlavaModel, token: number, cache: KvCache): ReadSteps<Float32Array> {
+  return yield* lastLogits(model.forward({ inputIds: [[token]], cache, logits: 'last' }));
 }
 
 /** log softmax of one row, in float64. */
@@ -53,24 +60,29 @@ export interface GreedyResult {
   stoppedAtEos: boolean;
 }
 
-/** Greedy decoding: the argmax token at each step until eos or maxNewTokens. */
-export function generateGreedy(model: LlavaModel, prompt: LlavaPrompt, opts: GreedyOptions): GreedyResult {
+/** generateGreedy's computation, its reads left to the driver. */
+export function* greedySteps(model: LlavaModel, prompt: LlavaPrompt, opts: GreedyOptions): ReadSteps<GreedyResult> {
   const eos = opts.eosTokenId === undefined ? model.config.text.eosTokenId : opts.eosTokenId;
   const cache = model.newCache();
   try {
     const tokens: number[] = [];
     if (opts.maxNewTokens <= 0) return { tokens, stoppedAtEos: false };
-    let logits = encodePrompt(model, prompt, cache);
+    let logits = yield* encodePrompt(model, prompt, cache);
     for (;;) {
       const next = argmax(logits);
       tokens.push(next);
       if (next === eos) return { tokens, stoppedAtEos: true };
       if (tokens.length >= opts.maxNewTokens) return { tokens, stoppedAtEos: false };
-      logits = step(model, next, cache);
+      logits = yield* step(model, next, cache);
     }
   } finally {
     cache.dispose();
   }
+}
+
+/** Greedy decoding: the argmax token at each step until eos or maxNewTokens. */
+export function generateGreedy(model: LlavaModel, prompt: LlavaPrompt, opts: GreedyOptions): GreedyResult {
+  return runReadsSync(greedySteps(model, prompt, opts));
 }
 
 interface TrieNode {
@@ -102,17 +114,13 @@ export interface ConstrainedResult {
   logProb: number;
 }
 
-/**
- * Greedy decoding restricted to `candidates`: at each step only tokens continuing some candidate may be
- * chosen (all others are −∞). When a candidate is a proper prefix of another, stopping there is the eos
- * token's choice (its log-probability then counts too).
- */
-export function generateConstrained(model: LlavaModel, prompt: LlavaPrompt, candidates: number[][], eosTokenId = model.config.text.eosTokenId): ConstrainedResult {
+/** generateConstrained's computation, its reads left to the driver. */
+export function* constrainedSteps(model: LlavaModel, prompt: LlavaPrompt, candidates: number[][], eosTokenId = model.config.text.eosTokenId): ReadSteps<ConstrainedResult> {
   if (candidates.length === 0) throw new Error('constrained generation needs at least one candidate');
   let node = buildTrie(candidates);
   const cache = model.newCache();
   try {
-    let logProbs = logSoftmax(encodePrompt(model, prompt, cache));
+    let logProbs = logSoftmax(yield* encodePrompt(model, prompt, cache));
     const tokens: number[] = [];
     let total = 0;
     for (;;) {
@@ -127,11 +135,20 @@ export function generateConstrained(model: LlavaModel, prompt: LlavaPrompt, cand
       total += logProbs[best];
       node = node.children.get(best)!;
       if (node.children.size === 0) return { index: node.end, tokens, logProb: total };
-      logProbs = logSoftmax(step(model, best, cache));
+      logProbs = logSoftmax(yield* step(model, best, cache));
     }
   } finally {
     cache.dispose();
   }
+}
+
+/**
+ * Greedy decoding restricted to `candidates`: at each step only tokens continuing some candidate may be
+ * chosen (all others are −∞). When a candidate is a proper prefix of another, stopping there is the eos
+ * token's choice (its log-probability then counts too).
+ */
+export function generateConstrained(model: LlavaModel, prompt: LlavaPrompt, candidates: number[][], eosTokenId = model.config.text.eosTokenId): ConstrainedResult {
+  return runReadsSync(constrainedSteps(model, prompt, candidates, eosTokenId));
 }
 
 export interface ScoreOptions {
@@ -152,7 +169,8 @@ export function scoreSequences(model: LlavaModel, prompt: LlavaPrompt, candidate
   const pad = Math.min(Math.max(0, model.config.text.padTokenId), vocab - 1);
   const cache = model.newCache();
   try {
-    const first = logSoftmax(encodePrompt(model, prompt, cache));
+    // Synchronous only: no model scores this way on webgpu (they walk a prefix tree, title-trie.ts).
+    const first = logSoftmax(runReadsSync(encodePrompt(model, prompt, cache)));
     const scores = candidates.map((c) => first[c[0]]);
     const longer = candidates.map((_, i) => i).filter((i) => candidates[i].length > 1);
     const past = cache.length;

@@ -4,8 +4,11 @@
 // have children run as one batch of single-token steps, each row continuing the K/V of its parent's row,
 // so each distinct prefix is fed once. A leaf is never fed: its token's log-probability comes from its
 // parent's next-token distribution. The prompt's K/V are attended to as a shared batch-1 prefix, never
-// copied per row (on the wasm backend such copies cost more than the rows' own compute).
+// copied per row (on the wasm backend such copies cost more than the rows' own compute). Each level's
+// distributions are read back before the next level runs: one implementation (trieScoreSteps) read with
+// dataSync (scoreTrie) or, inside a model's asynchronous scoring, await data() (webgpu; tensor/read-steps.ts).
 import * as tf from '@tensorflow/tfjs-core';
+import { runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import { KvCache, type PrefixKv } from './llama-decoder';
 import type { LlavaModel } from './llava-model';
 import type { LlavaPrompt } from './generate';
@@ -166,7 +169,7 @@ function parentRows(previous: LayerKv, parents: Int32Array, length: number): KvC
  * log-probability to logP[child] (= logP[node] + log p) and the end token's to endLogP[node]. The log-softmax
  * normaliser (logSumExp over the full vocabulary) is computed once per row; only the needed entries download.
  */
-function readDistributions(trie: TitleTrie, logits: tf.Tensor, nodes: ArrayLike<number>, logP: Float64Array, endTokenId: number | null, endLogP: Float64Array | null): void {
+function* readDistributions(trie: TitleTrie, logits: tf.Tensor, nodes: ArrayLike<number>, logP: Float64Array, endTokenId: number | null, endLogP: Float64Array | null): ReadSteps<void> {
   const vocab = logits.shape[1] as number;
   const flat: number[] = [];
   for (let r = 0; r < nodes.length; r++) {
@@ -175,9 +178,12 @@ function readDistributions(trie: TitleTrie, logits: tf.Tensor, nodes: ArrayLike<
     if (endTokenId !== null && trie.endsHere[n]) flat.push(r * vocab + endTokenId);
   }
   const [lseT, chosenT] = tf.tidy(() => [tf.logSumExp(logits, 1), tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, 'int32'))]);
-  const lse = lseT.dataSync();
-  const chosen = chosenT.dataSync();
-  tf.dispose([lseT, chosenT]);
+  let lse: tf.TypedArray, chosen: tf.TypedArray;
+  try {
+    [lse, chosen] = yield [lseT, chosenT];
+  } finally {
+    tf.dispose([lseT, chosenT]);
+  }
   let at = 0;
   for (let r = 0; r < nodes.length; r++) {
     const n = nodes[r];
@@ -186,8 +192,13 @@ function readDistributions(trie: TitleTrie, logits: tf.Tensor, nodes: ArrayLike<
   }
 }
 
-/** scoreTrie, with what it fed (the cost: rows ∝ distinct prefixes, not items × tokens). */
-export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie: TitleTrie, opts: TrieScoreOptions = {}): { scores: Float64Array; stats: TrieScoreStats } {
+export interface TrieScores {
+  scores: Float64Array;
+  stats: TrieScoreStats;
+}
+
+/** scoreTrie's computation, its reads left to the driver (tensor/read-steps.ts). */
+export function* trieScoreSteps(model: LlavaModel, prompt: LlavaPrompt, trie: TitleTrie, opts: TrieScoreOptions = {}): ReadSteps<TrieScores> {
   const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 64));
   const endTokenId = opts.endTokenId ?? null;
   const vocab = model.config.text.vocabSize;
@@ -209,7 +220,7 @@ export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie:
   try {
     const first = model.forward({ ...prompt, cache: promptCache, logits: 'last' });
     try {
-      readDistributions(trie, first.logits!, [0], logP, endTokenId, endLogP);
+      yield* readDistributions(trie, first.logits!, [0], logP, endTokenId, endLogP);
     } finally {
       tf.dispose([first.hidden, first.logits!]);
     }
@@ -232,7 +243,7 @@ export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie:
             // Positions default to prompt + (d − 1), the token's place in a plain forward; no padding anywhere.
             const out = model.forward({ inputIds: Array.from(nodes, (n) => [trie.token[n]]), cache, prefix: shared, logits: 'last' });
             try {
-              readDistributions(trie, out.logits!, nodes, logP, endTokenId, endLogP);
+              yield* readDistributions(trie, out.logits!, nodes, logP, endTokenId, endLogP);
             } finally {
               tf.dispose([out.hidden, out.logits!]);
             }
@@ -256,6 +267,11 @@ export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie:
     promptCache.dispose();
     if (previous) tf.dispose(previous);
   }
+}
+
+/** scoreTrie, with what it fed (the cost: rows ∝ distinct prefixes, not items × tokens). */
+export function scoreTrieWithStats(model: LlavaModel, prompt: LlavaPrompt, trie: TitleTrie, opts: TrieScoreOptions = {}): TrieScores {
+  return runReadsSync(trieScoreSteps(model, prompt, trie, opts));
 }
 
 /**

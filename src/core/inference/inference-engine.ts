@@ -14,7 +14,7 @@ import type { BackboneInputsConfig } from '../models/almostrec-context';
 import type { Gru4recConfig } from '../models/gru4rec';
 import type { NextitnetConfig } from '../models/nextitnet';
 import { fitPopularity } from '../models/popularity';
-import { modelSpec, readsSynchronously } from '../models/registry';
+import { modelSpec } from '../models/registry';
 import { sasrecShape } from '../models/sasrec';
 import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { loadTrainedModel, type ModelContext } from '../train';
@@ -179,7 +179,7 @@ export class InferenceEngine {
       return { model: cached, load: 'cached' };
     }
     if (cached) this.unload(cached);
-    await initBackend('auto', { syncReads: readsSynchronously(run.model) });
+    await initBackend('auto');
     let load: ModelLoad = 'loaded';
     let model: LoadedModel;
     if (run.model === 'popularity') {

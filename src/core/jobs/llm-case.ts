@@ -15,7 +15,6 @@ import type { LlaraModel } from '../models/llara';
 import type { TallrecModel } from '../models/tallrec';
 import { throwIfCancelled } from '../progress';
 import { initBackend } from '../tensor/backend';
-import { readsSynchronously } from '../models/registry';
 import { scoreAsync, type TrainableModel } from '../train/model-spec';
 import { loadRunModel, type RunJobContext } from './run-jobs';
 
@@ -76,7 +75,7 @@ export async function computeLlmCase(catalog: Catalog, runId: number, userId: nu
   const { history, target } = splitInput(user, 'test');
   const item = itemsByIndex(catalog, data);
   const label = (i: number): string => item(i).title || item(i).externalId;
-  await initBackend('auto', { syncReads: readsSynchronously(run.model) });
+  await initBackend('auto');
   const loaded = await loadRunModel(catalog, run, data, ctx);
   try {
     throwIfCancelled(ctx.signal);
@@ -84,7 +83,7 @@ export async function computeLlmCase(catalog: Catalog, runId: number, userId: nu
     let llara: LlmCase['llara'] = null;
     if (run.model === 'llara') {
       step('generating the answer', 1);
-      const c = (loaded.model as LlaraModel).caseStudy(history, target, label);
+      const c = await (loaded.model as LlaraModel).caseStudyAsync(history, target, label);
       prompt = c.prompt;
       const candidates = c.candidates.map((i) => caseItem(item(i)));
       llara = { generated: c.generated, matched: c.matched === null ? null : candidates[c.matched], candidates, hit: c.hit };

@@ -2,7 +2,6 @@
 // would suggest next today). History items are excluded, as in evaluation.
 import type { Catalog } from '../catalog';
 import { initBackend } from '../tensor/backend';
-import { readsSynchronously } from '../models/registry';
 import { loadRunScorer } from './run-jobs';
 
 export interface LiveRecommendation {
@@ -20,7 +19,7 @@ export async function recommendForUser(catalog: Catalog, runId: number, userId: 
   const data = catalog.loadSequences(run.datasetId);
   const user = data.users.find((u) => u.userId === userId);
   if (!user) throw new Error(`User ${userId} is not in run ${runId}'s dataset after filtering`);
-  await initBackend('auto', { syncReads: readsSynchronously(run.model) });
+  await initBackend('auto');
   const scorer = await loadRunScorer(catalog, run, data);
   let scores: Float32Array;
   try {

@@ -13,7 +13,7 @@ import { evaluate, type Scorer } from '../eval';
 import type { BackboneInputsConfig } from '../models/almostrec-context';
 import { fitPopularity } from '../models/popularity';
 import { trainingMemory } from '../models/gpu-memory-estimates';
-import { modelSpec, readsSynchronously } from '../models/registry';
+import { modelSpec } from '../models/registry';
 import { initBackend, onSyncReadableBackend } from '../tensor/backend';
 import { checkGpuMemory } from '../train/gpu-memory';
 import { exportItemEmbeddings, loadTrainedModel, trainModel, type ModelContext, type ModelSpec } from '../train';
@@ -151,7 +151,7 @@ export async function runTrainingJob(
 ): Promise<void> {
   const run = catalog.getRun(runId);
   if (!run) throw new Error(`Run ${runId} not found`);
-  const backend = await initBackend('auto', { syncReads: readsSynchronously(run.model) });
+  const backend = await initBackend('auto');
   // Owned by this process from now on, so that no other process takes the run for an interrupted one.
   const lease = holdLease(catalog, 'runs', runId, ctx.onProgress);
   ctx = { ...ctx, onProgress: lease.onProgress };
@@ -251,7 +251,7 @@ export async function runEvaluationJob(catalog: Catalog, runId: number, ctx: Run
   if (run.model !== 'popularity' && !run.checkpointPath) {
     throw new Error(`Run ${runId} has no checkpoint to evaluate (status ${run.status})`);
   }
-  await initBackend('auto', { syncReads: readsSynchronously(run.model) });
+  await initBackend('auto');
   const data = catalog.loadSequences(run.datasetId);
   await evaluateScorer(catalog, runId, data, await loadRunScorer(catalog, run, data, ctx), ctx);
 }

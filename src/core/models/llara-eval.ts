@@ -40,8 +40,11 @@ export interface LlaraEvalResult {
   perUser?: LlaraUserResult[];
 }
 
-/** What the evaluation needs of a model: its candidate lists and its greedy answers. */
-export type LlaraAnswerer = Pick<LlaraModel, 'evalCandidates' | 'answer'>;
+/** What the evaluation needs of a model: its candidate lists and its greedy answers (read synchronously or not). */
+export interface LlaraAnswerer {
+  evalCandidates: LlaraModel['evalCandidates'];
+  answer(history: Int32Array, candidates: ArrayLike<number>): LlaraAnswer | Promise<LlaraAnswer>;
+}
 
 export async function llaraCandidateEval(model: LlaraAnswerer, data: SequenceData, split: SplitName, opts: LlaraEvalOptions = {}): Promise<LlaraEvalResult> {
   const users = data.users.slice(0, opts.users ?? data.users.length);
@@ -52,7 +55,7 @@ export async function llaraCandidateEval(model: LlaraAnswerer, data: SequenceDat
     throwIfCancelled(opts.signal);
     const { history, target } = splitInput(users[i], split);
     const candidates = model.evalCandidates(history, target);
-    const a: LlaraAnswer = model.answer(history, candidates);
+    const a: LlaraAnswer = await model.answer(history, candidates);
     const hit = a.matched !== null && candidates[a.matched] === target;
     if (a.matched !== null) valid++;
     if (hit) hits++;
@@ -72,14 +75,16 @@ export const LLARA_EVAL_FILE = 'llara_eval.json';
  * test, written as `llara_eval.json` beside the checkpoint (atomically).
  */
 export async function llaraOwnEvaluation(
-  model: LlaraAnswerer & Pick<LlaraModel, 'config'>,
+  model: Pick<LlaraModel, 'evalCandidates' | 'answerAsync' | 'config'>,
   data: SequenceData,
   dir: string,
   opts: Pick<LlaraEvalOptions, 'onProgress' | 'signal'>
 ): Promise<{ kind: string; path: string; summary: string }> {
   const candidates = model.config.candidates;
-  const valid = await llaraCandidateEval(model, data, 'valid', opts);
-  const test = await llaraCandidateEval(model, data, 'test', opts);
+  // Read asynchronously: the run may have trained on webgpu.
+  const answerer: LlaraAnswerer = { evalCandidates: (h, t) => model.evalCandidates(h, t), answer: (h, c) => model.answerAsync(h, c) };
+  const valid = await llaraCandidateEval(answerer, data, 'valid', opts);
+  const test = await llaraCandidateEval(answerer, data, 'test', opts);
   const path = join(dir, LLARA_EVAL_FILE);
   writeAtomically(path, JSON.stringify({ format: 'llara-eval/1', candidates, valid, test }, null, 2) + '\n');
   const line = (r: LlaraEvalResult) => `HR@1 ${r.hr1.toFixed(4)}, valid ratio ${r.validRatio.toFixed(4)}`;

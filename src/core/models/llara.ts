@@ -21,13 +21,14 @@
 //   scored by log P(title ; | prompt) over the prefix tree of all titles (backbone/title-trie.ts);
 // - LLaRA's own HR@1 among candidates with its valid ratio: llara-eval.ts, over `answer`.
 import * as tf from '@tensorflow/tfjs-core';
-import { generateGreedy } from '../backbone/generate';
+import { greedySteps } from '../backbone/generate';
 import { LlavaModel } from '../backbone/llava-model';
 import type { LoraAdapter } from '../backbone/lora';
-import { TitleTrie, scoreTrie } from '../backbone/title-trie';
+import { TitleTrie, trieScoreSteps } from '../backbone/title-trie';
 import type { TextTokenizer } from '../backbone/tokenizer';
 import { trainPart } from '../data/types';
 import { gelu, tiedSoftmaxCrossEntropy } from '../tensor/ops';
+import { runReadsAsync, runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import type { Rng } from '../tensor/rng';
 import type { ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
 import { layoutBatch, renderPieces, singleToken, type Piece } from './almostrec-prompt';
@@ -274,31 +275,41 @@ export class LlaraModel implements TrainableModel {
     return this.embedPieces([this.promptPieces(history, candidates, true)]).embeds;
   }
 
-  /** Eval mode: every item scored by log P(title ; | hybrid prompt), the prompt encoded once per history. */
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  /** scoreBatch's computation, its reads left to the driver (tensor/read-steps.ts). */
+  private *scoreSteps(histories: Int32Array[]): ReadSteps<Float32Array> {
     this.trie ??= new TitleTrie(this.tokens.titles.slice(1));
     const width = this.numItems + 1;
     const out = new Float32Array(histories.length * width);
-    histories.forEach((h, b) => {
+    for (const [b, h] of histories.entries()) {
       const embeds = this.promptEmbeds(h, this.scoringCandidates(h));
       try {
-        const scores = scoreTrie(this.llava, { inputsEmbeds: embeds }, this.trie!, { endTokenId: this.tokens.separator });
+        const { scores } = yield* trieScoreSteps(this.llava, { inputsEmbeds: embeds }, this.trie, { endTokenId: this.tokens.separator });
         out[b * width] = -Infinity;
         for (let i = 1; i < width; i++) out[b * width + i] = scores[i - 1];
       } finally {
         embeds.dispose();
       }
-    });
+    }
     return out;
   }
 
-  /** Greedy answer to the hybrid prompt of `history` and `candidates`: at most maxTitleTokens + 1 tokens, stopping at ";". */
-  answer(history: Int32Array, candidates: ArrayLike<number>): LlaraAnswer {
+  /** Eval mode: every item scored by log P(title ; | hybrid prompt), the prompt encoded once per history. */
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return runReadsSync(this.scoreSteps(histories));
+  }
+
+  /** scoreBatch read asynchronously (every backend, webgpu included). */
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return runReadsAsync(this.scoreSteps(histories));
+  }
+
+  /** answer's computation, its reads left to the driver. */
+  private *answerSteps(history: Int32Array, candidates: ArrayLike<number>): ReadSteps<LlaraAnswer> {
     const embeds = this.promptEmbeds(history, candidates);
     let tokens: number[];
     let stopped: boolean;
     try {
-      ({ tokens, stoppedAtEos: stopped } = generateGreedy(this.llava, { inputsEmbeds: embeds }, { maxNewTokens: this.config.maxTitleTokens + 1, eosTokenId: this.tokens.separator }));
+      ({ tokens, stoppedAtEos: stopped } = yield* greedySteps(this.llava, { inputsEmbeds: embeds }, { maxNewTokens: this.config.maxTitleTokens + 1, eosTokenId: this.tokens.separator }));
     } finally {
       embeds.dispose();
     }
@@ -306,10 +317,20 @@ export class LlaraModel implements TrainableModel {
     return { tokens, text, matched: matchCandidate(text, Array.from(candidates, (i) => this.titleText(i))) };
   }
 
-  /** One history and its held-out target as a case for a report: the prompt LLaRA's evaluation reads and what the model answers. */
-  caseStudy(history: Int32Array, target: number, itemLabel: (item: number) => string = String): LlaraCase {
+  /** Greedy answer to the hybrid prompt of `history` and `candidates`: at most maxTitleTokens + 1 tokens, stopping at ";". */
+  answer(history: Int32Array, candidates: ArrayLike<number>): LlaraAnswer {
+    return runReadsSync(this.answerSteps(history, candidates));
+  }
+
+  /** answer read asynchronously (every backend, webgpu included). */
+  answerAsync(history: Int32Array, candidates: ArrayLike<number>): Promise<LlaraAnswer> {
+    return runReadsAsync(this.answerSteps(history, candidates));
+  }
+
+  /** caseStudy's computation, its reads left to the driver. */
+  private *caseSteps(history: Int32Array, target: number, itemLabel: (item: number) => string): ReadSteps<LlaraCase> {
     const candidates = this.evalCandidates(history, target);
-    const a = this.answer(history, candidates);
+    const a = yield* this.answerSteps(history, candidates);
     return {
       prompt: renderPieces(this.promptPieces(history, candidates, true), this.tokenizer, itemLabel),
       generated: a.text,
@@ -318,6 +339,16 @@ export class LlaraModel implements TrainableModel {
       target,
       hit: a.matched !== null && candidates[a.matched] === target
     };
+  }
+
+  /** One history and its held-out target as a case for a report: the prompt LLaRA's evaluation reads and what the model answers. */
+  caseStudy(history: Int32Array, target: number, itemLabel: (item: number) => string = String): LlaraCase {
+    return runReadsSync(this.caseSteps(history, target, itemLabel));
+  }
+
+  /** caseStudy read asynchronously (every backend, webgpu included). */
+  caseStudyAsync(history: Int32Array, target: number, itemLabel: (item: number) => string = String): Promise<LlaraCase> {
+    return runReadsAsync(this.caseSteps(history, target, itemLabel));
   }
 
   dispose(): void {
@@ -332,7 +363,6 @@ export class LlaraModel implements TrainableModel {
 export const llaraSpec: ModelSpec<LlaraConfig> = {
   kind: 'llara',
   needsBackbone: true,
-  syncReads: true,
   paramShapes: llaraParamShapes,
   init: initLlara,
   build: (config, ctx, values) => new LlaraModel(config, ctx, values),

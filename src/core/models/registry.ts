@@ -34,11 +34,6 @@ export const MODEL_SPECS: Partial<Record<TrainableKind, AnySpec>> = {
   almostrec: almostrecSpec
 };
 
-/** Whether `kind`'s scoring still reads synchronously, so that `auto` must not run it on webgpu (ModelSpec.syncReads). */
-export function readsSynchronously(kind: ModelKind): boolean {
-  return kind !== 'popularity' && MODEL_SPECS[kind]?.syncReads === true;
-}
-
 export function isAvailable(kind: ModelKind): boolean {
   return kind === 'popularity' || MODEL_SPECS[kind] !== undefined;
 }

@@ -17,9 +17,10 @@ import type { TrainingConfig } from '../../shared/api';
 import { LlavaModel } from '../backbone/llava-model';
 import { LoraAdapter, loraModuleShapes, type LoraConfig, type PeftLoraModule } from '../backbone/lora';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, writeAtomically, writePeftAdapter, type LoraPair } from '../backbone/peft-adapter';
-import { TitleTrie, scoreTrie } from '../backbone/title-trie';
+import { TitleTrie, trieScoreSteps } from '../backbone/title-trie';
 import { trainPart } from '../data/types';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
+import { runReadsAsync, runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import type { Rng } from '../tensor/rng';
 import { readModelWeights } from '../train/checkpoint';
 import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
@@ -274,17 +275,27 @@ export class TallrecModel implements TrainableModel {
     return this.shardLoss(step, 0, 1, rng)!.loss;
   }
 
-  /** Eval mode: every item scored by log P(title ; | prompt), one prompt at a time over the prefix tree of all titles. */
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  /** scoreBatch's computation, its reads left to the driver (tensor/read-steps.ts). */
+  private *scoreSteps(histories: Int32Array[]): ReadSteps<Float32Array> {
     this.trie ??= new TitleTrie(this.titles.slice(1));
     const width = this.numItems + 1;
     const out = new Float32Array(histories.length * width);
-    histories.forEach((h, b) => {
-      const scores = scoreTrie(this.llava, { inputIds: [this.promptTokens(h)] }, this.trie!, { endTokenId: this.separator });
+    for (const [b, h] of histories.entries()) {
+      const { scores } = yield* trieScoreSteps(this.llava, { inputIds: [this.promptTokens(h)] }, this.trie, { endTokenId: this.separator });
       out[b * width] = -Infinity;
       for (let i = 1; i < width; i++) out[b * width + i] = scores[i - 1];
-    });
+    }
     return out;
+  }
+
+  /** Eval mode: every item scored by log P(title ; | prompt), one prompt at a time over the prefix tree of all titles. */
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return runReadsSync(this.scoreSteps(histories));
+  }
+
+  /** scoreBatch read asynchronously (every backend, webgpu included). */
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return runReadsAsync(this.scoreSteps(histories));
   }
 
   dispose(): void {
@@ -309,7 +320,6 @@ function exportTallrec(checkpointPath: string, ctx: ModelContext): { kind: strin
 export const tallrecSpec: ModelSpec<TallrecConfig> = {
   kind: 'tallrec',
   needsBackbone: true,
-  syncReads: true,
   paramShapes: tallrecParamShapes,
   init: (config, ctx, rng) => initTextLora(tallrecParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new TallrecModel(config, ctx, values),

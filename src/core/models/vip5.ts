@@ -17,13 +17,14 @@
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingConfig } from '../../shared/api';
-import { generateConstrained } from '../backbone/generate';
+import { constrainedSteps } from '../backbone/generate';
 import { LlavaModel } from '../backbone/llava-model';
 import type { LoraAdapter } from '../backbone/lora';
-import { TitleTrie, scoreTrie } from '../backbone/title-trie';
+import { TitleTrie, trieScoreSteps } from '../backbone/title-trie';
 import type { TextTokenizer } from '../backbone/tokenizer';
 import { trainPart } from '../data/types';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
+import { runReadsAsync, runReadsSync, type ReadSteps } from '../tensor/read-steps';
 import type { Rng } from '../tensor/rng';
 import { readModelWeights } from '../train/checkpoint';
 import type { BackboneInputs, ModelContext, ModelSpec, ShardLoss, TrainableModel } from '../train/model-spec';
@@ -225,26 +226,44 @@ export class Vip5Model implements TrainableModel {
     return this.shardLoss(step, 0, 1, rng)!.loss;
   }
 
-  /** log P(ID ; | prompt) of items 1…numItems (entry i − 1 for item i), the prompt encoded once (eval mode). */
-  itemScores(history: Int32Array): Float64Array {
+  /**
+   * log P(ID ; | prompt) of items 1…numItems (entry i − 1 for item i), the prompt encoded once (eval mode);
+   * its reads left to the driver (tensor/read-steps.ts).
+   */
+  private *itemScoreSteps(history: Int32Array): ReadSteps<Float64Array> {
     this.trie ??= new TitleTrie(this.tokens.ids.slice(1));
     const { embeds } = this.embedPieces([this.promptPieces(history)]);
     try {
-      return scoreTrie(this.llava, { inputsEmbeds: embeds }, this.trie, { endTokenId: this.tokens.end });
+      return (yield* trieScoreSteps(this.llava, { inputsEmbeds: embeds }, this.trie, { endTokenId: this.tokens.end })).scores;
     } finally {
       embeds.dispose();
     }
   }
 
-  /** Eval mode: every item scored by log P(ID ; | prompt) over the prefix tree of all IDs; column 0 is −∞. */
-  scoreBatch(histories: Int32Array[]): Float32Array {
+  private *scoreSteps(histories: Int32Array[]): ReadSteps<Float32Array> {
     const width = this.numItems + 1;
     const out = new Float32Array(histories.length * width);
-    histories.forEach((h, b) => {
+    for (const [b, h] of histories.entries()) {
       out[b * width] = -Infinity;
-      out.set(this.itemScores(h), b * width + 1);
-    });
+      out.set(yield* this.itemScoreSteps(h), b * width + 1);
+    }
     return out;
+  }
+
+  /** Eval mode: every item scored by log P(ID ; | prompt) over the prefix tree of all IDs; column 0 is −∞. */
+  scoreBatch(histories: Int32Array[]): Float32Array {
+    return runReadsSync(this.scoreSteps(histories));
+  }
+
+  /** scoreBatch read asynchronously (every backend, webgpu included). */
+  scoreBatchAsync(histories: Int32Array[]): Promise<Float32Array> {
+    return runReadsAsync(this.scoreSteps(histories));
+  }
+
+  /** The k best of an itemScoreSteps result, best first (ties to the lower index). */
+  private topPicks(scores: Float64Array, k: number): Vip5Pick[] {
+    const order = Array.from(scores, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
+    return order.slice(0, Math.max(0, k)).map((i) => ({ item: i + 1, logProb: scores[i] }));
   }
 
   /**
@@ -253,9 +272,25 @@ export class Vip5Model implements TrainableModel {
    * the history are not removed.
    */
   recommend(history: Int32Array, k: number): Vip5Pick[] {
-    const scores = this.itemScores(history);
-    const order = Array.from(scores, (_, i) => i).sort((a, b) => scores[b] - scores[a] || a - b);
-    return order.slice(0, Math.max(0, k)).map((i) => ({ item: i + 1, logProb: scores[i] }));
+    return this.topPicks(runReadsSync(this.itemScoreSteps(history)), k);
+  }
+
+  /** recommend read asynchronously (every backend, webgpu included). */
+  async recommendAsync(history: Int32Array, k: number): Promise<Vip5Pick[]> {
+    return this.topPicks(await runReadsAsync(this.itemScoreSteps(history)), k);
+  }
+
+  /** decodeGreedy's computation, its reads left to the driver. */
+  private *greedySteps(history: Int32Array): ReadSteps<Vip5Pick> {
+    const { embeds } = this.embedPieces([this.promptPieces(history)]);
+    try {
+      // The ";" ends every candidate, so none is a prefix of another: decoding stops at a leaf.
+      const candidates = this.tokens.ids.slice(1).map((_, i) => vip5Answer(i + 1, this.tokens));
+      const r = yield* constrainedSteps(this.llava, { inputsEmbeds: embeds }, candidates, this.tokens.end);
+      return { item: r.index + 1, logProb: r.logProb };
+    } finally {
+      embeds.dispose();
+    }
   }
 
   /**
@@ -264,15 +299,12 @@ export class Vip5Model implements TrainableModel {
    * item: a greedy prefix choice can lead past the likeliest complete ID.
    */
   decodeGreedy(history: Int32Array): Vip5Pick {
-    const { embeds } = this.embedPieces([this.promptPieces(history)]);
-    try {
-      // The ";" ends every candidate, so none is a prefix of another: decoding stops at a leaf.
-      const candidates = this.tokens.ids.slice(1).map((_, i) => vip5Answer(i + 1, this.tokens));
-      const r = generateConstrained(this.llava, { inputsEmbeds: embeds }, candidates, this.tokens.end);
-      return { item: r.index + 1, logProb: r.logProb };
-    } finally {
-      embeds.dispose();
-    }
+    return runReadsSync(this.greedySteps(history));
+  }
+
+  /** decodeGreedy read asynchronously (every backend, webgpu included). */
+  decodeGreedyAsync(history: Int32Array): Promise<Vip5Pick> {
+    return runReadsAsync(this.greedySteps(history));
   }
 
   dispose(): void {
@@ -307,7 +339,6 @@ function exportVip5(checkpointPath: string, ctx: ModelContext): { kind: string; 
 export const vip5Spec: ModelSpec<Vip5Config> = {
   kind: 'vip5',
   needsBackbone: true,
-  syncReads: true,
   paramShapes: vip5ParamShapes,
   init: (config, ctx, rng) => initTextLora(vip5ParamShapes(config, ctx), rng),
   build: (config, ctx, values) => new Vip5Model(config, ctx, values),

@@ -25,9 +25,8 @@ export type BackendPreference = 'auto' | 'webgpu' | 'tensorflow-gpu' | 'tensorfl
 
 const PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 /**
- * Left out of 'auto' for callers that read synchronously (initBackend's syncReads: the image encoders, the
- * LLM baselines' generation), since tfjs-webgpu cannot dataSync in Node; everything else reads
- * asynchronously and runs on webgpu.
+ * Left out of 'auto' for callers that read synchronously (initBackend's syncReads: the image encoders),
+ * since tfjs-webgpu cannot dataSync in Node; every model reads asynchronously and runs on webgpu.
  */
 const ASYNC_READS_ONLY: ReadonlySet<BackendPreference> = new Set(['webgpu']);
 /** What ALMOSTREC_BACKEND accepts: one backend, forced ("tensorflow" tries the GPU build first). */

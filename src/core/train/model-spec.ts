@@ -131,11 +131,6 @@ export interface ModelSpec<C extends TrainingConfig = TrainingConfig & Record<st
   /** Models on a LLaVA-family backbone need ctx.backbone (built from the run config's references). */
   needsBackbone?: boolean;
   /**
-   * Its scoring still reads with dataSync (the LLM baselines' generation and title matching), which the
-   * webgpu backend cannot do in Node: `auto` never runs it on webgpu (tensor/backend.ts, syncReads).
-   */
-  syncReads?: boolean;
-  /**
    * Files written from the best weights once training has finished (beside the checkpoint), each registered
    * as a run artifact of its kind.
    */
