@@ -32,6 +32,7 @@ export default defineConfig({
           browser: resolve(__dirname, 'src/main/browser.ts'),
           'job-worker': resolve(__dirname, 'src/main/workers/job-worker.ts'),
           'train-replica': resolve(__dirname, 'src/main/workers/train-replica.ts'),
+          'pretrain-replica': resolve(__dirname, 'src/main/workers/pretrain-replica.ts'),
           'inference-worker': resolve(__dirname, 'src/main/workers/inference-worker.ts'),
           cli: resolve(__dirname, 'src/cli/index.ts'),
           bench: resolve(__dirname, 'src/cli/bench.ts')

@@ -141,6 +141,8 @@ interface PretrainFigures {
   /** Per stage: its steps' seconds summed and its last step's loss. */
   stages: Partial<Record<PretrainStage, { seconds: number; lastLoss: number }>>;
   heldOut: HeldOutReport | null;
+  /** Threads the steps ran on (2: a replica worker computed a shard of every step). */
+  threads: number;
 }
 
 async function pretrainWall(catalogPath: string | undefined): Promise<PretrainFigures> {
@@ -183,7 +185,7 @@ async function pretrainWall(catalogPath: string | undefined): Promise<PretrainFi
         }
       }
     );
-    return { gridSeconds, pretrainSeconds: (performance.now() - t1) / 1000, finalLoss: result.finalLoss, steps: result.steps, stages, heldOut: result.heldOut };
+    return { gridSeconds, pretrainSeconds: (performance.now() - t1) / 1000, finalLoss: result.finalLoss, steps: result.steps, stages, heldOut: result.heldOut, threads: result.threads };
   } finally {
     catalog.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -211,6 +213,7 @@ export async function benchBackbone(backend: string, opts: { steps: number; pret
     pretrain_wall_sec: pre ? Math.round(pre.pretrainSeconds) : null,
     pretrain_grid_encode_sec: pre ? Math.round(pre.gridSeconds) : null,
     pretrain_steps: pre?.steps ?? null,
+    pretrain_threads: pre?.threads ?? null,
     pretrain_final_loss: pre ? r3(pre.finalLoss) : null,
     pretrain_stages: pre
       ? Object.fromEntries(PRETRAIN_STAGES.filter((s) => pre.stages[s]).map((s) => [stageKey(s), { step_sec: Math.round(pre.stages[s]!.seconds), last_loss: r3(pre.stages[s]!.lastLoss) }]))

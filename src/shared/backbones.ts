@@ -2,6 +2,7 @@
 // app on a dataset's own items, or a Hugging Face llava-hf checkpoint folder registered from disk. Plain
 // data and types only (the renderer imports this file directly), like models.ts.
 import { int, real, type HyperParameter } from './models';
+import type { BackendInfo } from './types';
 
 export type BackboneSource = 'pretrained' | 'huggingface';
 
@@ -47,6 +48,8 @@ export interface BackboneSummary {
   startedAt: string | null;
   endedAt: string | null;
   error: string | null;
+  /** What the pretraining ran on, threads included (2: a replica worker computed half of every step); null until it finishes, and for a registered checkpoint. */
+  backend: BackendInfo | null;
 }
 
 /**

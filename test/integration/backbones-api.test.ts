@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { importDataset } from '../../src/core/importers';
+import { computeThreads } from '../../src/core/tensor/backend';
 import { startHttpServer, type RunningServer } from '../../src/main/server/http-server';
 import { WorkbenchService } from '../../src/main/services/workbench-service';
 import type { JobEvent } from '../../src/shared/api';
@@ -107,6 +108,9 @@ describe('backbones over HTTP', () => {
     expect(b.parameters).toBeGreaterThan(0);
     expect(b.startedAt).not.toBeNull();
     expect(b.endedAt).not.toBeNull();
+    // What ran: on the CPU backends a replica worker (found next to the built job worker) takes the second core.
+    expect(b.backend).not.toBeNull();
+    if (['wasm', 'cpu'].includes(b.backend!.name)) expect(b.backend!.threads).toBe(computeThreads());
     expect(b.history.map((p) => p.stage)).toEqual([0, 0, 1, 1, 2, 2]);
     expect(b.heldOut).toMatchObject({ items: 1 }); // 20% of the fixture's 7 items
     expect(b.heldOut!.points.map((p) => [p.after, p.step])).toEqual([['start', 0], [0, 2], [1, 4], [2, 6]]);

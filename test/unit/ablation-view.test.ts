@@ -85,7 +85,8 @@ describe('ALMOSTREC form pickers', () => {
     createdAt: '',
     startedAt: null,
     endedAt: null,
-    error: null
+    error: null,
+    backend: null
   });
 
   it('offers finished backbones, newest first, by name and architecture; says where to get one when there is none', () => {

@@ -85,9 +85,9 @@ describe('migration 6', () => {
       db.pragma('foreign_keys = ON');
       migrate(db, MIGRATIONS.slice(0, 5));
       db.close();
-      // Runs written by a schema-5 app: through today's Catalog, whose migration we undo first (below).
+      // Runs written by a schema-5 app: through today's Catalog, whose migrations since we undo first (below).
       const old = Catalog.open(dbPath);
-      old.db.exec('DROP TABLE adapters; PRAGMA user_version = 5;');
+      old.db.exec('DROP TABLE adapters; ALTER TABLE backbones DROP COLUMN backend; PRAGMA user_version = 5;');
       const { datasetId } = await importDataset(old, { format: 'movielens-latest', path: ML_LATEST, name: 'tiny', options: {} });
       const ar = finishedRun(old, dir, datasetId, 'almostrec', FILES);
       const sasrec = finishedRun(old, dir, datasetId, 'sasrec', {}, {});

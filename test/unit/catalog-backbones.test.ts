@@ -99,6 +99,7 @@ describe('backbones', () => {
       startedAt: null,
       endedAt: null,
       error: null,
+      backend: null,
       history: []
     });
     expect(catalog.getBackbone(hf)).toMatchObject({ status: 'succeeded', datasetId: null, datasetName: null, parameters: 123456 });
@@ -134,7 +135,12 @@ describe('backbones', () => {
       config: { hiddenSize: 64 }
     });
     catalog.updateBackbone(id, { status: 'running', error: null, endedAt: null });
-    expect(catalog.getBackbone(id)).toMatchObject({ status: 'running', error: null, endedAt: null });
+    expect(catalog.getBackbone(id)).toMatchObject({ status: 'running', error: null, endedAt: null, backend: null });
+    // What the pretraining ran on: two threads where a replica computed a shard of every step.
+    const ran = { name: 'wasm', threads: 2, device: 'CPU (wasm SIMD + onnxruntime)', simd: true };
+    catalog.updateBackbone(id, { status: 'succeeded', backend: ran });
+    expect(catalog.getBackbone(id)!.backend).toEqual(ran);
+    expect(catalog.listBackbones().find((b) => b.id === id)!.backend).toEqual(ran);
     expect(() => catalog.updateBackbone(424242, { status: 'failed' })).toThrow(/backbone 424242 does not exist/);
     expect(() => catalog.updateBackbone(id, { nope: 1 } as never)).toThrow(/unknown field 'nope'/);
     expect(() => catalog.updateBackbone(id, { status: 'exploded' as never })).toThrow(/CHECK/);

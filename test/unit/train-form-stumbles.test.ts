@@ -28,7 +28,8 @@ function backbone(id: number, status: BackboneSummary['status']): BackboneSummar
     createdAt: '',
     startedAt: null,
     endedAt: null,
-    error: null
+    error: null,
+    backend: null
   };
 }
 

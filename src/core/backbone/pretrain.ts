@@ -10,6 +10,8 @@
 // `checkpointEvery` steps (and on cancel, and at the end of each stage) the weights, Adam state, data
 // position and held-out figures go to a state file, so a resumed job continues exactly where it stopped; the
 // finished backbone is saved as a llava-hf checkpoint folder that hf-checkpoint.ts reads back.
+// Every step is cut into SHARDS shards (pretrain-shards.ts); with two threads a replica worker computes one
+// of them on the other core (pretrain-replica.ts). The result is the same bits on one thread or two.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -19,6 +21,8 @@ import { CancelledError, type CancelSignal } from '../progress';
 import { computeThreads } from '../tensor/backend';
 import { readToHost } from '../tensor/host-read';
 import { tiedSoftmaxCrossEntropy } from '../tensor/ops';
+import { defaultReplicaScript, SHARDS, type ShardResult } from '../train/replicas';
+import { combineShards } from '../train/shard-step';
 import { setCrossEntropyThreads } from '../tensor/ort-cross-entropy';
 import { readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type TensorToWrite } from '../tensor/safetensors';
 import { Adam } from '../tensor/adam';
@@ -28,6 +32,8 @@ import type { LlavaConfig } from './config';
 import { saveHfCheckpoint } from './hf-checkpoint';
 import { LlavaModel } from './llava-model';
 import { heldOutItems, lossRows, makeBatch, SampleOrder, type CaptionSample, type SequenceSpec } from './pretrain-data';
+import { PretrainReplica } from './pretrain-replica';
+import { concatGrids, pretrainShardAsync, shardInputs, type ShardModel } from './pretrain-shards';
 import type { TextTokenizer } from './tokenizer';
 import { expectedTensors } from './weight-names';
 
@@ -75,6 +81,13 @@ export interface PretrainHooks {
   onHeldOut?: (report: HeldOutReport) => void;
   /** Called before each training step with the items of its batch. */
   onBatch?: (stage: PretrainStage, itemIds: readonly number[]) => void;
+  /**
+   * Threads the steps run on (default: env ALMOSTREC_THREADS, else the cores, at most SHARDS); 2 starts a
+   * replica worker on the CPU backends. The result is the same for any value; only the speed differs.
+   */
+  threads?: number;
+  /** The built replica worker script (default: found next to the build, pretrain-replica.js). */
+  replicaScript?: string;
 }
 
 export interface PretrainResult {
@@ -85,6 +98,8 @@ export interface PretrainResult {
   parameters: number;
   /** Held-out caption loss at the start and after each stage (null with heldOutPercent 0). */
   heldOut: HeldOutReport | null;
+  /** Threads the steps ran on (2 with a data-parallel replica). */
+  threads: number;
 }
 
 const STATE_FORMAT = 'almostrec-pretrain-state/2';
@@ -262,9 +277,11 @@ async function meanCaptionLoss(
 export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks = {}): Promise<PretrainResult> {
   const { params, tokenizer } = input;
   const cfg = compactConfig(params, input.gridEncoderId);
-  // The tied 32k-token LM head is most of a step's work and runs in onnxruntime: give it the machine's cores
-  // (ALMOSTREC_THREADS), as training does when it has no replica.
-  setCrossEntropyThreads(computeThreads());
+  // The tied 32k-token LM head runs in onnxruntime, one session per engine with one thread each: the second
+  // core goes to the replica's engine, and a session with more threads sums the head's gradients in another
+  // order (other bits), so a run without a replica would not give the bits of one with it.
+  const threads = computeThreads(hooks.threads);
+  setCrossEntropyThreads(1);
   if (tokenizer.vocabSize !== cfg.text.vocabSize) throw new Error(`tokenizer ${tokenizer.id} has ${tokenizer.vocabSize} tokens, the compact backbone ${cfg.text.vocabSize}`);
   const imageTokens = params.gridSize * params.gridSize;
   const spec: SequenceSpec = {
@@ -315,6 +332,9 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
   const totalSteps = params.stage0Steps + params.stage1Steps + params.stage2Steps;
   const started = performance.now();
   let lastLoss = NaN;
+  // Started before the first step that trains (not at all when a resume finds every stage done).
+  let replica: PretrainReplica | null = null;
+  let replicaTried = false;
 
   /** Measures the held-out loss on the current weights (plain tensors) unless already measured there. */
   const measure = async (after: 'start' | PretrainStage, step: number): Promise<boolean> => {
@@ -360,16 +380,35 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     if (resumed && resumed.at.stage === stage) adam.load(resumed.adamStep, resumed.m, resumed.v);
     const order = new SampleOrder(stageSamples[stage].length, params.seed + stage, startAt.pass, startAt.pos);
     const model = new LlavaModel(cfg, weights);
-    const embedTable = weights.get('text.embed_tokens.weight')!;
+    const shardModel: ShardModel = { model, vars, embedTable: weights.get('text.embed_tokens.weight') as tf.Tensor2D };
     const doneBefore = stepsBefore(params, stage);
     // Stage 0 reads every caption as text; stages 1 and 2 put the poster before it where there is one.
     const withImage = stage === 0 ? () => false : (s: CaptionSample) => s.hasImage;
+    /** One step's mean loss over its target tokens and the gradients, from its shards in order. */
+    const runStep = async (picked: CaptionSample[]): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> => {
+      const inputs = shardInputs(picked, withImage, spec, input.grids, cfg.vision.hiddenSize, SHARDS);
+      const last = inputs[SHARDS - 1];
+      // The replica takes the last shard while this thread computes the others.
+      const remote = replica && last ? replica.shard(await currentValues(vars), last) : null;
+      // If this thread's shard throws, the replica's answer is never awaited: its failure must not surface as
+      // an unhandled rejection when the replica is closed.
+      remote?.catch(() => undefined);
+      const parts: ShardResult[] = [];
+      for (const [i, shard] of inputs.entries()) if (shard && !(remote && i === SHARDS - 1)) parts.push(await pretrainShardAsync(shardModel, shard));
+      if (remote) parts.push(await remote);
+      return combineShards(parts);
+    };
     const checkpoint = async (step: number) => {
       await saveState(input.statePath, weights, adam, { stage, step, pass: order.pass, pos: order.pos }, params, history, heldOut);
       hooks.onCheckpoint?.();
     };
     let loss = NaN;
     try {
+      if (!replicaTried) {
+        replicaTried = true;
+        replica = await startReplica(cfg, threads, hooks);
+      }
+      await replica?.beginStage(stage, weights, vars);
       for (let step = startAt.step; step < stepsInStage; step++) {
         if (hooks.signal?.aborted) {
           await checkpoint(step);
@@ -381,27 +420,12 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
           stage,
           picked.map((s) => s.itemId)
         );
-        const batch = makeBatch(picked, withImage, spec);
         const lr = learningRateAt(step, stepsInStage, peak, params.warmupSteps);
         adam.setLearningRate(lr);
-        const { rows, targets } = lossRows(batch);
-        const ids = tf.tensor2d(batch.inputIds, [batch.batch, batch.length], 'int32');
-        const mask = tf.tensor2d(batch.attentionMask, [batch.batch, batch.length], 'int32');
-        const rowIndex = tf.tensor1d(rows, 'int32');
-        const feats = batch.imageItems.length
-          ? tf.tensor3d(concatGrids(batch.imageItems, input.grids, imageTokens * 1280), [batch.imageItems.length, imageTokens, 1280])
-          : null;
-        const { value, grads } = tf.variableGrads(() => {
-          const imageEmbeds = feats ? model.projectVisionFeatures(feats, true) : undefined;
-          const { hidden } = model.forward({ inputIds: ids, attentionMask: mask, imageEmbeds, training: true, logits: 'none' });
-          const h = tf.gather(tf.reshape(hidden, [-1, cfg.text.hiddenSize]), rowIndex) as tf.Tensor2D;
-          return tiedSoftmaxCrossEntropy(h, embedTable as tf.Tensor2D, targets, -1);
-        }, [...vars.values()]);
-        const named: tf.NamedTensorMap = {};
-        for (const [name, v] of vars) if (grads[v.name]) named[name] = grads[v.name];
-        adam.apply(vars, named);
-        loss = (await value.data())[0];
-        tf.dispose([value, ids, mask, rowIndex, ...(feats ? [feats] : []), ...Object.values(grads)]);
+        const { loss: stepLoss, grads } = await runStep(picked);
+        adam.apply(vars, Object.fromEntries(grads));
+        tf.dispose([...grads.values()]);
+        loss = stepLoss;
         if (!Number.isFinite(loss)) throw new Error(`pretraining diverged at stage ${stage} step ${step + 1} (loss ${loss}); lower the learning rate`);
         const point: PretrainPoint = { step: doneBefore + step + 1, stage, loss, learningRate: lr, seconds: (performance.now() - t0) / 1000 };
         history.push(point);
@@ -422,21 +446,25 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
     }
   }
 
-  await measure('start', 0);
-  for (const stage of PRETRAIN_STAGES) {
-    const steps = stageSteps(params, stage);
-    if (resumed && resumed.at.stage > stage) continue;
-    const startAt = resumed && resumed.at.stage === stage ? resumed.at : { stage, step: 0, pass: 0, pos: 0 };
-    const doneBefore = stepsBefore(params, stage);
-    const trained = startAt.step < steps;
-    if (trained) lastLoss = await trainStage(stage, startAt);
-    if (steps === 0) continue;
-    const measured = await measure(stage, doneBefore + steps);
-    // The end of a stage is a checkpoint too: a resume never redoes a finished stage or its measurement.
-    if ((trained || measured) && doneBefore + steps < totalSteps) {
-      await saveState(input.statePath, weights, null, { stage, step: steps, pass: 0, pos: 0 }, params, history, heldOut);
-      hooks.onCheckpoint?.();
+  try {
+    await measure('start', 0);
+    for (const stage of PRETRAIN_STAGES) {
+      const steps = stageSteps(params, stage);
+      if (resumed && resumed.at.stage > stage) continue;
+      const startAt = resumed && resumed.at.stage === stage ? resumed.at : { stage, step: 0, pass: 0, pos: 0 };
+      const doneBefore = stepsBefore(params, stage);
+      const trained = startAt.step < steps;
+      if (trained) lastLoss = await trainStage(stage, startAt);
+      if (steps === 0) continue;
+      const measured = await measure(stage, doneBefore + steps);
+      // The end of a stage is a checkpoint too: a resume never redoes a finished stage or its measurement.
+      if ((trained || measured) && doneBefore + steps < totalSteps) {
+        await saveState(input.statePath, weights, null, { stage, step: steps, pass: 0, pos: 0 }, params, history, heldOut);
+        hooks.onCheckpoint?.();
+      }
     }
+  } finally {
+    await (replica as PretrainReplica | null)?.close();
   }
 
   try {
@@ -466,15 +494,37 @@ export async function pretrainCompact(input: PretrainInput, hooks: PretrainHooks
   }
   rmSync(input.statePath, { force: true });
   const parameters = [...expectedTensors(cfg).values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  return { config: cfg, steps: totalSteps, finalLoss: lastLoss, seconds: (performance.now() - started) / 1000, parameters, heldOut };
+  // What ran: two threads only where a replica computed a shard of every step.
+  const ran = (replica as PretrainReplica | null) ? 2 : 1;
+  return { config: cfg, steps: totalSteps, finalLoss: lastLoss, seconds: (performance.now() - started) / 1000, parameters, heldOut, threads: ran };
 }
 
-function concatGrids(items: number[], grids: Map<number, Float32Array>, size: number): Float32Array {
-  const out = new Float32Array(items.length * size);
-  items.forEach((id, i) => {
-    const g = grids.get(id);
-    if (!g || g.length !== size) throw new Error(`no image grid of size ${size} for item ${id}`);
-    out.set(g, i * size);
-  });
+/** The trainable weights' current values, copied for a replica (read asynchronously, as webgpu needs in Node). */
+async function currentValues(vars: Map<string, tf.Variable>): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const v of vars.values()) out.push(((await v.data()) as Float32Array).slice());
   return out;
+}
+
+/** Whether this backend runs every kernel on one core, so that a second engine can use the other (wasm, cpu). */
+const replicaCapable = (): boolean => ['wasm', 'cpu'].includes(tf.getBackend());
+
+/**
+ * A replica when more than one thread is wanted, the backend runs kernels on one core and the replica script
+ * is built; otherwise null (this thread computes every shard, with the same result). A replica that fails
+ * to start is reported and pretraining goes on without it.
+ */
+async function startReplica(config: LlavaConfig, threads: number, hooks: PretrainHooks): Promise<PretrainReplica | null> {
+  if (threads < 2 || !replicaCapable()) return null;
+  const script = hooks.replicaScript ?? defaultReplicaScript('pretrain-replica.js');
+  if (!script) {
+    hooks.onLog?.('pretraining on one thread: the replica worker (pretrain-replica.js) is not built');
+    return null;
+  }
+  try {
+    return await PretrainReplica.start(script, { config, backend: tf.getBackend() });
+  } catch (e) {
+    hooks.onLog?.(`pretraining on one thread: ${e instanceof Error ? e.message : String(e)}`);
+    return null;
+  }
 }

@@ -2,6 +2,7 @@
 // the per-step pretraining history the UI charts. Files live elsewhere; these rows only point at them.
 import type { Database } from 'better-sqlite3';
 import type { BackboneDetail, BackboneSource, BackboneStatus, BackboneSummary, HeldOutReport, PretrainPoint } from '../../shared/backbones';
+import type { BackendInfo } from '../../shared/types';
 import { toBackbone, toPretrainPoint, type BackboneRow, type PretrainPointRow } from './rows';
 
 export interface NewBackbone {
@@ -27,10 +28,12 @@ export interface BackbonePatch {
   config: Record<string, number>;
   /** Held-out caption loss per pretraining stage. */
   heldOut: HeldOutReport | null;
+  /** What the pretraining ran on. */
+  backend: BackendInfo | null;
 }
 
 const BACKBONE_SELECT = `SELECT b.id, b.name, b.source, b.status, b.dataset_id, d.name AS dataset_name, b.path, b.config,
-  b.architecture, b.parameters, b.created_at, b.started_at, b.ended_at, b.error
+  b.architecture, b.parameters, b.created_at, b.started_at, b.ended_at, b.error, b.backend
   FROM backbones b LEFT JOIN datasets d ON d.id = b.dataset_id`;
 
 export function createBackbone(db: Database, b: NewBackbone): number {
@@ -68,7 +71,8 @@ const PATCH_COLUMNS: Record<keyof BackbonePatch, { column: string; encode: (v: u
   parameters: { column: 'parameters', encode: (v) => v },
   path: { column: 'path', encode: (v) => v },
   config: { column: 'config', encode: (v) => JSON.stringify(v) },
-  heldOut: { column: 'held_out', encode: (v) => (v === null ? null : JSON.stringify(v)) }
+  heldOut: { column: 'held_out', encode: (v) => (v === null ? null : JSON.stringify(v)) },
+  backend: { column: 'backend', encode: (v) => (v === null ? null : JSON.stringify(v)) }
 };
 
 export function updateBackbone(db: Database, backboneId: number, patch: Partial<BackbonePatch>): void {

@@ -222,6 +222,11 @@ export const MIGRATIONS: readonly Migration[] = [
     `);
     // Runs that finished before the registry existed are registered now, from their artifact rows.
     backfillAdapters(db);
+  },
+  function backboneBackend(db) {
+    // What a pretraining ran on (JSON BackendInfo; threads 2 where a replica computed a shard of every step),
+    // as runs record it. NULL: registered checkpoints, and backbones pretrained before it was recorded.
+    db.exec('ALTER TABLE backbones ADD COLUMN backend TEXT;');
   }
 ];
 

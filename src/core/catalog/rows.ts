@@ -158,6 +158,7 @@ export interface BackboneRow {
   started_at: string | null;
   ended_at: string | null;
   error: string | null;
+  backend: string | null;
 }
 
 export interface PretrainPointRow {
@@ -183,7 +184,8 @@ export function toBackbone(r: BackboneRow): BackboneSummary {
     createdAt: r.created_at,
     startedAt: r.started_at,
     endedAt: r.ended_at,
-    error: r.error
+    error: r.error,
+    backend: r.backend ? (JSON.parse(r.backend) as BackendInfo) : null
   };
 }
 

@@ -116,13 +116,18 @@ export async function runPretrainJob(catalog: Catalog, backboneId: number, ctx: 
       }
     );
     flush();
+    // What actually ran: 2 threads only where a replica computed a shard of every step (0: TensorFlow's own pool).
+    const ran = { ...backend, threads: backend.threads === 0 ? 0 : result.threads };
     catalog.updateBackbone(backboneId, {
       status: 'succeeded',
       endedAt: new Date().toISOString(),
       architecture: describeArchitecture(result.config),
-      parameters: result.parameters
+      parameters: result.parameters,
+      backend: ran
     });
-    ctx.onLog(`Backbone ${backboneId}: ${result.steps} steps in ${result.seconds.toFixed(0)} s, final loss ${result.finalLoss.toFixed(3)}; saved to ${b.path}`);
+    ctx.onLog(
+      `Backbone ${backboneId}: ${result.steps} steps in ${result.seconds.toFixed(0)} s on ${ran.name}×${ran.threads}, final loss ${result.finalLoss.toFixed(3)}; saved to ${b.path}`
+    );
   } catch (err) {
     ended(catalog, backboneId, err);
     throw err;

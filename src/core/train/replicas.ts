@@ -9,11 +9,11 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BackboneSource, ModelContext, TrainableKind } from './model-spec';
 import { MAX_TRAINING_THREADS } from '../tensor/backend';
 import type { RngState } from '../tensor/rng';
+import { WorkerChannel } from './worker-channel';
 
 /** Shards per step of a shardable model: one per thread at most, fixed so results never depend on the thread count. */
 export const SHARDS = MAX_TRAINING_THREADS;
@@ -49,64 +49,36 @@ export interface ShardResult {
 }
 
 /**
- * The built replica entry (out/main/train-replica.js): next to the bundle chunk this module ends up in, one
- * folder up (chunks/), or, when running from the sources (tests), in the build output. Null if not built.
+ * A built replica entry (`name`, e.g. out/main/train-replica.js): next to the bundle chunk this module ends up
+ * in, one folder up (chunks/), or, when running from the sources (tests), in the build output. Null if not built.
  */
-export function defaultReplicaScript(): string | null {
+export function defaultReplicaScript(name = 'train-replica.js'): string | null {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'train-replica.js'), join(here, '..', 'train-replica.js'), join(here, '..', '..', '..', 'out', 'main', 'train-replica.js')];
+  const candidates = [join(here, name), join(here, '..', name), join(here, '..', '..', '..', 'out', 'main', name)];
   return candidates.find((c) => existsSync(c)) ?? null;
 }
 
 /** The main thread's handle on one replica worker; requests are answered in order. */
 export class Replica {
-  private waiting: { resolve: (m: FromReplica) => void; reject: (e: Error) => void }[] = [];
-  private failure: Error | null = null;
-
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (m: FromReplica) => {
-      const next = this.waiting.shift();
-      if (m.type === 'error') this.failure ??= new Error(`training replica: ${m.message}`);
-      if (next) {
-        if (m.type === 'error') next.reject(this.failure!);
-        else next.resolve(m);
-      }
-    });
-    const fail = (e: Error) => {
-      this.failure ??= e;
-      for (const w of this.waiting.splice(0)) w.reject(this.failure);
-    };
-    worker.on('error', (e) => fail(new Error(`training replica crashed: ${e.message}`)));
-    worker.on('exit', (code) => fail(new Error(`training replica exited (code ${code})`)));
-  }
+  private constructor(private readonly channel: WorkerChannel<ToReplica, Exclude<FromReplica, { type: 'error' }>>) {}
 
   /** Starts the worker and waits until its model is built. */
   static async start(script: string, init: ReplicaInit): Promise<Replica> {
-    const replica = new Replica(new Worker(script, { workerData: init }));
-    await replica.next();
-    return replica;
-  }
-
-  private next(): Promise<FromReplica> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return new Replica(await WorkerChannel.start(script, init, 'training replica'));
   }
 
   /** Same epoch preparation as the main thread's (beginEpoch draws only from this rng state). */
   beginEpoch(rng: RngState, epoch: number): void {
-    if (this.failure) throw this.failure;
-    this.worker.postMessage({ type: 'epoch', rng, epoch } satisfies ToReplica);
+    this.channel.send({ type: 'epoch', rng, epoch });
   }
 
   /** Sends the current weights and asks for one shard's loss, count and gradients. */
   shard(step: number, shard: number, seed: number, params: Float32Array[]): Promise<Extract<FromReplica, { type: 'shard' }>> {
-    const answer = this.next();
-    this.worker.postMessage({ type: 'step', step, shard, seed, params } satisfies ToReplica, params.map((p) => p.buffer as ArrayBuffer));
+    const answer = this.channel.request({ type: 'step', step, shard, seed, params }, params.map((p) => p.buffer as ArrayBuffer));
     return answer as Promise<Extract<FromReplica, { type: 'shard' }>>;
   }
 
-  async close(): Promise<void> {
-    this.worker.postMessage({ type: 'close' } satisfies ToReplica);
-    await this.worker.terminate();
+  close(): Promise<void> {
+    return this.channel.close({ type: 'close' });
   }
 }
