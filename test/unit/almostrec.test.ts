@@ -315,7 +315,7 @@ describe('every-position training (interleaved layout)', () => {
   // Exact when every item of the window has its title (promptTitles 0 or ≥ L): with fewer, a window's older
   // ID tokens are trained without the titles a single-target input would list (see the next test).
   test('one forward over a window gives the mean of the single-target losses of its targets (values and gradients)', () => {
-    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, promptTitles: 0 });
+    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, idDropout: 0, promptTitles: 0 });
     withModel(c, (m) => {
       const windows = trainingWindows(seqs, 4).slice(0, 6);
       const vars = [...m.params.values()];
@@ -350,7 +350,7 @@ describe('every-position training (interleaved layout)', () => {
   });
 
   test('promptTitles < L: only the window’s newest items carry titles, so its loss is not the single-target mean', () => {
-    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, promptTitles: 1 });
+    const c = config({ layout: 1, historyLength: 4, loraDropout: 0, idDropout: 0, promptTitles: 1 });
     withModel(c, (m) => {
       const windows = trainingWindows(seqs, 4).slice(0, 6);
       const every = m.windowsLoss(windows, new Rng(1)).loss;
@@ -385,7 +385,7 @@ describe('every-position training (interleaved layout)', () => {
   test('ID-token dropout changes the training loss only: the same Rng gives the same loss, eval scores ignore it', () => {
     const windows = trainingWindows(seqs, 4).slice(0, 6);
     const hs = [Int32Array.from([1, 2, 3, 4, 5])];
-    const plain = withModel(config({ layout: 1, historyLength: 4, loraDropout: 0 }), (m) => ({ loss: m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0], scores: m.scoreBatch(hs) }));
+    const plain = withModel(config({ layout: 1, historyLength: 4, loraDropout: 0, idDropout: 0 }), (m) => ({ loss: m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0], scores: m.scoreBatch(hs) }));
     withModel(config({ layout: 1, historyLength: 4, loraDropout: 0, idDropout: 0.5 }), (m) => {
       const a = m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0];
       expect(m.windowsLoss(windows, new Rng(1)).loss.dataSync()[0]).toBe(a);
