@@ -120,7 +120,7 @@ describe('ALMOSTREC form pickers', () => {
     expect(pickerProblem(picker, 0)).toBeNull(); // "choose one" is fieldProblem's
     // The switches are checkboxes, layout and k are selects with their meaning spelt out.
     const fields = modelSpec('almostrec')!.fields;
-    expect(fields.filter((f) => f.toggle).map((f) => f.key)).toEqual(['useLora', 'useImages', 'useText', 'pretrainedIds', 'initOutputFromIds']);
+    expect(fields.filter((f) => f.toggle).map((f) => f.key)).toEqual(['windowPhase', 'useLora', 'useImages', 'useText', 'pretrainedIds', 'initOutputFromIds']);
     expect(fields.find((f) => f.key === 'layout')!.choiceLabels).toEqual(['concat V, T, S (0)', 'interleaved, every position (1)']);
     expect(fields.find((f) => f.key === 'visualTokens')!.choices).toEqual([0, 1, 4, 9]);
   });
