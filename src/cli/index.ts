@@ -10,7 +10,7 @@ import { ADAPTER_EXPORT_FORMATS, type AdapterExportFormat } from '../shared/adap
 import { MODEL_KINDS, modelDescriptor, usesBackbone } from '../shared/models';
 import type { DatasetSummary, ModelKind, RunSummary } from '../shared/types';
 import { createPretrainedBackbone, removeBackboneFiles } from '../core/backbone/backbone-store';
-import { Catalog, isInterruptedError } from '../core/catalog';
+import { Catalog, claimDataDir, isInterruptedError } from '../core/catalog';
 import { createAblationStudy, readAblationStudy } from '../core/jobs/ablation-study';
 import { exportAdapter } from '../core/adapters/export-adapter';
 import { importAdapter } from '../core/adapters/import-adapter';
@@ -409,6 +409,7 @@ async function main(argv: string[]): Promise<void> {
   const dbPath = resolve(flags.db ?? catalogPath(defaultDataDir()));
   const dataDir = dirname(dbPath);
   mkdirSync(dataDir, { recursive: true });
+  claimDataDir(dataDir, dbPath);
   const json = flags.json === true;
   const catalog = Catalog.open(dbPath);
   try {

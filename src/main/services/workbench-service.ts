@@ -6,7 +6,7 @@ import { exportAdapter } from '../../core/adapters/export-adapter';
 import { importAdapter } from '../../core/adapters/import-adapter';
 import type { AdapterSummary } from '../../shared/adapters';
 import { createPretrainedBackbone, removeBackboneFiles } from '../../core/backbone/backbone-store';
-import { Catalog } from '../../core/catalog';
+import { Catalog, claimDataDir } from '../../core/catalog';
 import { CaseStudyError, heldOutHistory, readCaseStudy } from '../../core/catalog/case-study';
 import { EMBEDDED_DATASET, resolveEmbeddedDatasetDir } from '../../core/importers';
 import { runCheckpointDir } from '../../core/jobs/run-jobs';
@@ -77,6 +77,7 @@ export class WorkbenchService {
   private lastSweep = 0;
 
   constructor(private readonly opts: WorkbenchServiceOptions) {
+    claimDataDir(opts.dataDir, opts.dbPath);
     this.catalog = Catalog.open(opts.dbPath);
     // Only what a dead process left unfinished becomes interrupted (resumable); a live owner's work, such
     // as a CLI training while the app opens, is left to it (ownership.ts).
