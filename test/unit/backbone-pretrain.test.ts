@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { initBackend, tf } from '../../src/core/tensor/backend';
-import { Rng } from '../../src/core/tensor/rng';
 import { CancelledError } from '../../src/core/progress';
 import { pretrainCompact, type PretrainParams } from '../../src/core/backbone/pretrain';
 import { compactConfig, initialWeights, COMPACT_IMAGE_TOKEN } from '../../src/core/backbone/compact';
@@ -21,30 +20,12 @@ import { learningRateAt } from '../../src/core/tensor/lr-schedule';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/core/tensor/safetensors';
 import { pretrainParamsOf, type PretrainStage } from '../../src/shared/backbones';
 import { tinyPretrainParams } from '../setup/tiny-backbone';
+import { POSTERS, PRETRAIN_CAPTIONS as captions, posterGrids as grids } from '../setup/pretrain-captions';
 
 const ENCODER = 'test-grid';
 const tokenizer = llamaTokenizer({ imageTokenId: COMPACT_IMAGE_TOKEN });
 
 const base = tinyPretrainParams({ maxTokens: 24, batchSize: 4, stage0Steps: 2, stage1Steps: 2, stage2Steps: 3, checkpointEvery: 2, heldOutPercent: 25 });
-
-const captions = [
-  { itemId: 1, caption: 'Toy Story (1995). Genres: Animation, Children. Toys come to life.', hasImage: true },
-  { itemId: 2, caption: 'Heat (1995). Genres: Action, Crime. A thief and a detective.', hasImage: true },
-  { itemId: 3, caption: 'Casino (1995). Genres: Crime, Drama. Las Vegas in the seventies.', hasImage: false },
-  { itemId: 4, caption: 'Babe (1995). Genres: Children, Drama. A pig who wants to herd sheep.', hasImage: true },
-  { itemId: 5, caption: 'Fargo (1996). Genres: Comedy, Crime. A kidnapping in the snow goes wrong.', hasImage: true },
-  { itemId: 6, caption: 'Clueless (1995). Genres: Comedy, Romance. A Beverly Hills teenager plays matchmaker.', hasImage: false },
-  { itemId: 7, caption: 'Jumanji (1995). Genres: Adventure, Fantasy. A board game comes to life.', hasImage: true },
-  { itemId: 8, caption: 'Sabrina (1995). Genres: Comedy, Romance. A chauffeur’s daughter returns from Paris.', hasImage: false }
-];
-const POSTERS = [1, 2, 4, 5, 7];
-
-function grids(): Map<number, Float32Array> {
-  const rng = new Rng(3);
-  const m = new Map<number, Float32Array>();
-  for (const id of POSTERS) m.set(id, Float32Array.from({ length: 4 * 1280 }, () => Math.abs(rng.normal())));
-  return m;
-}
 
 let dir: string;
 beforeAll(async () => {
