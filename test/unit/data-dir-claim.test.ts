@@ -28,6 +28,9 @@ describe('claimDataDir', () => {
     expect(() => claimDataDir(link, join(link, 'a.db'))).not.toThrow();
     expect(() => claimDataDir(dir, join(dir, 'b.db'))).toThrow(/holds the run and backbone files of the catalog .*a\.db.*b\.db would overwrite them/);
     expect(readFileSync(join(dir, DATA_DIR_MARKER), 'utf8').trim()).toMatch(/a\.db$/);
+    const missing = join(fresh(), 'not', 'yet');
+    claimDataDir(missing, join(missing, 'catalog.sqlite'));
+    expect(existsSync(join(missing, DATA_DIR_MARKER))).toBe(true);
   });
 
   test('the CLI refuses a second catalog in the same folder before touching it', () => {

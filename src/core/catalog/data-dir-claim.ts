@@ -2,7 +2,7 @@
 // <data folder>/backbones/<id>, keyed by ids that every catalog numbers from 1: two catalogs sharing a folder
 // (`--db a.db` and `--db b.db` side by side) would overwrite each other's files silently. The folder
 // therefore names the catalog that owns it in a marker file, and any other catalog is refused.
-import { existsSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export const DATA_DIR_MARKER = '.almostrec-catalog';
@@ -15,10 +15,11 @@ function canonical(dbPath: string): string {
 }
 
 /**
- * Claims `dataDir` (an existing folder) for the catalog at `dbPath`, or throws when the folder already
+ * Claims `dataDir` (created when missing) for the catalog at `dbPath`, or throws when the folder already
  * belongs to another catalog file. A folder without a marker is claimed by the first catalog that opens it.
  */
 export function claimDataDir(dataDir: string, dbPath: string): void {
+  mkdirSync(dataDir, { recursive: true });
   const marker = join(dataDir, DATA_DIR_MARKER);
   const me = canonical(dbPath);
   if (existsSync(marker)) {
